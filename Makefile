@@ -1,0 +1,59 @@
+# webcap: `make run` serves the embedded default, `make test` runs every check and test.
+# Only Python 3.11, git and make are needed; everything else is installed into .venv from
+# the hash-locked requirements/*.txt.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: run test lint typecheck checks pytest lock clean help
+
+help:
+	@echo "make run   - install, migrate, print how to call, serve on $(HOST):$(PORT)"
+	@echo "make test  - install dev tools, run lint, types, Django checks and the test suite"
+	@echo "make lock  - re-resolve requirements/*.txt from pyproject.toml (needs the network)"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed-base: requirements/base.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/base.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements/dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
+	touch $@ $(VENV)/.installed-base
+
+run: $(VENV)/.installed-base
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py demo --host $(HOST) --port $(PORT)
+	$(BIN)/python manage.py runembedded --host $(HOST) --port $(PORT)
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy .
+
+checks: $(VENV)/.installed-dev
+	$(BIN)/python manage.py check --fail-level WARNING
+	$(BIN)/python manage.py makemigrations --check --dry-run
+
+pytest: $(VENV)/.installed-dev
+	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+test: lint typecheck checks pytest
+
+lock:
+	$(BIN)/python -m pip install --quiet pip-tools
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links -o requirements/base.txt pyproject.toml
+	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
+		--no-emit-index-url --no-emit-find-links --extra dev -o requirements/dev.txt pyproject.toml
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

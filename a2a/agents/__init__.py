@@ -1,0 +1,16 @@
+"""The agents webcap can run, by the name ``WEBCAP_AGENT`` uses."""
+
+from __future__ import annotations
+
+from a2a.agents.base import Agent, TaskRun, TaskStopped
+from a2a.agents.echo import EchoAgent
+
+AGENTS: dict[str, type[Agent]] = {EchoAgent.name: EchoAgent}
+
+
+def agent_get(name: str) -> Agent:
+    """Return an instance of the named agent (KeyError when there is none)."""
+    return AGENTS[name]()
+
+
+__all__ = ["AGENTS", "Agent", "TaskRun", "TaskStopped", "agent_get"]

@@ -1,0 +1,117 @@
+"""The small interface every agent implements, and the handle a running task reports through.
+
+An agent's ``run`` is called by the job with a ``TaskRun``. Each report (progress, an
+artifact chunk, a final state) becomes one TaskEvent before the call returns. When the task
+was canceled or otherwise ended meanwhile, the report raises ``TaskStopped`` and the agent
+unwinds; the job treats that as a normal end.
+"""
+
+from __future__ import annotations
+
+import uuid
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar
+
+from a2a.models import Message, Role, Task, TaskState
+from a2a.services.tasks import TaskStateError, task_artifact_update, task_transition
+
+
+class TaskStopped(Exception):
+    """The task reached a state in which the agent may not report any more."""
+
+
+class TaskRun:
+    """One run of an agent over one task: its input, and the calls that report progress."""
+
+    def __init__(self, task: Task) -> None:
+        self.task_id: uuid.UUID = task.id
+        self.context_id: str = task.context.key
+        self.owner_id: int = task.owner_id
+
+    def history(self) -> list[Message]:
+        """Return the task's messages, oldest first."""
+        return list(Message.objects.filter(task_id=self.task_id).order_by("position"))
+
+    def latest_user_message(self) -> Message | None:
+        """Return the newest message from the user."""
+        return (
+            Message.objects.filter(task_id=self.task_id, role=Role.USER)
+            .order_by("-position")
+            .first()
+        )
+
+    def user_text(self) -> str:
+        """Return the text parts of the newest user message, joined by newlines."""
+        message = self.latest_user_message()
+        if message is None:
+            return ""
+        return "\n".join(part["text"] for part in message.parts if "text" in part)
+
+    def state(self) -> str:
+        """Return the task's current state as stored."""
+        return Task.objects.values_list("state", flat=True).get(pk=self.task_id)
+
+    def _transition(self, state: str, text: str | None, parts: list[dict[str, Any]] | None) -> None:
+        message_parts = parts if parts is not None else ([{"text": text}] if text else None)
+        try:
+            task_transition(task_id=self.task_id, state=state, message_parts=message_parts)
+        except TaskStateError as exc:
+            raise TaskStopped(str(exc)) from exc
+
+    def working(self, text: str | None = None) -> None:
+        """Report that the agent is working, optionally with a progress message."""
+        self._transition(TaskState.WORKING, text, None)
+
+    def artifact(
+        self,
+        *,
+        parts: list[dict[str, Any]],
+        artifact_id: str,
+        name: str | None = None,
+        append: bool = False,
+        last_chunk: bool = False,
+    ) -> None:
+        """Report an artifact, or one chunk of it (append joins it to the earlier ones)."""
+        artifact: dict[str, Any] = {"artifactId": artifact_id, "parts": parts}
+        if name:
+            artifact["name"] = name
+        try:
+            task_artifact_update(
+                task_id=self.task_id, artifact=artifact, append=append, last_chunk=last_chunk
+            )
+        except TaskStateError as exc:
+            raise TaskStopped(str(exc)) from exc
+
+    def complete(
+        self, text: str | None = None, *, parts: list[dict[str, Any]] | None = None
+    ) -> None:
+        """End the task successfully."""
+        self._transition(TaskState.COMPLETED, text, parts)
+
+    def fail(self, text: str | None = None, *, parts: list[dict[str, Any]] | None = None) -> None:
+        """End the task with an error the client can read."""
+        self._transition(TaskState.FAILED, text, parts)
+
+    def reject(self, text: str | None = None, *, parts: list[dict[str, Any]] | None = None) -> None:
+        """Decline the task."""
+        self._transition(TaskState.REJECTED, text, parts)
+
+    def input_required(
+        self, text: str | None = None, *, parts: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Pause the task until the client sends more input; no worker waits meanwhile."""
+        self._transition(TaskState.INPUT_REQUIRED, text, parts)
+
+
+class Agent(ABC):
+    """An agent webcap can run. Subclasses describe themselves for the agent card."""
+
+    name: ClassVar[str]
+    description: ClassVar[str]
+    skills: ClassVar[list[dict[str, Any]]]
+    input_modes: ClassVar[list[str]] = ["text/plain"]
+    output_modes: ClassVar[list[str]] = ["text/plain"]
+
+    @abstractmethod
+    def run(self, run: TaskRun) -> None:
+        """Work on the task; end in a final or interrupted state through ``run``."""

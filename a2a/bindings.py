@@ -1,0 +1,47 @@
+"""What every binding does the same way: find the caller, build the call context."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from a2a.protocol.context import CallContext
+from a2a.protocol.errors import UnauthenticatedError
+from a2a.protocol.versions import HEADER, negotiate
+from accounts.auth import AuthenticationFailed, authenticate
+from accounts.models import User
+
+
+async def authenticate_caller(headers: Mapping[str, str]) -> User:
+    """Return the caller of an A2A request or raise UnauthenticatedError (401)."""
+    try:
+        user = await sync_to_async(authenticate)(
+            authorization=headers.get("authorization"), api_key=headers.get("x-api-key")
+        )
+    except AuthenticationFailed as exc:
+        raise UnauthenticatedError(exc.message) from exc
+    if user is None:
+        raise UnauthenticatedError(
+            "Authentication required: send 'Authorization: Bearer <API key>' or 'X-API-Key'"
+        )
+    return user
+
+
+def public_base_url(scheme: str, host: str) -> str:
+    """Return WEBCAP_PUBLIC_URL, or the base URL the client reached us at."""
+    return settings.WEBCAP_PUBLIC_URL or f"{scheme}://{host}"
+
+
+async def call_context(
+    *, headers: Mapping[str, str], query_version: str | None, binding: str, base_url: str
+) -> CallContext:
+    """Authenticate and read the requested version; headers are looked up in lower case."""
+    user = await authenticate_caller(headers)
+    return CallContext(
+        user=user,
+        binding=binding,
+        version=negotiate(headers.get(HEADER.lower()), query_version),
+        base_url=base_url,
+    )

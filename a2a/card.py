@@ -1,0 +1,97 @@
+"""The agent card (A2A §8): what this server serves, built from settings and the agent."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from django.conf import settings
+from django.utils import timezone
+from django.utils.http import http_date
+
+from a2a.agents import AGENTS
+from a2a.protocol import types as wire
+from a2a.protocol.jsonrpc import dumps
+from a2a.protocol.versions import CURRENT_VERSION
+
+WEBCAP_VERSION = "0.1.0"
+# A custom binding is named by a URI (A2A §5.8); standard clients skip what they do not know.
+WEBSOCKET_BINDING = "urn:webcap:binding:websocket-jsonrpc:v1"
+JSONRPC_PATH = "/a2a/jsonrpc"
+WEBSOCKET_PATH = "/ws/a2a"
+BEARER_SCHEME = "bearer"
+API_KEY_SCHEME = "apiKey"
+# The card changes only with configuration, i.e. with a restart.
+_STARTED = http_date(timezone.now().timestamp())
+
+
+def _websocket_base(base_url: str) -> str:
+    if base_url.startswith("https://"):
+        return "wss://" + base_url.removeprefix("https://")
+    return "ws://" + base_url.removeprefix("http://")
+
+
+def agent_card(base_url: str) -> dict[str, Any]:
+    """Return the public agent card for a server reachable at base_url."""
+    agent = AGENTS[settings.WEBCAP_AGENT]
+    auth_required = not settings.WEBCAP_PUBLIC_AGENT_USER
+    card = wire.AgentCard(
+        name=settings.WEBCAP_AGENT_NAME,
+        description=settings.WEBCAP_AGENT_DESCRIPTION + f" Agent: {agent.description}",
+        version=WEBCAP_VERSION,
+        supported_interfaces=[
+            wire.AgentInterface(
+                url=base_url + JSONRPC_PATH,
+                protocol_binding="JSONRPC",
+                protocol_version=CURRENT_VERSION,
+            ),
+            wire.AgentInterface(
+                url=_websocket_base(base_url) + WEBSOCKET_PATH,
+                protocol_binding=WEBSOCKET_BINDING,
+                protocol_version=CURRENT_VERSION,
+            ),
+        ],
+        capabilities=wire.AgentCapabilities(
+            streaming=True, push_notifications=False, extended_agent_card=False
+        ),
+        security_schemes={
+            BEARER_SCHEME: wire.SecurityScheme(
+                http_auth_security_scheme=wire.HTTPAuthSecurityScheme(
+                    scheme="Bearer", description="A webcap API key as a bearer token."
+                )
+            ),
+            API_KEY_SCHEME: wire.SecurityScheme(
+                api_key_security_scheme=wire.APIKeySecurityScheme(
+                    location="header", name="X-API-Key", description="A webcap API key."
+                )
+            ),
+        },
+        # Either scheme is enough: requirements in the list are alternatives.
+        security_requirements=[
+            wire.SecurityRequirement(schemes={BEARER_SCHEME: wire.StringList()}),
+            wire.SecurityRequirement(schemes={API_KEY_SCHEME: wire.StringList()}),
+        ]
+        if auth_required
+        else None,
+        default_input_modes=agent.input_modes,
+        default_output_modes=agent.output_modes,
+        skills=[wire.AgentSkill.model_validate(skill) for skill in agent.skills],
+    )
+    return card.dump()
+
+
+@dataclass(frozen=True)
+class RenderedCard:
+    body: bytes
+    etag: str
+    last_modified: str
+
+
+@lru_cache(maxsize=32)
+def rendered_card(base_url: str) -> RenderedCard:
+    """Return the card's bytes and validators, built once per base URL."""
+    body = dumps(agent_card(base_url))
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    return RenderedCard(body=body, etag=etag, last_modified=_STARTED)

@@ -1,0 +1,24 @@
+"""System checks: refuse to start with a configuration that cannot serve A2A."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import Error, register
+
+
+@register()
+def agent_configured(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """WEBCAP_AGENT must name an agent this server has."""
+    from a2a.agents import AGENTS
+
+    if settings.WEBCAP_AGENT not in AGENTS:
+        return [
+            Error(
+                f"WEBCAP_AGENT={settings.WEBCAP_AGENT!r} is not an agent of this server.",
+                hint=f"Choose one of: {', '.join(sorted(AGENTS))}.",
+                id="webcap.E001",
+            )
+        ]
+    return []

@@ -1,0 +1,143 @@
+"""The A2A WebSocket binding at /ws/a2a: JSON-RPC 2.0 text frames, the same handlers.
+
+Each request runs as its own asyncio task, so one socket carries several requests and
+streams at once. A unary request gets one response. A streaming request gets one
+notification per event::
+
+    {"jsonrpc": "2.0", "method": "StreamResponse",
+     "params": {"requestId": <id>, "seq": <n>, "result": <StreamResponse>}}
+
+and, when its stream ends, the response ``{"jsonrpc": "2.0", "id": <id>, "result":
+{"done": true, "lastSeq": <n>}}``; an error response ends it instead. Closing the socket
+cancels its streams, never the tasks behind them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from a2a.bindings import public_base_url
+from a2a.protocol import jsonrpc
+from a2a.protocol.context import CallContext
+from a2a.protocol.dispatcher import dispatch
+from a2a.protocol.errors import (
+    A2AError,
+    InternalError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+)
+from a2a.protocol.versions import HEADER, negotiate
+from a2a.streams import TaskEventStream
+from accounts.middleware import scope_headers
+
+logger = logging.getLogger(__name__)
+
+STREAM_NOTIFICATION = "StreamResponse"
+# Close codes in the private range, sent before the handshake is accepted (HTTP 403).
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_BAD_VERSION = 4400
+
+
+class A2AConsumer(AsyncWebsocketConsumer):
+    """One client socket; requests on it are served concurrently."""
+
+    async def connect(self) -> None:
+        self.inflight: set[asyncio.Task[None]] = set()
+        user = self.scope.get("user")
+        if user is None:
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
+        headers = scope_headers(self.scope)
+        query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
+        try:
+            version = negotiate(headers.get(HEADER.lower()), (query.get(HEADER) or [None])[0])
+        except A2AError:
+            await self.close(code=CLOSE_BAD_VERSION)
+            return
+        scheme = "https" if self.scope.get("scheme") == "wss" else "http"
+        self.ctx = CallContext(
+            user=user,
+            binding="websocket",
+            version=version,
+            base_url=public_base_url(scheme, headers.get("host", "localhost")),
+        )
+        await self.accept()
+
+    async def disconnect(self, code: int) -> None:
+        for task in list(self.inflight):
+            task.cancel()
+        if self.inflight:
+            await asyncio.gather(*self.inflight, return_exceptions=True)
+
+    async def _send_json(self, message: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(message, separators=(",", ":"), ensure_ascii=False))
+
+    async def _fail(self, request_id: jsonrpc.RequestId, error: A2AError) -> None:
+        logger.warning(
+            "WebSocket JSON-RPC error %s for request %r: %s", error.code, request_id, error.message
+        )
+        await self._send_json(jsonrpc.failure(request_id, error))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None:
+            await self._fail(None, InvalidRequestError("Send JSON-RPC requests as text frames"))
+            return
+        limit = settings.WEBCAP_MAX_REQUEST_BYTES
+        if len(text_data) > limit:
+            await self._fail(None, PayloadTooLargeError(f"Frames are limited to {limit} bytes"))
+            return
+        try:
+            rpc = jsonrpc.parse_request(text_data)
+        except jsonrpc.EnvelopeError as exc:
+            await self._fail(exc.request_id, exc.error)
+            return
+        if len(self.inflight) >= settings.WEBCAP_WS_MAX_CONCURRENT:
+            await self._fail(
+                rpc.id,
+                InvalidRequestError(
+                    "Too many requests in flight on this socket "
+                    f"(limit {settings.WEBCAP_WS_MAX_CONCURRENT})"
+                ),
+            )
+            return
+        task = asyncio.create_task(self._serve(rpc))
+        self.inflight.add(task)
+        task.add_done_callback(self.inflight.discard)
+
+    async def _serve(self, rpc: jsonrpc.RpcRequest) -> None:
+        try:
+            result = await dispatch(self.ctx, rpc.method, rpc.params)
+            if isinstance(result, TaskEventStream):
+                await self._stream(rpc.id, result)
+            else:
+                await self._send_json(jsonrpc.success(rpc.id, result))
+        except asyncio.CancelledError:
+            raise
+        except A2AError as error:
+            await self._fail(rpc.id, error)
+        except Exception:
+            logger.exception("WebSocket method %s failed", rpc.method)
+            await self._fail(rpc.id, InternalError())
+
+    async def _stream(self, request_id: jsonrpc.RequestId, stream: TaskEventStream) -> None:
+        last_seq = None
+        async for item in stream.events():
+            if item is None:
+                # Daphne pings idle sockets itself; nothing to send for a keep-alive tick.
+                continue
+            await self._send_json(
+                {
+                    "jsonrpc": "2.0",
+                    "method": STREAM_NOTIFICATION,
+                    "params": {"requestId": request_id, "seq": item.seq, "result": item.payload},
+                }
+            )
+            last_seq = item.seq
+        await self._send_json(jsonrpc.success(request_id, {"done": True, "lastSeq": last_seq}))

@@ -1,0 +1,71 @@
+"""``manage.py demo``: make sure a demo user and key exist, and print how to call webcap."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from accounts.auth import AuthenticationFailed, user_for_credential
+from accounts.services import api_key_create, user_ensure
+
+DEMO_USER = "demo"
+
+
+class Command(BaseCommand):
+    help = "Create (once) a demo user with an API key kept in var/, and print a curl example."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def _demo_key(self) -> str:
+        path = settings.VAR_DIR / "demo-api-key"
+        if path.exists():
+            key = path.read_text().strip()
+            try:
+                if user_for_credential(key).username == DEMO_USER:
+                    return key
+            except AuthenticationFailed:
+                pass
+        user = user_ensure(username=DEMO_USER, role="user")
+        _, key = api_key_create(user=user, name="demo")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+    def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
+        key = self._demo_key()
+        # A wildcard bind is reachable on loopback too; print an address curl can use.
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        base = f"http://{shown_host}:{port}"
+        mode = "embedded" if settings.EMBEDDED else "production"
+        body = (
+            '{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":'
+            '{"messageId":"demo-\'$RANDOM\'","role":"ROLE_USER",'
+            '"parts":[{"text":"hello from curl"}]}}}'
+        )
+        self.stdout.write(
+            f"""
+webcap: an A2A v1.0 agent server ({mode} mode, agent: {settings.WEBCAP_AGENT})
+
+  Agent card:  {base}/.well-known/agent-card.json
+  JSON-RPC:    POST {base}/a2a/jsonrpc   (SSE for SendStreamingMessage)
+  WebSocket:   ws://{shown_host}:{port}/ws/a2a
+  Health:      {base}/health
+  Demo user:   {DEMO_USER}
+  API key:     {key}
+
+Send a message (blocks until the task is done):
+
+curl -s {base}/a2a/jsonrpc \\
+  -H 'Content-Type: application/json' -H 'A2A-Version: 1.0' \\
+  -H 'Authorization: Bearer {key}' \\
+  -d '{body}'
+
+Stream the same kind of request with -N and "method":"SendStreamingMessage".
+"""
+        )

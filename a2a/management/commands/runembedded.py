@@ -1,0 +1,43 @@
+"""``manage.py runembedded``: serve webcap in one process (daphne + an in-process worker)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Serve HTTP and WebSocket with daphne and run jobs in an in-process Celery worker."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", type=int, default=8000)
+
+    def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
+        if not settings.EMBEDDED:
+            raise CommandError(
+                "runembedded is for the embedded mode; with REDIS_URL set, run the Procfile's "
+                "web and worker processes instead."
+            )
+        # daphne.server first: importing it installs Twisted's asyncio reactor.
+        from daphne.endpoints import build_endpoint_description_strings
+        from daphne.server import Server
+
+        from config.asgi import application
+        from config.embedded import install_into_daphne
+
+        install_into_daphne()
+        self.stdout.write(f"webcap serving on http://{host}:{port} (embedded mode)", ending="\n")
+        self.stdout.flush()
+        Server(
+            application=application,
+            endpoints=build_endpoint_description_strings(host=host, port=port),
+            signal_handlers=True,
+            # Streams are long-lived: no HTTP timeout; sockets are pinged while idle.
+            http_timeout=None,
+            ping_interval=20,
+            ping_timeout=30,
+            application_close_timeout=10,
+        ).run()

@@ -1,0 +1,203 @@
+"""The durable A2A store: contexts, tasks, messages, artifacts and the per-task event log.
+
+The TaskEvent log is the truth for everything a client can be streamed: each status change
+and artifact chunk is one row with a per-task sequence number, written before it is
+published. Tasks, messages and artifacts hold the current state those events produced.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from common.models import TimeStampedModel
+
+
+class TaskState(models.TextChoices):
+    """Task lifecycle states (A2A §4.1.3); the wire name is TASK_STATE_<VALUE>."""
+
+    SUBMITTED = "submitted"
+    WORKING = "working"
+    INPUT_REQUIRED = "input-required"
+    AUTH_REQUIRED = "auth-required"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    REJECTED = "rejected"
+
+
+TERMINAL_STATES = frozenset(
+    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED}
+)
+INTERRUPTED_STATES = frozenset({TaskState.INPUT_REQUIRED, TaskState.AUTH_REQUIRED})
+
+
+class Role(models.TextChoices):
+    USER = "user"
+    AGENT = "agent"
+
+
+class Context(TimeStampedModel):
+    """A conversation: the tasks and messages one owner groups under one contextId."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="a2a_contexts"
+    )
+    # The wire contextId: server-made (a UUID string) or accepted from the client (A2A §3.4.1).
+    key = models.CharField(max_length=256)
+    # A running summary of older turns, kept when a conversation outgrows the model's window.
+    summary = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "key"], name="context_owner_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class Task(TimeStampedModel):
+    """An A2A task: its owner, context, current status and the counter of its event log."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="a2a_tasks"
+    )
+    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="tasks")
+    # The agent that runs this task, fixed at creation so a restart with another
+    # WEBCAP_AGENT does not hand a half-done task to a different agent.
+    agent = models.CharField(max_length=64)
+    state = models.CharField(max_length=16, choices=TaskState.choices, default=TaskState.SUBMITTED)
+    status_message = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status_timestamp = models.DateTimeField()
+    metadata = models.JSONField(null=True, blank=True)
+    # The sequence number of the newest TaskEvent; the next event gets last_seq + 1.
+    last_seq = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["owner", "-status_timestamp", "-id"], name="task_owner_status_ts"),
+            models.Index(
+                fields=["owner", "context", "-status_timestamp"], name="task_owner_context_ts"
+            ),
+            models.Index(
+                fields=["owner", "state", "-status_timestamp"], name="task_owner_state_ts"
+            ),
+            models.Index(fields=["state", "status_timestamp"], name="task_state_ts"),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(state__in=TaskState.values), name="task_state_valid")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.id} ({self.state})"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+    @property
+    def is_interrupted(self) -> bool:
+        return self.state in INTERRUPTED_STATES
+
+
+class Message(TimeStampedModel):
+    """One A2A message, from the user or the agent, in a task's history or context."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="a2a_messages"
+    )
+    context = models.ForeignKey(Context, on_delete=models.CASCADE, related_name="messages")
+    task = models.ForeignKey(
+        Task, null=True, blank=True, on_delete=models.CASCADE, related_name="messages"
+    )
+    # The wire messageId: made by whoever wrote the message.
+    message_id = models.CharField(max_length=256)
+    role = models.CharField(max_length=8, choices=Role.choices)
+    # Parts in ProtoJSON form, exactly as they travel on the wire.
+    parts = models.JSONField()
+    metadata = models.JSONField(null=True, blank=True)
+    extensions = models.JSONField(null=True, blank=True)
+    reference_task_ids = models.JSONField(null=True, blank=True)
+    # 1-based order within the task's history.
+    position = models.PositiveIntegerField(default=0)
+    # The event that recorded this message's arrival; a repeated send streams from here.
+    seq = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # Idempotent sends (A2A §3.3.1): one user message per owner and messageId.
+            models.UniqueConstraint(
+                fields=["owner", "message_id"],
+                condition=Q(role="user"),
+                name="message_user_id_unique",
+            )
+        ]
+        indexes = [models.Index(fields=["task", "position"], name="message_task_position")]
+
+    def __str__(self) -> str:
+        return f"{self.role} {self.message_id}"
+
+
+class Artifact(TimeStampedModel):
+    """An output of a task; chunks sent with append=true are joined into its parts."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="artifacts")
+    artifact_id = models.CharField(max_length=256)
+    name = models.CharField(max_length=256, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    parts = models.JSONField()
+    metadata = models.JSONField(null=True, blank=True)
+    extensions = models.JSONField(null=True, blank=True)
+    # Set once a chunk with lastChunk=true arrived.
+    complete = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "artifact_id"], name="artifact_task_id_unique")
+        ]
+        indexes = [models.Index(fields=["task", "created_at"], name="artifact_task_created")]
+
+    def __str__(self) -> str:
+        return self.artifact_id
+
+
+class EventKind(models.TextChoices):
+    TASK = "task"
+    STATUS_UPDATE = "status-update"
+    ARTIFACT_UPDATE = "artifact-update"
+    MESSAGE = "message"
+
+
+class TaskEvent(models.Model):
+    """One StreamResponse a task produced, numbered 1, 2, 3... within the task.
+
+    Append-only, so it has no ``updated_at``: a row never changes after it is written.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="events")
+    seq = models.PositiveIntegerField()
+    kind = models.CharField(max_length=16, choices=EventKind.choices)
+    # The task's state after this event, so readers can tell a final event without parsing.
+    state = models.CharField(max_length=16, choices=TaskState.choices)
+    # The StreamResponse in ProtoJSON form.
+    payload = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "seq"], name="taskevent_task_seq_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.task_id}#{self.seq} {self.kind}"

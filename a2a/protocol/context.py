@@ -1,0 +1,18 @@
+"""What a handler knows about the call besides its parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts.models import User
+
+
+@dataclass(frozen=True)
+class CallContext:
+    """The authenticated caller, the binding it came through and the version it speaks."""
+
+    user: User
+    binding: str
+    version: str
+    # Where this server is reachable, for URLs written into responses (no trailing slash).
+    base_url: str

@@ -1,0 +1,147 @@
+"""The A2A operations, one coroutine each, shared by every binding.
+
+A handler takes the call context and validated wire request and returns either a ProtoJSON
+result or an opened ``TaskEventStream``. It raises ``A2AError`` for anything the client
+should hear about; bindings only render. Database work runs in threads through
+``sync_to_async`` so the event loop never blocks on a query.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.db import IntegrityError
+
+from a2a.protocol import types as wire
+from a2a.protocol.context import CallContext
+from a2a.protocol.errors import (
+    PushNotificationNotSupportedError,
+    UnsupportedOperationError,
+)
+from a2a.selectors import task_wire, task_wire_for_user
+from a2a.services.tasks import SendResult, message_send, task_cancel
+from a2a.streams import TaskEventStream
+from accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+PUSH_UNSUPPORTED = (
+    "Push notifications are not supported by this agent (capabilities.pushNotifications is false)"
+)
+
+
+async def _send(ctx: CallContext, request: wire.SendMessageRequest) -> SendResult:
+    config = request.configuration
+    if config is not None and config.task_push_notification_config is not None:
+        raise PushNotificationNotSupportedError(PUSH_UNSUPPORTED)
+    send = sync_to_async(message_send)
+    try:
+        return await send(
+            owner=ctx.user, message=request.message, request_metadata=request.metadata
+        )
+    except IntegrityError:
+        # Two sends with one messageId raced; the loser now finds the winner's task.
+        return await send(
+            owner=ctx.user, message=request.message, request_metadata=request.metadata
+        )
+
+
+async def _wait_for_turn(ctx: CallContext, result: SendResult) -> None:
+    """Wait until the task is final or interrupted, or WEBCAP_BLOCKING_TIMEOUT passed."""
+    stream = TaskEventStream(
+        user=ctx.user,
+        task_id=str(result.task_id),
+        from_seq=result.start_seq,
+        stop_on_interrupt=True,
+    )
+    await stream.open()
+
+    async def drain() -> None:
+        async for _ in stream.events():
+            pass
+
+    try:
+        await asyncio.wait_for(drain(), timeout=settings.WEBCAP_BLOCKING_TIMEOUT)
+    except TimeoutError:
+        logger.info("Blocking send of task %s returned before the task settled", result.task_id)
+
+
+async def send_message(ctx: CallContext, request: wire.SendMessageRequest) -> dict[str, Any]:
+    """SendMessage (A2A §3.1.1): blocks until final or interrupted unless returnImmediately."""
+    result = await _send(ctx, request)
+    config = request.configuration or wire.SendMessageConfiguration()
+    if not config.return_immediately:
+        await _wait_for_turn(ctx, result)
+    task = await sync_to_async(task_wire_for_user)(
+        user=ctx.user, task_id=str(result.task_id), history_length=config.history_length
+    )
+    return {"task": task}
+
+
+async def send_streaming_message(
+    ctx: CallContext, request: wire.SendMessageRequest
+) -> TaskEventStream:
+    """SendStreamingMessage (A2A §3.1.2): the Task first, then its updates until it settles.
+
+    A new task streams from its first stored event, so the client sees the whole lifecycle
+    (submitted, working, artifacts, final). A follow-up to an existing task starts with a
+    snapshot of the task as it is now.
+    """
+    result = await _send(ctx, request)
+    config = request.configuration or wire.SendMessageConfiguration()
+    stream = TaskEventStream(
+        user=ctx.user,
+        task_id=str(result.task_id),
+        history_length=config.history_length,
+        from_seq=result.start_seq if result.created else None,
+        stop_on_interrupt=True,
+    )
+    await stream.open()
+    return stream
+
+
+async def get_task(ctx: CallContext, request: wire.GetTaskRequest) -> dict[str, Any]:
+    """GetTask (A2A §3.1.3)."""
+    return await sync_to_async(task_wire_for_user)(
+        user=ctx.user, task_id=request.id, history_length=request.history_length
+    )
+
+
+def _cancel(*, user: User, task_id: str) -> dict[str, Any]:
+    return task_wire(task=task_cancel(user=user, task_id=task_id), history_length=None)
+
+
+async def cancel_task(ctx: CallContext, request: wire.CancelTaskRequest) -> dict[str, Any]:
+    """CancelTask (A2A §3.1.5): returns the task in CANCELED."""
+    return await sync_to_async(_cancel)(user=ctx.user, task_id=request.id)
+
+
+async def subscribe_to_task(
+    ctx: CallContext, request: wire.SubscribeToTaskRequest
+) -> TaskEventStream:
+    """SubscribeToTask (A2A §3.1.6): the current Task first, then live updates."""
+    stream = TaskEventStream(user=ctx.user, task_id=request.id)
+    await stream.open()
+    if stream.snapshot_state_is_terminal:
+        await stream.close()
+        raise UnsupportedOperationError(
+            f"Task {request.id} has already finished; subscribe only to unfinished tasks",
+            metadata={"taskId": request.id},
+        )
+    return stream
+
+
+async def push_config_unsupported(ctx: CallContext, request: Any) -> dict[str, Any]:
+    """The four push-notification config operations (A2A §3.3.4: not declared, so refused)."""
+    raise PushNotificationNotSupportedError(PUSH_UNSUPPORTED)
+
+
+async def get_extended_agent_card(ctx: CallContext, request: Any) -> dict[str, Any]:
+    """GetExtendedAgentCard (A2A §3.3.4): not declared in the card, so unsupported."""
+    raise UnsupportedOperationError(
+        "This agent has no extended agent card (capabilities.extendedAgentCard is false)"
+    )

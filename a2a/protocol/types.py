@@ -1,0 +1,302 @@
+"""A2A v1.0 wire types in ProtoJSON form (specification/a2a.proto, A2A §4, §5.5-5.7).
+
+Fields are camelCase on the wire (snake_case names are accepted too, as ProtoJSON parsers do),
+enums travel by name, unknown fields are ignored, and unset fields are left out when dumped.
+Validation here is what "invalid params" means: a ``ValidationError`` from these models becomes
+-32602 naming each bad field (see ``validation.py``).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import enum
+from typing import Any, Self
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+
+MAX_ID_LENGTH = 256
+
+
+class WireModel(BaseModel):
+    """Base of every wire object: camelCase aliases, unknown fields ignored."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="ignore",
+    )
+
+    def dump(self) -> dict[str, Any]:
+        """Return the ProtoJSON dict: camelCase, enums by name, unset fields omitted."""
+        return self.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+Id = Field(min_length=1, max_length=MAX_ID_LENGTH)
+OptionalId = Field(default=None, max_length=MAX_ID_LENGTH)
+
+
+class TaskState(enum.StrEnum):
+    UNSPECIFIED = "TASK_STATE_UNSPECIFIED"
+    SUBMITTED = "TASK_STATE_SUBMITTED"
+    WORKING = "TASK_STATE_WORKING"
+    COMPLETED = "TASK_STATE_COMPLETED"
+    FAILED = "TASK_STATE_FAILED"
+    CANCELED = "TASK_STATE_CANCELED"
+    INPUT_REQUIRED = "TASK_STATE_INPUT_REQUIRED"
+    REJECTED = "TASK_STATE_REJECTED"
+    AUTH_REQUIRED = "TASK_STATE_AUTH_REQUIRED"
+
+
+TERMINAL_STATES = frozenset(
+    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED}
+)
+INTERRUPTED_STATES = frozenset({TaskState.INPUT_REQUIRED, TaskState.AUTH_REQUIRED})
+
+
+class Role(enum.StrEnum):
+    UNSPECIFIED = "ROLE_UNSPECIFIED"
+    USER = "ROLE_USER"
+    AGENT = "ROLE_AGENT"
+
+
+class Part(WireModel):
+    """One piece of content: exactly one of text, raw (base64), url or data."""
+
+    text: str | None = None
+    raw: str | None = None
+    url: str | None = None
+    data: Any = None
+    metadata: dict[str, Any] | None = None
+    filename: str | None = None
+    media_type: str | None = None
+
+    @field_validator("raw")
+    @classmethod
+    def _raw_is_base64(cls, value: str | None) -> str | None:
+        # ProtoJSON bytes: standard or URL-safe alphabet, padding optional.
+        if value is None:
+            return value
+        padded = value + "=" * (-len(value) % 4)
+        try:
+            base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise ValueError("must be base64-encoded bytes") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one_content(self) -> Self:
+        present = [
+            name for name in ("text", "raw", "url", "data") if getattr(self, name) is not None
+        ]
+        if len(present) != 1:
+            raise ValueError(
+                "a part must have exactly one of text, raw, url or data"
+                + (f" (got {', '.join(present)})" if present else "")
+            )
+        return self
+
+
+class Message(WireModel):
+    """One unit of communication between a client and the agent."""
+
+    message_id: str = Id
+    context_id: str | None = OptionalId
+    task_id: str | None = OptionalId
+    role: Role
+    parts: list[Part] = Field(min_length=1)
+    metadata: dict[str, Any] | None = None
+    extensions: list[str] | None = None
+    reference_task_ids: list[str] | None = None
+
+
+class TaskStatus(WireModel):
+    state: TaskState
+    message: Message | None = None
+    timestamp: str | None = None
+
+
+class Artifact(WireModel):
+    artifact_id: str = Id
+    name: str | None = None
+    description: str | None = None
+    parts: list[Part] = Field(min_length=1)
+    metadata: dict[str, Any] | None = None
+    extensions: list[str] | None = None
+
+
+class Task(WireModel):
+    id: str
+    context_id: str
+    status: TaskStatus
+    artifacts: list[Artifact] | None = None
+    history: list[Message] | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class TaskStatusUpdateEvent(WireModel):
+    task_id: str
+    context_id: str
+    status: TaskStatus
+    metadata: dict[str, Any] | None = None
+
+
+class TaskArtifactUpdateEvent(WireModel):
+    task_id: str
+    context_id: str
+    artifact: Artifact
+    append: bool | None = None
+    last_chunk: bool | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class StreamResponse(WireModel):
+    """One item of a stream: exactly one of task, message, statusUpdate, artifactUpdate."""
+
+    task: Task | None = None
+    message: Message | None = None
+    status_update: TaskStatusUpdateEvent | None = None
+    artifact_update: TaskArtifactUpdateEvent | None = None
+
+
+class AuthenticationInfo(WireModel):
+    scheme: str = Field(min_length=1)
+    credentials: str | None = None
+
+
+class TaskPushNotificationConfig(WireModel):
+    tenant: str | None = None
+    id: str | None = OptionalId
+    task_id: str | None = OptionalId
+    url: str = Field(min_length=1)
+    token: str | None = None
+    authentication: AuthenticationInfo | None = None
+
+
+class SendMessageConfiguration(WireModel):
+    accepted_output_modes: list[str] | None = None
+    task_push_notification_config: TaskPushNotificationConfig | None = None
+    history_length: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    return_immediately: bool = False
+
+
+class SendMessageRequest(WireModel):
+    tenant: str | None = None
+    message: Message
+    configuration: SendMessageConfiguration | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class SendMessageResponse(WireModel):
+    task: Task | None = None
+    message: Message | None = None
+
+
+class GetTaskRequest(WireModel):
+    tenant: str | None = None
+    id: str = Id
+    history_length: int | None = Field(default=None, ge=0, le=2**31 - 1)
+
+
+class CancelTaskRequest(WireModel):
+    tenant: str | None = None
+    id: str = Id
+    metadata: dict[str, Any] | None = None
+
+
+class SubscribeToTaskRequest(WireModel):
+    tenant: str | None = None
+    id: str = Id
+
+
+class TenantRequest(WireModel):
+    """Requests webcap does not serve yet carry at least a tenant; other fields are ignored."""
+
+    tenant: str | None = None
+
+
+# --- Agent card (§4.4, §4.5) ------------------------------------------------------------------
+
+
+class AgentInterface(WireModel):
+    url: str
+    protocol_binding: str
+    protocol_version: str
+    tenant: str | None = None
+
+
+class AgentProvider(WireModel):
+    url: str
+    organization: str
+
+
+class AgentExtension(WireModel):
+    uri: str
+    description: str | None = None
+    required: bool | None = None
+    params: dict[str, Any] | None = None
+
+
+class AgentCapabilities(WireModel):
+    streaming: bool | None = None
+    push_notifications: bool | None = None
+    extensions: list[AgentExtension] | None = None
+    extended_agent_card: bool | None = None
+
+
+class StringList(WireModel):
+    # The proto field is named "list"; the Python name avoids shadowing the builtin.
+    values: list[str] = Field(default_factory=list, alias="list")
+
+
+class SecurityRequirement(WireModel):
+    schemes: dict[str, StringList]
+
+
+class AgentSkill(WireModel):
+    id: str
+    name: str
+    description: str
+    tags: list[str]
+    examples: list[str] | None = None
+    input_modes: list[str] | None = None
+    output_modes: list[str] | None = None
+    security_requirements: list[SecurityRequirement] | None = None
+
+
+class HTTPAuthSecurityScheme(WireModel):
+    scheme: str
+    description: str | None = None
+    bearer_format: str | None = None
+
+
+class APIKeySecurityScheme(WireModel):
+    location: str
+    name: str
+    description: str | None = None
+
+
+class SecurityScheme(WireModel):
+    """A oneof over the scheme kinds; webcap declares HTTP bearer and API-key schemes."""
+
+    api_key_security_scheme: APIKeySecurityScheme | None = None
+    http_auth_security_scheme: HTTPAuthSecurityScheme | None = None
+
+
+class AgentCard(WireModel):
+    name: str
+    description: str
+    supported_interfaces: list[AgentInterface]
+    provider: AgentProvider | None = None
+    version: str
+    documentation_url: str | None = None
+    capabilities: AgentCapabilities
+    security_schemes: dict[str, SecurityScheme] | None = None
+    security_requirements: list[SecurityRequirement] | None = None
+    default_input_modes: list[str]
+    default_output_modes: list[str]
+    skills: list[AgentSkill]
+    icon_url: str | None = None

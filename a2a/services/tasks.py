@@ -1,0 +1,355 @@
+"""Writes of the A2A store: sending messages, the task state machine, artifacts, cancel.
+
+Every change to a task happens under its row lock, appends one TaskEvent in the same
+transaction, and leaves work (jobs) and fan-out (doorbells) to ``on_commit``.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from a2a.models import (
+    TERMINAL_STATES,
+    Artifact,
+    Context,
+    EventKind,
+    Message,
+    Role,
+    Task,
+    TaskEvent,
+    TaskState,
+)
+from a2a.protocol import convert
+from a2a.protocol import types as wire
+from a2a.protocol.errors import (
+    InvalidParamsError,
+    TaskNotCancelableError,
+    UnsupportedOperationError,
+)
+from a2a.selectors import task_get_for_user
+from a2a.services.events import event_append
+from accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+# The state machine (A2A §4.1.3). Terminal states have no row: leaving them is impossible.
+ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
+    TaskState.SUBMITTED: frozenset(
+        {
+            TaskState.WORKING,
+            TaskState.INPUT_REQUIRED,
+            TaskState.AUTH_REQUIRED,
+            TaskState.COMPLETED,
+            TaskState.FAILED,
+            TaskState.CANCELED,
+            TaskState.REJECTED,
+        }
+    ),
+    TaskState.WORKING: frozenset(
+        {
+            # working -> working carries a new progress message.
+            TaskState.WORKING,
+            TaskState.INPUT_REQUIRED,
+            TaskState.AUTH_REQUIRED,
+            TaskState.COMPLETED,
+            TaskState.FAILED,
+            TaskState.CANCELED,
+            TaskState.REJECTED,
+        }
+    ),
+    TaskState.INPUT_REQUIRED: frozenset(
+        {
+            # A follow-up message puts the task back in the queue.
+            TaskState.SUBMITTED,
+            TaskState.WORKING,
+            TaskState.FAILED,
+            TaskState.CANCELED,
+            TaskState.REJECTED,
+        }
+    ),
+    TaskState.AUTH_REQUIRED: frozenset(
+        {
+            TaskState.SUBMITTED,
+            TaskState.WORKING,
+            TaskState.FAILED,
+            TaskState.CANCELED,
+            TaskState.REJECTED,
+        }
+    ),
+}
+
+
+class TaskStateError(Exception):
+    """A transition the state machine does not allow, e.g. any change to a terminal task."""
+
+    def __init__(self, task: Task, target: str) -> None:
+        super().__init__(f"Task {task.id} cannot go from {task.state} to {target}")
+        self.task_id = task.id
+        self.current = task.state
+        self.target = target
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """What a SendMessage did: which task, and the event its turn's stream starts from."""
+
+    task_id: uuid.UUID
+    start_seq: int
+    created: bool
+    duplicate: bool
+
+
+def _task_run_enqueue(task_id: uuid.UUID) -> None:
+    # Imported here: jobs import services, and only commit time needs the job.
+    from a2a.jobs import task_run_job
+
+    task_run_job.delay(str(task_id))
+
+
+def _message_create(
+    *,
+    task: Task,
+    role: Role,
+    message_id: str,
+    parts: list[dict[str, Any]],
+    metadata: dict[str, Any] | None = None,
+    extensions: list[str] | None = None,
+    reference_task_ids: list[str] | None = None,
+) -> Message:
+    position = (Message.objects.filter(task=task).aggregate(m=Max("position"))["m"] or 0) + 1
+    return Message.objects.create(
+        owner_id=task.owner_id,
+        context_id=task.context_id,
+        task=task,
+        message_id=message_id,
+        role=role,
+        parts=parts,
+        metadata=metadata,
+        extensions=extensions or None,
+        reference_task_ids=reference_task_ids or None,
+        position=position,
+    )
+
+
+def _transition(
+    *, task: Task, state: str, message_parts: list[dict[str, Any]] | None = None
+) -> TaskEvent:
+    """Move a locked task to state, with an optional agent status message, and log it."""
+    if state not in ALLOWED_TRANSITIONS.get(task.state, frozenset()):
+        raise TaskStateError(task, state)
+    task.status_message = None
+    if message_parts:
+        task.status_message = _message_create(
+            task=task, role=Role.AGENT, message_id=str(uuid.uuid4()), parts=message_parts
+        )
+    task.state = state
+    task.status_timestamp = timezone.now()
+    event = event_append(
+        task=task,
+        kind=EventKind.STATUS_UPDATE,
+        payload=convert.status_update_to_wire(task, context_key=task.context.key),
+    )
+    task.save(
+        update_fields=["state", "status_message", "status_timestamp", "last_seq", "updated_at"]
+    )
+    return event
+
+
+def _wire_parts(parts: list[wire.Part]) -> list[dict[str, Any]]:
+    return [part.dump() for part in parts]
+
+
+def _context_for(*, owner: User, context_id: str | None) -> Context:
+    if context_id is None:
+        return Context.objects.create(owner=owner, key=str(uuid.uuid4()))
+    context, _ = Context.objects.get_or_create(owner=owner, key=context_id)
+    return context
+
+
+@transaction.atomic(durable=True)
+def message_send(
+    *, owner: User, message: wire.Message, request_metadata: dict[str, Any] | None = None
+) -> SendResult:
+    """Accept a user message: start a new task or continue an interrupted one.
+
+    A message whose messageId this owner already sent returns the task it went to, so a
+    client that retries after a lost response does not create work twice (A2A §3.3.1).
+    """
+    if message.role != wire.Role.USER:
+        raise InvalidParamsError.for_fields(
+            [("message.role", "must be ROLE_USER for a message sent to the agent")]
+        )
+    earlier = (
+        Message.objects.filter(owner=owner, role=Role.USER, message_id=message.message_id)
+        .only("task_id", "seq")
+        .first()
+    )
+    if earlier is not None and earlier.task_id is not None:
+        return SendResult(
+            task_id=earlier.task_id, start_seq=earlier.seq or 1, created=False, duplicate=True
+        )
+
+    if message.task_id:
+        return _message_continue(owner=owner, message=message)
+
+    context = _context_for(owner=owner, context_id=message.context_id)
+    task = Task.objects.create(
+        owner=owner,
+        context=context,
+        agent=settings.WEBCAP_AGENT,
+        state=TaskState.SUBMITTED,
+        status_timestamp=timezone.now(),
+        metadata=request_metadata or None,
+    )
+    user_message = _message_create(
+        task=task,
+        role=Role.USER,
+        message_id=message.message_id,
+        parts=_wire_parts(message.parts),
+        metadata=message.metadata,
+        extensions=message.extensions,
+        reference_task_ids=message.reference_task_ids,
+    )
+    snapshot = convert.task_to_wire(
+        task, context_key=context.key, history=[user_message], artifacts=None
+    )
+    event = event_append(task=task, kind=EventKind.TASK, payload={"task": snapshot})
+    task.save(update_fields=["last_seq"])
+    user_message.seq = event.seq
+    user_message.save(update_fields=["seq"])
+    task_id = task.id
+    transaction.on_commit(lambda: _task_run_enqueue(task_id))
+    logger.info("Task %s created in context %s", task.id, context.key)
+    return SendResult(task_id=task.id, start_seq=event.seq, created=True, duplicate=False)
+
+
+def _message_continue(*, owner: User, message: wire.Message) -> SendResult:
+    assert message.task_id is not None
+    task = task_get_for_user(user=owner, task_id=message.task_id, for_update=True)
+    if message.context_id and message.context_id != task.context.key:
+        # A2A §3.4.3: mismatching contextId and taskId must be rejected.
+        raise InvalidParamsError.for_fields(
+            [("message.contextId", f"does not match the context of task {task.id}")]
+        )
+    if task.is_terminal:
+        raise UnsupportedOperationError(
+            f"Task {task.id} is {task.state}; a terminal task accepts no more messages",
+            metadata={"taskId": str(task.id), "state": convert.state_to_wire(task.state)},
+        )
+    if not task.is_interrupted:
+        raise UnsupportedOperationError(
+            f"Task {task.id} is {task.state}; send more input when it asks for it "
+            "(input-required) or cancel it",
+            metadata={"taskId": str(task.id), "state": convert.state_to_wire(task.state)},
+        )
+    user_message = _message_create(
+        task=task,
+        role=Role.USER,
+        message_id=message.message_id,
+        parts=_wire_parts(message.parts),
+        metadata=message.metadata,
+        extensions=message.extensions,
+        reference_task_ids=message.reference_task_ids,
+    )
+    event = _transition(task=task, state=TaskState.SUBMITTED)
+    user_message.seq = event.seq
+    user_message.save(update_fields=["seq"])
+    task_id = task.id
+    transaction.on_commit(lambda: _task_run_enqueue(task_id))
+    return SendResult(task_id=task.id, start_seq=event.seq, created=False, duplicate=False)
+
+
+def _lock_task(task_id: uuid.UUID | str) -> Task:
+    return Task.objects.select_related("context").select_for_update(of=("self",)).get(pk=task_id)
+
+
+@transaction.atomic(durable=True)
+def task_transition(
+    *, task_id: uuid.UUID | str, state: str, message_parts: list[dict[str, Any]] | None = None
+) -> TaskEvent:
+    """Move a task to state with an optional agent status message (raises TaskStateError)."""
+    return _transition(task=_lock_task(task_id), state=state, message_parts=message_parts)
+
+
+@transaction.atomic(durable=True)
+def task_artifact_update(
+    *,
+    task_id: uuid.UUID | str,
+    artifact: dict[str, Any],
+    append: bool = False,
+    last_chunk: bool = False,
+) -> TaskEvent:
+    """Store an artifact chunk and log it; append=True joins it to the artifact's parts."""
+    chunk = wire.Artifact.model_validate(artifact).dump()
+    task = _lock_task(task_id)
+    if task.state in TERMINAL_STATES:
+        raise TaskStateError(task, "artifact-update")
+    stored = Artifact.objects.filter(task=task, artifact_id=chunk["artifactId"]).first()
+    if stored is None:
+        stored = Artifact(task=task, artifact_id=chunk["artifactId"], parts=[])
+    if append and stored.pk is not None:
+        stored.parts = [*stored.parts, *chunk["parts"]]
+    else:
+        stored.parts = list(chunk["parts"])
+    stored.name = chunk.get("name", stored.name)
+    stored.description = chunk.get("description", stored.description)
+    if "metadata" in chunk:
+        stored.metadata = {**(stored.metadata or {}), **chunk["metadata"]}
+    if "extensions" in chunk:
+        stored.extensions = chunk["extensions"]
+    stored.complete = last_chunk
+    stored.save()
+    event = event_append(
+        task=task,
+        kind=EventKind.ARTIFACT_UPDATE,
+        payload=convert.artifact_update_to_wire(
+            task, context_key=task.context.key, chunk=chunk, append=append, last_chunk=last_chunk
+        ),
+    )
+    task.save(update_fields=["last_seq", "updated_at"])
+    return event
+
+
+@transaction.atomic(durable=True)
+def task_cancel(*, user: User, task_id: str) -> Task:
+    """Cancel the user's task; CANCELED is stored at once and the running job notices it."""
+    task = task_get_for_user(user=user, task_id=task_id, for_update=True)
+    if task.is_terminal:
+        # A2A §3.1.5: a task in a terminal state is not cancelable.
+        raise TaskNotCancelableError(
+            f"Task {task.id} is already {task.state} and cannot be canceled",
+            metadata={"taskId": str(task.id), "state": convert.state_to_wire(task.state)},
+        )
+    _transition(
+        task=task,
+        state=TaskState.CANCELED,
+        message_parts=[{"text": "Canceled at the client's request."}],
+    )
+    logger.info("Task %s canceled by user %s", task.id, user.pk)
+    return task
+
+
+def tasks_requeue_unfinished() -> int:
+    """Enqueue a run of every task left submitted or working; return how many.
+
+    An in-memory broker forgets queued jobs when the process stops; the database does not,
+    so on start the embedded server hands these tasks to its worker again.
+    """
+    task_ids = list(
+        Task.objects.filter(state__in=[TaskState.SUBMITTED, TaskState.WORKING]).values_list(
+            "id", flat=True
+        )
+    )
+    for task_id in task_ids:
+        _task_run_enqueue(task_id)
+    if task_ids:
+        logger.info("Re-enqueued %d unfinished task(s)", len(task_ids))
+    return len(task_ids)

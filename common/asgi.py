@@ -1,0 +1,118 @@
+"""ASGI middleware that guards the server before Django sees a request."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
+from a2a.protocol import jsonrpc
+from a2a.protocol.errors import PayloadTooLargeError
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+class BodySizeLimitMiddleware:
+    """Answer 413 to HTTP requests whose body exceeds WEBCAP_MAX_REQUEST_BYTES.
+
+    A declared Content-Length over the limit is refused before a byte is read; a body that
+    grows past it (chunked uploads) is cut off as it arrives, so nothing oversized is ever
+    buffered. JSON-RPC paths get a JSON-RPC error body, others the HTTP+JSON error body.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit: int = settings.WEBCAP_MAX_REQUEST_BYTES
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(scope, send, limit)
+            return
+        received = 0
+        too_large = False
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received, too_large
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    too_large = True
+                    # Django stops reading at a disconnect and sends nothing; we answer below.
+                    return {"type": "http.disconnect"}
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        await self.app(scope, limited_receive, tracking_send)
+        if too_large and not started:
+            await self._reject(scope, send, limit)
+
+    @staticmethod
+    async def _reject(scope: Scope, send: Send, limit: int) -> None:
+        error = PayloadTooLargeError(f"Request body exceeds the limit of {limit} bytes")
+        if scope.get("path", "").startswith("/a2a/jsonrpc"):
+            body = jsonrpc.dumps(jsonrpc.failure(None, error))
+        else:
+            body = jsonrpc.dumps(error.rest_error())
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class WebSocketOriginMiddleware:
+    """Refuse WebSocket handshakes from browser origins that are not allowed.
+
+    Browsers always send Origin, so a page on another site cannot ride a user's credentials
+    (cross-site WebSocket hijacking). Clients that send no Origin are not browsers and must
+    authenticate with a header. Allowed: the server's own host, and CORS_ALLOWED_ORIGINS.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            origin = _header(scope, b"origin")
+            if origin is not None and not self._allowed(origin, _header(scope, b"host")):
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 4403})
+                return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _allowed(origin: str, host: str | None) -> bool:
+        if origin in settings.CORS_ALLOWED_ORIGINS:
+            return True
+        return host is not None and urlsplit(origin).netloc == host

@@ -1,0 +1,34 @@
+"""ASGI entry point: HTTP to Django, WebSocket to the A2A consumer.
+
+``EMBEDDED_WORKER=1 daphne config.asgi:application`` also starts the in-process Celery
+worker (``manage.py runembedded`` does that for you).
+"""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django_asgi_app = get_asgi_application()
+
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from a2a.routing import websocket_urlpatterns  # noqa: E402
+from accounts.middleware import ApiKeyAuthMiddleware  # noqa: E402
+from common.asgi import BodySizeLimitMiddleware, WebSocketOriginMiddleware  # noqa: E402
+
+application = BodySizeLimitMiddleware(
+    ProtocolTypeRouter(
+        {
+            "http": django_asgi_app,
+            "websocket": WebSocketOriginMiddleware(
+                ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns))
+            ),
+        }
+    )
+)
+
+if os.environ.get("EMBEDDED_WORKER") == "1":
+    from config.embedded import install_into_daphne
+
+    install_into_daphne()

@@ -1,0 +1,257 @@
+"""webcap settings, read from the environment.
+
+Two modes share this file. With no environment (no ``REDIS_URL``) webcap runs embedded:
+SQLite, a Celery worker inside the server process on an in-memory broker and an in-process
+channel layer. With ``REDIS_URL`` (and usually ``DATABASE_URL``) it runs in production mode:
+Redis for the channel layer, the cache and the broker, separate worker processes. Every name
+read here is listed in ``.env.example`` and documented in ``docs/configuration.md``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import django_stubs_ext
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+# Lets classes such as ModelAdmin[Task] be subscripted at runtime, as the type stubs allow.
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+
+VAR_DIR = Path(env.str("WEBCAP_VAR_DIR", default=str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+REDIS_URL: str = env.str("REDIS_URL", default="")
+# Embedded mode is the absence of Redis: nothing outside this process is needed.
+EMBEDDED: bool = not REDIS_URL
+
+DEBUG: bool = env.bool("DJANGO_DEBUG", default=False)
+
+
+def _embedded_secret_key() -> str:
+    """Return the secret key kept in var/, generating it (mode 0600) on first use."""
+    path = VAR_DIR / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    key = secrets.token_urlsafe(50)
+    # O_EXCL: two processes starting at once must not both write a key.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key
+
+
+SECRET_KEY: str = env.str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not EMBEDDED:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set in production mode (REDIS_URL is set)."
+        )
+    SECRET_KEY = _embedded_secret_key()
+
+ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+
+INSTALLED_APPS = [
+    # daphne first: its runserver replaces Django's, serving ASGI with websockets.
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "channels",
+    "common",
+    "accounts",
+    "a2a",
+    "tools",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "config.urls"
+ASGI_APPLICATION = "config.asgi.application"
+WSGI_APPLICATION = None
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict[str, Any]:
+    """Build the default database from DATABASE_URL (SQLite in var/ when unset)."""
+    config: dict[str, Any] = env.db_url(
+        "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'webcap.sqlite3'}"
+    )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        name = Path(config["NAME"])
+        if not name.is_absolute() and str(name) != ":memory:":
+            config["NAME"] = str(BASE_DIR / name)
+        # IMMEDIATE takes the write lock at BEGIN, so web and worker threads queue for it
+        # instead of failing with "database is locked" on a lock upgrade; WAL lets readers
+        # run beside the one writer.
+        config["OPTIONS"] = {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": env.int("WEBCAP_SQLITE_TIMEOUT", default=20),
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    else:
+        config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+        config["CONN_HEALTH_CHECKS"] = True
+        options = config.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+    return config
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_USER_MODEL = "accounts.User"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# --- Security -------------------------------------------------------------------------------
+# Behind a TLS-terminating proxy, set DJANGO_SECURE_PROXY_SSL_HEADER=true so request.is_secure()
+# trusts X-Forwarded-Proto; the redirect itself stays off unless asked for.
+SECURE_SSL_REDIRECT: bool = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_SECURE: bool = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG and not EMBEDDED)
+CSRF_COOKIE_SECURE: bool = SESSION_COOKIE_SECURE
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+# Browser origins allowed to open the A2A WebSocket. Non-browser clients send no Origin header
+# and authenticate with the Authorization header instead.
+CORS_ALLOWED_ORIGINS: list[str] = env.list("CORS_ALLOWED_ORIGINS", default=[])
+
+# --- Channels and Celery ----------------------------------------------------------------------
+CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://")
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+CHANNEL_LAYERS: dict[str, dict[str, Any]]
+if EMBEDDED:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "config.layers.EmbeddedInMemoryChannelLayer"}}
+    # memory:// polls once a second by default: 10 ms brings the first event from ~0.5 s to
+    # ~10 ms for about 0.5 % of one idle core.
+    CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"polling_interval": 0.01}
+    CELERY_WORKER_POOL = "threads"
+    CELERY_WORKER_CONCURRENCY = env.int("WEBCAP_EMBEDDED_WORKERS", default=16)
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 60},
+        }
+    }
+    # The visibility timeout must outlive the longest job step, or Redis hands a running
+    # job to a second worker.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
+    CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=4)
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    }
+
+# --- Django REST framework --------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "EXCEPTION_HANDLER": "common.drf.drf_exception_handler",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "UNAUTHENTICATED_USER": None,
+}
+
+# --- webcap -----------------------------------------------------------------------------------
+# The agent that runs tasks. The LLM "assistant" arrives with the agent work; until then the
+# echo agent is the default so the whole path works end to end.
+WEBCAP_AGENT: str = env.str("WEBCAP_AGENT", default="echo")
+WEBCAP_ECHO_DELAY_MS: int = env.int("WEBCAP_ECHO_DELAY_MS", default=0)
+WEBCAP_PUBLIC_URL: str = env.str("WEBCAP_PUBLIC_URL", default="").rstrip("/")
+WEBCAP_PUBLIC_AGENT_USER: str = env.str("WEBCAP_PUBLIC_AGENT_USER", default="")
+# How long a blocking SendMessage waits for a terminal or interrupted state before it returns
+# the task as it stands.
+WEBCAP_BLOCKING_TIMEOUT: float = env.float("WEBCAP_BLOCKING_TIMEOUT", default=300.0)
+# SSE comment / WebSocket ping interval on idle streams.
+WEBCAP_STREAM_KEEPALIVE: float = env.float("WEBCAP_STREAM_KEEPALIVE", default=15.0)
+# How often an idle stream re-reads the event log in case a doorbell was lost.
+WEBCAP_STREAM_POLL_INTERVAL: float = env.float("WEBCAP_STREAM_POLL_INTERVAL", default=2.0)
+# Largest request body (HTTP) or frame (WebSocket) accepted, in bytes.
+WEBCAP_MAX_REQUEST_BYTES: int = env.int("WEBCAP_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+WEBCAP_WS_MAX_CONCURRENT: int = env.int("WEBCAP_WS_MAX_CONCURRENT", default=32)
+DATA_UPLOAD_MAX_MEMORY_SIZE = WEBCAP_MAX_REQUEST_BYTES
+WEBCAP_AGENT_NAME: str = env.str("WEBCAP_AGENT_NAME", default="webcap")
+WEBCAP_AGENT_DESCRIPTION: str = env.str(
+    "WEBCAP_AGENT_DESCRIPTION",
+    default="An A2A agent server on Django: tasks, streaming and durable history.",
+)
+
+# --- Logging ----------------------------------------------------------------------------------
+LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
+LOGGING: dict[str, Any] = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "console": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "INFO"},
+        "daphne": {"level": "WARNING"},
+        "celery": {"level": "WARNING"},
+        "kombu": {"level": "WARNING"},
+    },
+}

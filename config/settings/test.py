@@ -1,0 +1,17 @@
+"""Settings for the in-process test suite: jobs run eagerly, passwords hash fast.
+
+Live-server tests start ``manage.py runembedded`` with the ordinary settings instead.
+"""
+
+from config.settings.base import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# A job enqueued on commit runs inline, so a service test sees the whole path.
+CELERY_TASK_ALWAYS_EAGER = True
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_BROKER_URL = "memory://"
+ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
+WEBCAP_AGENT = "echo"
+WEBCAP_ECHO_DELAY_MS = 0
+WEBCAP_PUBLIC_AGENT_USER = ""
+WEBCAP_STREAM_POLL_INTERVAL = 0.2

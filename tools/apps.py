@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class ToolsConfig(AppConfig):
+    """Tools the agent can call, their approval workflow and the LLM access (tools/llm.py)."""
+
+    name = "tools"
