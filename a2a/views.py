@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
@@ -20,6 +21,7 @@ from a2a.protocol.errors import (
     A2AError,
     InternalError,
     InvalidRequestError,
+    PayloadTooLargeError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
@@ -92,6 +94,9 @@ async def jsonrpc_endpoint(request: HttpRequest) -> HttpResponse | StreamingHttp
         rpc = jsonrpc.parse_request(request.body)
     except jsonrpc.EnvelopeError as exc:
         return _rpc_error(exc.request_id, exc.error)
+    except RequestDataTooBig:
+        # The ASGI middleware refuses these first; this covers other ASGI servers' setups.
+        return _rpc_error(None, PayloadTooLargeError("Request body too large"))
     try:
         ctx = await call_context(
             headers=request.headers,

@@ -26,9 +26,7 @@ def violations(exc: ValidationError, *, prefix: str = "") -> list[tuple[str, str
     """Return (field, description) pairs for every error pydantic found."""
     pairs = []
     for error in exc.errors(include_url=False):
-        # Model-level validators report at the model's own location; the message says which.
-        loc = tuple(p for p in error["loc"] if p not in ("function-after[_exactly_one_content()]",))
-        field = _field_path(loc)
+        field = _field_path(error["loc"])
         if prefix:
             field = f"{prefix}.{field}" if field != "params" else prefix
         message = error["msg"].removeprefix("Value error, ")

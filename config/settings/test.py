@@ -15,3 +15,8 @@ WEBCAP_AGENT = "echo"
 WEBCAP_ECHO_DELAY_MS = 0
 WEBCAP_PUBLIC_AGENT_USER = ""
 WEBCAP_STREAM_POLL_INTERVAL = 0.2
+
+# A file, not :memory:, so the threads that async views and consumers use share one database
+# with real locking (pytest-django suffixes the name per xdist worker).
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405

@@ -1,0 +1,81 @@
+"""The agent card: what it declares and how it is cached."""
+
+from __future__ import annotations
+
+import pytest
+
+from a2a.card import rendered_card
+
+
+@pytest.fixture(autouse=True)
+def fresh_card():
+    rendered_card.cache_clear()
+    yield
+    rendered_card.cache_clear()
+
+
+@pytest.mark.parametrize("path", ["/.well-known/agent-card.json", "/.well-known/agent.json"])
+def test_card_declares_what_is_served(client, path):
+    response = client.get(path)
+    assert response.status_code == 200
+    card = response.json()
+    assert card["name"] == "webcap"
+    assert card["version"] == "0.1.0"
+    assert card["capabilities"] == {
+        "streaming": True,
+        "pushNotifications": False,
+        "extendedAgentCard": False,
+    }
+    assert card["supportedInterfaces"] == [
+        {
+            "url": "http://testserver/a2a/jsonrpc",
+            "protocolBinding": "JSONRPC",
+            "protocolVersion": "1.0",
+        },
+        {
+            "url": "ws://testserver/ws/a2a",
+            "protocolBinding": "urn:webcap:binding:websocket-jsonrpc:v1",
+            "protocolVersion": "1.0",
+        },
+    ]
+    assert card["securitySchemes"]["bearer"] == {
+        "httpAuthSecurityScheme": {
+            "scheme": "Bearer",
+            "description": "A webcap API key as a bearer token.",
+        }
+    }
+    assert card["securitySchemes"]["apiKey"]["apiKeySecurityScheme"]["name"] == "X-API-Key"
+    assert card["securityRequirements"] == [
+        {"schemes": {"bearer": {"list": []}}},
+        {"schemes": {"apiKey": {"list": []}}},
+    ]
+    assert card["defaultInputModes"] == ["text/plain"]
+    assert card["skills"][0]["id"] == "echo"
+
+
+def test_card_caching_headers_and_304(client):
+    first = client.get("/.well-known/agent-card.json")
+    assert first["Cache-Control"] == "public, max-age=300"
+    assert first["ETag"].startswith('"')
+    assert first["Last-Modified"].endswith("GMT")
+    assert first["Access-Control-Allow-Origin"] == "*"
+    again = client.get("/.well-known/agent-card.json", headers={"If-None-Match": first["ETag"]})
+    assert again.status_code == 304
+    assert again.content == b""
+    other = client.get("/.well-known/agent-card.json", headers={"If-None-Match": '"stale"'})
+    assert other.status_code == 200
+
+
+def test_public_url_and_public_agent_user(client, settings):
+    settings.WEBCAP_PUBLIC_URL = "https://agents.example.com"
+    settings.WEBCAP_PUBLIC_AGENT_USER = "public"
+    card = client.get("/.well-known/agent-card.json").json()
+    assert [i["url"] for i in card["supportedInterfaces"]] == [
+        "https://agents.example.com/a2a/jsonrpc",
+        "wss://agents.example.com/ws/a2a",
+    ]
+    assert "securityRequirements" not in card
+
+
+def test_card_is_get_only(client):
+    assert client.post("/.well-known/agent-card.json").status_code == 405

@@ -1,0 +1,77 @@
+"""Settings from the environment, checked in fresh interpreters."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+PROBE = (
+    "import json; from django.conf import settings as s; import django; django.setup(); "
+    "print(json.dumps({'key': s.SECRET_KEY, 'debug': s.DEBUG, 'embedded': s.EMBEDDED, "
+    "'hosts': s.ALLOWED_HOSTS, 'db': str(s.DATABASES['default']['NAME']), "
+    "'ssl': s.SECURE_SSL_REDIRECT, 'layer': s.CHANNEL_LAYERS['default']['BACKEND']}))"
+)
+
+
+def _settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS"))
+    }
+    clean.pop("DATABASE_URL", None)
+    clean.update(
+        {"DJANGO_SETTINGS_MODULE": "config.settings", "WEBCAP_VAR_DIR": str(tmp_path), **env}
+    )
+    return subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_embedded_defaults_are_safe(tmp_path):
+    result = _settings(tmp_path)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["debug"] is False
+    assert values["embedded"] is True
+    assert values["ssl"] is False
+    assert values["hosts"] == ["127.0.0.1", "localhost", "[::1]"]
+    assert values["db"] == str(tmp_path / "webcap.sqlite3")
+    assert values["layer"] == "config.layers.EmbeddedInMemoryChannelLayer"
+    key_file = tmp_path / "secret_key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert key_file.read_text() == values["key"]
+    # The same key on the next start.
+    assert json.loads(_settings(tmp_path).stdout)["key"] == values["key"]
+
+
+def test_relative_sqlite_url_is_under_the_project(tmp_path):
+    result = _settings(tmp_path, DATABASE_URL="sqlite:///var/other.sqlite3")
+    assert json.loads(result.stdout)["db"] == str(ROOT / "var" / "other.sqlite3")
+
+
+def test_production_mode_refuses_to_start_without_a_secret_key(tmp_path):
+    result = _settings(tmp_path, REDIS_URL="redis://127.0.0.1:1/0")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set in production mode" in result.stderr
+    assert not (tmp_path / "secret_key").exists()
+    ok = _settings(tmp_path, REDIS_URL="redis://127.0.0.1:1/0", DJANGO_SECRET_KEY="x" * 50)
+    values = json.loads(ok.stdout)
+    assert (values["embedded"], values["layer"]) == (False, "channels_redis.core.RedisChannelLayer")
+
+
+def test_env_example_lists_every_variable_settings_read():
+    source = (ROOT / "config" / "settings" / "base.py").read_text()
+    read = set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z_][A-Z0-9_]*)"', source))
+    listed = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
+    assert read, "no env reads found; the pattern is out of date"
+    assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"

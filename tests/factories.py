@@ -1,0 +1,59 @@
+"""Builders for test data; each makes one thing through the real services."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from typing import Any
+
+from a2a.protocol import types as wire
+from a2a.services.tasks import SendResult, message_send
+from accounts.models import User
+from accounts.services import api_key_create
+
+_counter = itertools.count(1)
+
+
+def make_user(username: str | None = None) -> User:
+    user = User(username=username or f"user{next(_counter)}")
+    user.set_unusable_password()
+    user.save()
+    return user
+
+
+def make_key(user: User) -> str:
+    _, key = api_key_create(user=user, name="test")
+    return key
+
+
+def wire_message(
+    text: str = "hello world",
+    *,
+    message_id: str | None = None,
+    task_id: str | None = None,
+    context_id: str | None = None,
+    parts: list[dict[str, Any]] | None = None,
+) -> wire.Message:
+    data: dict[str, Any] = {
+        "messageId": message_id or f"msg-{uuid.uuid4()}",
+        "role": "ROLE_USER",
+        "parts": parts if parts is not None else [{"text": text}],
+    }
+    if task_id:
+        data["taskId"] = task_id
+    if context_id:
+        data["contextId"] = context_id
+    return wire.Message.model_validate(data)
+
+
+def message_params(text: str = "hello world", **kwargs: Any) -> dict[str, Any]:
+    """Return SendMessage params in wire form."""
+    config = kwargs.pop("configuration", None)
+    params: dict[str, Any] = {"message": wire_message(text, **kwargs).dump()}
+    if config is not None:
+        params["configuration"] = config
+    return params
+
+
+def send(owner: User, text: str = "hello world", **kwargs: Any) -> SendResult:
+    return message_send(owner=owner, message=wire_message(text, **kwargs))
