@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from accounts.models import User
 from tests.factories import make_key, make_user
+from tests.live.server import LiveServer
 
 
 @pytest.fixture
@@ -26,3 +29,22 @@ def api_key(user: User) -> str:
 @pytest.fixture
 def other_api_key(other_user: User) -> str:
     return make_key(other_user)
+
+
+@pytest.fixture(scope="session")
+def webcap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A real embedded webcap on 127.0.0.1, shared by the live and interop tests.
+
+    The echo agent pauses 25 ms before each chunk, so streams have visible progress and a
+    long message gives time to cancel or disconnect mid-task.
+    """
+    server = LiveServer(tmp_path_factory.mktemp("webcap"), WEBCAP_ECHO_DELAY_MS="25")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def live_keys(webcap_server: LiveServer) -> dict[str, str]:
+    """API keys of two users of the live server: alice and bob."""
+    return {name: webcap_server.create_key(name) for name in ("alice", "bob")}

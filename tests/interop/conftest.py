@@ -1,0 +1,86 @@
+"""The official a2a-sdk client, installed into its own virtualenv (it also imports as ``a2a``)."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.live.server import ROOT, LiveServer
+
+HERE = Path(__file__).resolve().parent
+REQUIREMENTS = HERE / "requirements.txt"
+VENV = ROOT / ".venv-interop"
+
+
+def _ensure_sdk_venv() -> Path:
+    """Create or reuse .venv-interop with the hash-locked a2a-sdk; return its python."""
+    python = VENV / "bin" / "python"
+    stamp = VENV / ".requirements-sha256"
+    wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
+    VENV.parent.mkdir(exist_ok=True)
+    # xdist workers share the folder: one creates it, the others wait.
+    with (ROOT / ".venv-interop.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (python.exists() and stamp.exists() and stamp.read_text() == wanted):
+            subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+            subprocess.run(
+                [
+                    str(python),
+                    "-m",
+                    "pip",
+                    "install",
+                    "--quiet",
+                    "--require-hashes",
+                    "-r",
+                    str(REQUIREMENTS),
+                ],
+                check=True,
+                timeout=600,
+            )
+            stamp.write_text(wanted)
+    return python
+
+
+@pytest.fixture(scope="session")
+def sdk_python() -> Path:
+    return _ensure_sdk_venv()
+
+
+SdkCall = Callable[..., Any]
+
+
+@pytest.fixture(scope="session")
+def sdk(sdk_python: Path, webcap_server: LiveServer) -> SdkCall:
+    """Run one sdk_client.py scenario against the live server; return its JSON output.
+
+    Running a script puts only its own folder on sys.path, so webcap's ``a2a`` package in
+    the checkout root cannot shadow the SDK's.
+    """
+
+    def call(key: str, scenario: str, **args: Any) -> Any:
+        result = subprocess.run(
+            [
+                str(sdk_python),
+                str(HERE / "sdk_client.py"),
+                webcap_server.url,
+                key,
+                scenario,
+                json.dumps(args),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
+    return call

@@ -1,0 +1,126 @@
+"""A real webcap server process on 127.0.0.1 for tests: migrate, make users, serve, stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[2]
+START_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """``manage.py runembedded`` with its own database and var/ folder in a temp directory."""
+
+    def __init__(self, workdir: Path, **env: str) -> None:
+        self.workdir = workdir
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/ws/a2a"
+        self.log_path = workdir / "server.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_"))
+        }
+        self.env = {
+            **base,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "WEBCAP_VAR_DIR": str(workdir),
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+
+    def manage(self, *args: str) -> str:
+        """Run a management command against this server's database; return its stdout."""
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def create_key(self, username: str) -> str:
+        """Create the user if needed and return a fresh API key (the command's last line)."""
+        return self.manage("apikey", "create", username, "--create-user").strip().splitlines()[-1]
+
+    def start(self) -> None:
+        self.manage("migrate", "--noinput", "-v", "0")
+        with self.log_path.open("ab") as log:
+            # The child keeps its own copy of the descriptor.
+            self.process = subprocess.Popen(
+                [sys.executable, "manage.py", "runembedded", "--port", str(self.port)],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"webcap exited at start:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"webcap did not become healthy in {START_TIMEOUT}s:\n{self.log()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
+        """Stop the server (SIGTERM waits for running jobs; SIGKILL does not)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(sig)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(10)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def rpc(self, key: str, method: str, params: dict[str, Any], request_id: Any = 1) -> Any:
+        """Call one JSON-RPC method and return the decoded body."""
+        response = httpx.post(
+            f"{self.url}/a2a/jsonrpc",
+            json={"jsonrpc": "2.0", "id": request_id, "method": method, "params": params},
+            headers={"Authorization": f"Bearer {key}", "A2A-Version": "1.0"},
+            timeout=30,
+        )
+        return response.json()
+
+    def wait_for_state(self, key: str, task_id: str, states: set[str], timeout: float = 20) -> Any:
+        """Poll GetTask until the task is in one of states; return the task."""
+        deadline = time.monotonic() + timeout
+        task = None
+        while time.monotonic() < deadline:
+            task = self.rpc(key, "GetTask", {"id": task_id})["result"]
+            if task["status"]["state"] in states:
+                return task
+            time.sleep(0.05)
+        raise AssertionError(f"task {task_id} still {task and task['status']['state']}")
