@@ -365,3 +365,22 @@ async def test_unsupported_version_is_refused_before_anything_is_stored(rpc, api
     body = (await rpc("SendMessage", message_params(), key=api_key, version="2.0")).json()
     assert body["error"]["code"] == -32009
     assert await store_counts() == (0, 0, 0)
+
+
+async def test_idle_sse_stream_sends_keepalive_comments(rpc, api_key, settings):
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # the task stays submitted: the stream is idle
+    settings.WEBCAP_STREAM_POLL_INTERVAL = 0.05
+    settings.WEBCAP_STREAM_KEEPALIVE = 0.1
+    task = (
+        await rpc(
+            "SendMessage",
+            message_params("x", configuration={"returnImmediately": True}),
+            key=api_key,
+        )
+    ).json()["result"]["task"]
+    response = await rpc("SubscribeToTask", {"id": task["id"]}, key=api_key)
+    chunks = aiter(response.streaming_content)
+    first = await anext(chunks)
+    assert first.startswith(b"id: 1\ndata: ")
+    assert await anext(chunks) == b": keepalive\n\n"
+    await chunks.aclose()

@@ -69,9 +69,13 @@ def test_production_mode_refuses_to_start_without_a_secret_key(tmp_path):
     assert (values["embedded"], values["layer"]) == (False, "channels_redis.core.RedisChannelLayer")
 
 
-def test_env_example_lists_every_variable_settings_read():
+def test_env_example_and_docs_list_every_variable_settings_read():
     source = (ROOT / "config" / "settings" / "base.py").read_text()
     read = set(re.findall(r'env(?:\.\w+)?\(\s*"([A-Z_][A-Z0-9_]*)"', source))
     listed = set(re.findall(r"^([A-Z_][A-Z0-9_]*)=", (ROOT / ".env.example").read_text(), re.M))
+    documented = set(
+        re.findall(r"`([A-Z_][A-Z0-9_]*)`", (ROOT / "docs" / "configuration.md").read_text())
+    )
     assert read, "no env reads found; the pattern is out of date"
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
+    assert read <= documented, f"missing from docs/configuration.md: {sorted(read - documented)}"
