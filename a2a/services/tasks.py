@@ -163,8 +163,27 @@ def _transition(
     return event
 
 
-def _wire_parts(parts: list[wire.Part]) -> list[dict[str, Any]]:
-    return [part.dump() for part in parts]
+def _user_message_create(*, task: Task, message: wire.Message) -> Message:
+    return _message_create(
+        task=task,
+        role=Role.USER,
+        message_id=message.message_id,
+        parts=[part.dump() for part in message.parts],
+        metadata=message.metadata,
+        extensions=message.extensions,
+        reference_task_ids=message.reference_task_ids,
+    )
+
+
+def _turn_started(
+    *, task: Task, user_message: Message, event: TaskEvent, created: bool
+) -> SendResult:
+    """Tie the user message to the event that started its turn; run the agent on commit."""
+    user_message.seq = event.seq
+    user_message.save(update_fields=["seq"])
+    task_id = task.id
+    transaction.on_commit(lambda: _task_run_enqueue(task_id))
+    return SendResult(task_id=task_id, start_seq=event.seq, created=created, duplicate=False)
 
 
 def _context_for(*, owner: User, context_id: str | None) -> Context:
@@ -209,26 +228,14 @@ def message_send(
         status_timestamp=timezone.now(),
         metadata=request_metadata or None,
     )
-    user_message = _message_create(
-        task=task,
-        role=Role.USER,
-        message_id=message.message_id,
-        parts=_wire_parts(message.parts),
-        metadata=message.metadata,
-        extensions=message.extensions,
-        reference_task_ids=message.reference_task_ids,
-    )
+    user_message = _user_message_create(task=task, message=message)
     snapshot = convert.task_to_wire(
         task, context_key=context.key, history=[user_message], artifacts=None
     )
     event = event_append(task=task, kind=EventKind.TASK, payload={"task": snapshot})
     task.save(update_fields=["last_seq"])
-    user_message.seq = event.seq
-    user_message.save(update_fields=["seq"])
-    task_id = task.id
-    transaction.on_commit(lambda: _task_run_enqueue(task_id))
     logger.info("Task %s created in context %s", task.id, context.key)
-    return SendResult(task_id=task.id, start_seq=event.seq, created=True, duplicate=False)
+    return _turn_started(task=task, user_message=user_message, event=event, created=True)
 
 
 def _message_continue(*, owner: User, message: wire.Message) -> SendResult:
@@ -250,21 +257,9 @@ def _message_continue(*, owner: User, message: wire.Message) -> SendResult:
             "(input-required) or cancel it",
             metadata={"taskId": str(task.id), "state": convert.state_to_wire(task.state)},
         )
-    user_message = _message_create(
-        task=task,
-        role=Role.USER,
-        message_id=message.message_id,
-        parts=_wire_parts(message.parts),
-        metadata=message.metadata,
-        extensions=message.extensions,
-        reference_task_ids=message.reference_task_ids,
-    )
+    user_message = _user_message_create(task=task, message=message)
     event = _transition(task=task, state=TaskState.SUBMITTED)
-    user_message.seq = event.seq
-    user_message.save(update_fields=["seq"])
-    task_id = task.id
-    transaction.on_commit(lambda: _task_run_enqueue(task_id))
-    return SendResult(task_id=task.id, start_seq=event.seq, created=False, duplicate=False)
+    return _turn_started(task=task, user_message=user_message, event=event, created=False)
 
 
 def _lock_task(task_id: uuid.UUID | str) -> Task:

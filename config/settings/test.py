@@ -9,7 +9,7 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # A job enqueued on commit runs inline, so a service test sees the whole path.
 CELERY_TASK_ALWAYS_EAGER = True
 CELERY_TASK_EAGER_PROPAGATES = True
-CELERY_BROKER_URL = "memory://"
+CELERY_BROKER_URL = "memory://localhost/"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 WEBCAP_AGENT = "echo"
 WEBCAP_ECHO_DELAY_MS = 0

@@ -30,6 +30,12 @@ async def _send(rpc, key, text="hello world", **kwargs):
     return response.json()["result"]["task"]
 
 
+async def _send_unrun(rpc, key):
+    """Send with returnImmediately while jobs are not eager: the task stays submitted."""
+    params = message_params("x", configuration={"returnImmediately": True})
+    return (await rpc("SendMessage", params, key=key)).json()["result"]["task"]
+
+
 # --- Operations ------------------------------------------------------------------------------
 
 
@@ -57,7 +63,7 @@ async def test_send_message_blocks_until_completed(rpc, api_key):
 
 async def test_send_message_return_immediately_returns_the_task_as_created(rpc, api_key, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False  # nothing runs it: the task stays submitted
-    settings.CELERY_BROKER_URL = "memory://"
+    settings.CELERY_BROKER_URL = "memory://localhost/"
     response = await rpc(
         "SendMessage",
         message_params("hi", configuration={"returnImmediately": True}),
@@ -120,13 +126,7 @@ async def test_get_task_with_history_length(rpc, api_key):
 
 async def test_cancel_then_cancel_again(rpc, api_key, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    task = (
-        await rpc(
-            "SendMessage",
-            message_params("x", configuration={"returnImmediately": True}),
-            key=api_key,
-        )
-    ).json()["result"]["task"]
+    task = await _send_unrun(rpc, api_key)
     canceled = (await rpc("CancelTask", {"id": task["id"]}, key=api_key)).json()["result"]
     assert canceled["status"]["state"] == "TASK_STATE_CANCELED"
     again = (await rpc("CancelTask", {"id": task["id"]}, key=api_key)).json()
@@ -146,13 +146,7 @@ async def test_subscribe_to_finished_task_is_unsupported(rpc, api_key):
 
 async def test_subscribe_sends_the_current_task_first(rpc, api_key, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    task = (
-        await rpc(
-            "SendMessage",
-            message_params("x", configuration={"returnImmediately": True}),
-            key=api_key,
-        )
-    ).json()["result"]["task"]
+    task = await _send_unrun(rpc, api_key)
 
     response = await rpc("SubscribeToTask", {"id": task["id"]}, key=api_key)
     assert response["Content-Type"] == "text/event-stream"
@@ -371,13 +365,7 @@ async def test_idle_sse_stream_sends_keepalive_comments(rpc, api_key, settings):
     settings.CELERY_TASK_ALWAYS_EAGER = False  # the task stays submitted: the stream is idle
     settings.WEBCAP_STREAM_POLL_INTERVAL = 0.05
     settings.WEBCAP_STREAM_KEEPALIVE = 0.1
-    task = (
-        await rpc(
-            "SendMessage",
-            message_params("x", configuration={"returnImmediately": True}),
-            key=api_key,
-        )
-    ).json()["result"]["task"]
+    task = await _send_unrun(rpc, api_key)
     response = await rpc("SubscribeToTask", {"id": task["id"]}, key=api_key)
     chunks = aiter(response.streaming_content)
     first = await anext(chunks)
