@@ -44,4 +44,5 @@ async def call_context(
         binding=binding,
         version=negotiate(headers.get(HEADER.lower()), query_version),
         base_url=base_url,
+        last_event_id=headers.get("last-event-id"),
     )

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+from django.core import signing
 from django.db import transaction
+from django.db.models import Q
 
 from a2a.models import Artifact, Message, Task, TaskEvent
 from a2a.protocol import convert
-from a2a.protocol.errors import TaskNotFoundError
+from a2a.protocol import types as wire
+from a2a.protocol.errors import InvalidParamsError, TaskNotFoundError
 from accounts.models import User
+
+DEFAULT_PAGE_SIZE = 50
+_CURSOR_SALT = "a2a.list-tasks.v1"
 
 
 def parse_task_id(task_id: str) -> uuid.UUID:
@@ -112,3 +120,84 @@ def task_events_after(*, task_id: uuid.UUID, after_seq: int, limit: int = 500) -
         .values_list("seq", "state", "payload")[:limit]
     )
     return [StoredEvent(seq=seq, state=state, payload=payload) for seq, state, payload in rows]
+
+
+def _page_token(task: Task) -> str:
+    """Return an opaque, signed cursor just past task in (status time, id) order."""
+    return signing.dumps(
+        [task.status_timestamp.isoformat(), str(task.id)], salt=_CURSOR_SALT, compress=True
+    )
+
+
+def _page_cursor(token: str) -> tuple[datetime, uuid.UUID]:
+    try:
+        timestamp, task_id = signing.loads(token, salt=_CURSOR_SALT)
+        return datetime.fromisoformat(timestamp), uuid.UUID(task_id)
+    except (signing.BadSignature, ValueError, TypeError) as exc:
+        raise InvalidParamsError.for_fields(
+            [("pageToken", "is not a token this server returned")]
+        ) from exc
+
+
+def _trimmed(messages: list[Message], history_length: int | None) -> list[Message]:
+    if history_length is None:
+        return messages
+    return messages[-history_length:] if history_length else []
+
+
+def tasks_list_for_user(*, user: User, request: wire.ListTasksRequest) -> dict[str, Any]:
+    """ListTasks (A2A §3.1.4): the user's tasks, newest status first, with a keyset cursor.
+
+    The cursor is the (status time, id) of the last task returned, so tasks created while a
+    client pages never shift later pages; ``totalSize`` counts every match.
+    """
+    queryset = Task.objects.filter(owner=user)
+    if request.context_id:
+        queryset = queryset.filter(context__key=request.context_id)
+    if request.status not in (None, wire.TaskState.UNSPECIFIED):
+        assert request.status is not None
+        state = request.status.value.removeprefix("TASK_STATE_").lower().replace("_", "-")
+        queryset = queryset.filter(state=state)
+    if request.status_timestamp_after is not None:
+        queryset = queryset.filter(status_timestamp__gte=request.status_timestamp_after)
+    total = queryset.count()
+    page_size = request.page_size or DEFAULT_PAGE_SIZE
+    if request.page_token:
+        after_time, after_id = _page_cursor(request.page_token)
+        queryset = queryset.filter(
+            Q(status_timestamp__lt=after_time) | Q(status_timestamp=after_time, id__lt=after_id)
+        )
+    rows = list(
+        queryset.select_related("context", "status_message").order_by("-status_timestamp", "-id")[
+            : page_size + 1
+        ]
+    )
+    next_page_token = _page_token(rows[page_size - 1]) if len(rows) > page_size else ""
+    rows = rows[:page_size]
+    ids = [task.id for task in rows]
+
+    histories: dict[uuid.UUID, list[Message]] = defaultdict(list)
+    if request.history_length != 0:
+        for message in Message.objects.filter(task_id__in=ids).order_by("task_id", "position"):
+            assert message.task_id is not None
+            histories[message.task_id].append(message)
+    artifacts: dict[uuid.UUID, list[Artifact]] = defaultdict(list)
+    if request.include_artifacts:
+        for artifact in Artifact.objects.filter(task_id__in=ids).order_by("created_at", "id"):
+            artifacts[artifact.task_id].append(artifact)
+
+    return {
+        "tasks": [
+            convert.task_to_wire(
+                task,
+                context_key=task.context.key,
+                history=_trimmed(histories[task.id], request.history_length),
+                # A2A §3.1.4: without includeArtifacts the field is left out entirely.
+                artifacts=artifacts[task.id] if request.include_artifacts else None,
+            )
+            for task in rows
+        ],
+        "nextPageToken": next_page_token,
+        "pageSize": page_size,
+        "totalSize": total,
+    }

@@ -82,6 +82,7 @@ class TaskEventStream:
         self._channel: str | None = None
         self._first: list[StreamItem] = []
         self._page_full = False
+        self._done = False
         self.snapshot_state: str | None = None
 
     async def open(self) -> None:
@@ -104,8 +105,11 @@ class TaskEventStream:
                 self.last_seq = snapshot.seq
                 self.snapshot_state = snapshot.state
             else:
-                await sync_to_async(task_get_for_user)(user=self.user, task_id=self.task_id)
+                task = await sync_to_async(task_get_for_user)(user=self.user, task_id=self.task_id)
                 self.last_seq = max(self.from_seq - 1, 0)
+                # Nothing left to send: the task has settled and the client has every event.
+                settled = task.is_terminal or (self.stop_on_interrupt and task.is_interrupted)
+                self._done = settled and self.last_seq >= task.last_seq
         except BaseException:
             await self._leave()
             raise
@@ -135,6 +139,8 @@ class TaskEventStream:
         poll = settings.WEBCAP_STREAM_POLL_INTERVAL
         keepalive = settings.WEBCAP_STREAM_KEEPALIVE
         try:
+            if self._done:
+                return
             for item in self._first:
                 yield item
                 if self._ends(item):

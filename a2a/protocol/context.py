@@ -16,3 +16,5 @@ class CallContext:
     version: str
     # Where this server is reachable, for URLs written into responses (no trailing slash).
     base_url: str
+    # The SSE Last-Event-ID a reconnecting client sent: resume after that event.
+    last_event_id: str | None = None

@@ -38,6 +38,7 @@ OPERATIONS: dict[str, Operation] = {
             streaming=True,
         ),
         Operation("GetTask", wire.GetTaskRequest, handlers.get_task),
+        Operation("ListTasks", wire.ListTasksRequest, handlers.list_tasks),
         Operation("CancelTask", wire.CancelTaskRequest, handlers.cancel_task),
         Operation(
             "SubscribeToTask",

@@ -19,10 +19,11 @@ from django.db import IntegrityError
 from a2a.protocol import types as wire
 from a2a.protocol.context import CallContext
 from a2a.protocol.errors import (
+    InvalidParamsError,
     PushNotificationNotSupportedError,
     UnsupportedOperationError,
 )
-from a2a.selectors import task_wire, task_wire_for_user
+from a2a.selectors import task_wire, task_wire_for_user, tasks_list_for_user
 from a2a.services.tasks import SendResult, message_send, task_cancel
 from a2a.streams import TaskEventStream
 from accounts.models import User
@@ -32,6 +33,20 @@ logger = logging.getLogger(__name__)
 PUSH_UNSUPPORTED = (
     "Push notifications are not supported by this agent (capabilities.pushNotifications is false)"
 )
+
+
+def _resume_after(ctx: CallContext, requested: int | None) -> int | None:
+    """Return the sequence number a reconnecting client saw last, if it sent one."""
+    if requested is not None:
+        return requested
+    if ctx.last_event_id is None or not ctx.last_event_id.strip():
+        return None
+    raw = ctx.last_event_id.strip()
+    if not raw.isdigit() or len(raw) > 10:
+        raise InvalidParamsError.for_fields(
+            [("Last-Event-ID", "must be the id of an event this server sent (a number)")]
+        )
+    return int(raw)
 
 
 async def _send(ctx: CallContext, request: wire.SendMessageRequest) -> SendResult:
@@ -93,11 +108,16 @@ async def send_streaming_message(
     """
     result = await _send(ctx, request)
     config = request.configuration or wire.SendMessageConfiguration()
+    from_seq = result.start_seq if result.created else None
+    resume_after = _resume_after(ctx, None)
+    if result.duplicate and resume_after is not None:
+        # A client re-sending the same message after a dropped stream picks up where it was.
+        from_seq = resume_after + 1
     stream = TaskEventStream(
         user=ctx.user,
         task_id=str(result.task_id),
         history_length=config.history_length,
-        from_seq=result.start_seq if result.created else None,
+        from_seq=from_seq,
         stop_on_interrupt=True,
     )
     await stream.open()
@@ -109,6 +129,11 @@ async def get_task(ctx: CallContext, request: wire.GetTaskRequest) -> dict[str, 
     return await sync_to_async(task_wire_for_user)(
         user=ctx.user, task_id=request.id, history_length=request.history_length
     )
+
+
+async def list_tasks(ctx: CallContext, request: wire.ListTasksRequest) -> dict[str, Any]:
+    """ListTasks (A2A §3.1.4): owner-scoped, filtered, newest first, cursor-paged."""
+    return await sync_to_async(tasks_list_for_user)(user=ctx.user, request=request)
 
 
 def _cancel(*, user: User, task_id: str) -> dict[str, Any]:
@@ -123,7 +148,17 @@ async def cancel_task(ctx: CallContext, request: wire.CancelTaskRequest) -> dict
 async def subscribe_to_task(
     ctx: CallContext, request: wire.SubscribeToTaskRequest
 ) -> TaskEventStream:
-    """SubscribeToTask (A2A §3.1.6): the current Task first, then live updates."""
+    """SubscribeToTask (A2A §3.1.6): the current Task first, then live updates.
+
+    A resume (SSE ``Last-Event-ID``, or ``lastEventSeq`` on the WebSocket) sends exactly the
+    events after that one from the log instead, then continues live; for a task that ended
+    meanwhile it sends what was missed and closes.
+    """
+    resume_after = _resume_after(ctx, request.last_event_seq)
+    if resume_after is not None:
+        stream = TaskEventStream(user=ctx.user, task_id=request.id, from_seq=resume_after + 1)
+        await stream.open()
+        return stream
     stream = TaskEventStream(user=ctx.user, task_id=request.id)
     await stream.open()
     if stream.snapshot_state_is_terminal:

@@ -13,7 +13,14 @@ import binascii
 import enum
 from typing import Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 MAX_ID_LENGTH = 256
@@ -210,6 +217,26 @@ class CancelTaskRequest(WireModel):
 class SubscribeToTaskRequest(WireModel):
     tenant: str | None = None
     id: str = Id
+    # webcap: resume after this event sequence number (the WebSocket binding's Last-Event-ID).
+    last_event_seq: int | None = Field(default=None, ge=0)
+
+
+class ListTasksRequest(WireModel):
+    tenant: str | None = None
+    context_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    status: TaskState | None = None
+    page_size: int | None = Field(default=None, ge=1, le=100)
+    page_token: str | None = Field(default=None, max_length=1024)
+    history_length: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    status_timestamp_after: AwareDatetime | None = None
+    include_artifacts: bool | None = None
+
+
+class ListTasksResponse(WireModel):
+    tasks: list[Task]
+    next_page_token: str
+    page_size: int
+    total_size: int
 
 
 class TenantRequest(WireModel):
