@@ -20,6 +20,7 @@ WEBCAP_VERSION = "0.1.0"
 # A custom binding is named by a URI (A2A §5.8); standard clients skip what they do not know.
 WEBSOCKET_BINDING = "urn:webcap:binding:websocket-jsonrpc:v1"
 JSONRPC_PATH = "/a2a/jsonrpc"
+REST_PATH = "/a2a/rest"
 WEBSOCKET_PATH = "/ws/a2a"
 BEARER_SCHEME = "bearer"
 API_KEY_SCHEME = "apiKey"
@@ -45,6 +46,11 @@ def agent_card(base_url: str) -> dict[str, Any]:
             wire.AgentInterface(
                 url=base_url + JSONRPC_PATH,
                 protocol_binding="JSONRPC",
+                protocol_version=CURRENT_VERSION,
+            ),
+            wire.AgentInterface(
+                url=base_url + REST_PATH,
+                protocol_binding="HTTP+JSON",
                 protocol_version=CURRENT_VERSION,
             ),
             wire.AgentInterface(

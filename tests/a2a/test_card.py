@@ -33,6 +33,11 @@ def test_card_declares_what_is_served(client, path):
             "protocolVersion": "1.0",
         },
         {
+            "url": "http://testserver/a2a/rest",
+            "protocolBinding": "HTTP+JSON",
+            "protocolVersion": "1.0",
+        },
+        {
             "url": "ws://testserver/ws/a2a",
             "protocolBinding": "urn:webcap:binding:websocket-jsonrpc:v1",
             "protocolVersion": "1.0",
@@ -72,6 +77,7 @@ def test_public_url_and_public_agent_user(client, settings):
     card = client.get("/.well-known/agent-card.json").json()
     assert [i["url"] for i in card["supportedInterfaces"]] == [
         "https://agents.example.com/a2a/jsonrpc",
+        "https://agents.example.com/a2a/rest",
         "wss://agents.example.com/ws/a2a",
     ]
     assert "securityRequirements" not in card

@@ -1,0 +1,109 @@
+"""The JSON-RPC binding (A2A §9): POST /a2a/jsonrpc, SSE for streaming methods.
+
+The view parses the envelope, authenticates, calls the dispatcher and renders; all behaviour
+is in the handlers.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.core.exceptions import RequestDataTooBig
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from a2a.bindings import call_context, public_base_url
+from a2a.protocol import jsonrpc
+from a2a.protocol.dispatcher import dispatch
+from a2a.protocol.errors import (
+    A2AError,
+    InternalError,
+    InvalidRequestError,
+    PayloadTooLargeError,
+    UnauthenticatedError,
+    UnsupportedMediaTypeError,
+)
+from a2a.protocol.versions import HEADER
+from a2a.streams import TaskEventStream
+from a2a.views.sse import sse_response
+from accounts.auth import AUTH_CHALLENGE
+
+logger = logging.getLogger(__name__)
+
+JSON = "application/json"
+# Errors about the HTTP exchange itself keep their HTTP status; A2A and JSON-RPC errors
+# travel with 200 (A2A §9.5).
+TRANSPORT_STATUSES = frozenset({401, 405, 413, 415, 503})
+
+
+class _MethodNotAllowed(InvalidRequestError):
+    http_status = 405
+    reason = "METHOD_NOT_ALLOWED"
+
+
+def _log(error: A2AError, where: str) -> None:
+    internal = error.code == InternalError.code and error.http_status != 503
+    (logger.error if internal else logger.warning)(
+        "%s error %s (%s): %s", where, error.code, error.reason, error.message
+    )
+
+
+def _rpc_error(request_id: jsonrpc.RequestId, error: A2AError) -> HttpResponse:
+    _log(error, f"JSON-RPC request {request_id!r}")
+    status = error.http_status if error.http_status in TRANSPORT_STATUSES else 200
+    response = HttpResponse(
+        jsonrpc.dumps(jsonrpc.failure(request_id, error)), content_type=JSON, status=status
+    )
+    if isinstance(error, UnauthenticatedError):
+        response["WWW-Authenticate"] = AUTH_CHALLENGE
+    return response
+
+
+@csrf_exempt
+async def jsonrpc_endpoint(request: HttpRequest) -> HttpResponse | StreamingHttpResponse:
+    """POST /a2a/jsonrpc: one JSON-RPC 2.0 request; streaming methods answer with SSE."""
+    if request.method != "POST":
+        response = _rpc_error(None, _MethodNotAllowed("Send a JSON-RPC 2.0 request with POST"))
+        response["Allow"] = "POST"
+        return response
+    content_type = request.content_type or ""
+    if content_type != JSON and not content_type.endswith("+json"):
+        return _rpc_error(
+            None,
+            UnsupportedMediaTypeError(
+                f"Content-Type {content_type or '(none)'!r} is not supported; send {JSON}"
+            ),
+        )
+    try:
+        rpc = jsonrpc.parse_request(request.body)
+    except jsonrpc.EnvelopeError as exc:
+        return _rpc_error(exc.request_id, exc.error)
+    except RequestDataTooBig:
+        # The ASGI middleware refuses these first; this covers other ASGI servers' setups.
+        return _rpc_error(None, PayloadTooLargeError("Request body too large"))
+    try:
+        ctx = await call_context(
+            headers=request.headers,
+            query_version=request.GET.get(HEADER),
+            binding="jsonrpc",
+            base_url=public_base_url(request.scheme or "http", request.get_host()),
+        )
+        result = await dispatch(ctx, rpc.method, rpc.params)
+    except A2AError as error:
+        return _rpc_error(rpc.id, error)
+    except Exception:
+        logger.exception("JSON-RPC method %s failed", rpc.method)
+        return _rpc_error(rpc.id, InternalError())
+    if isinstance(result, TaskEventStream):
+        request_id = rpc.id
+
+        def error_frame(error: A2AError) -> bytes:
+            _log(error, f"JSON-RPC stream {request_id!r}")
+            return b"data: %s\n\n" % jsonrpc.dumps(jsonrpc.failure(request_id, error))
+
+        return sse_response(
+            result,
+            render=lambda payload: jsonrpc.success(request_id, payload),
+            render_error=error_frame,
+        )
+    return HttpResponse(jsonrpc.dumps(jsonrpc.success(rpc.id, result)), content_type=JSON)

@@ -1,0 +1,49 @@
+"""Server-Sent Events for task streams, shared by the JSON-RPC and HTTP+JSON bindings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from django.http import StreamingHttpResponse
+
+from a2a.protocol.errors import A2AError, InternalError
+from a2a.protocol.jsonrpc import dumps
+from a2a.streams import TaskEventStream
+
+logger = logging.getLogger(__name__)
+
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+
+async def _frames(
+    stream: TaskEventStream,
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+    render_error: Callable[[A2AError], bytes],
+) -> AsyncIterator[bytes]:
+    try:
+        async for item in stream.events():
+            if item is None:
+                yield b": keepalive\n\n"
+                continue
+            # The id is the task's event sequence number: a reconnecting client sends it back
+            # as Last-Event-ID and gets exactly the events after it.
+            yield b"id: %d\ndata: %s\n\n" % (item.seq, dumps(render(item.payload)))
+    except A2AError as error:
+        yield render_error(error)
+    except Exception:
+        logger.exception("Stream of task %s failed", stream.task_id)
+        yield render_error(InternalError())
+
+
+def sse_response(
+    stream: TaskEventStream,
+    *,
+    render: Callable[[dict[str, Any]], dict[str, Any]],
+    render_error: Callable[[A2AError], bytes],
+) -> StreamingHttpResponse:
+    """Return the streaming response; render turns a StreamResponse into the frame's data."""
+    return StreamingHttpResponse(
+        _frames(stream, render, render_error), content_type="text/event-stream", headers=SSE_HEADERS
+    )
