@@ -1,6 +1,16 @@
 from django.contrib import admin
 
-from a2a.models import Artifact, Context, Message, Task, TaskEvent
+from a2a.models import (
+    Artifact,
+    Context,
+    DeliveryStatus,
+    Message,
+    PushConfig,
+    PushDelivery,
+    Task,
+    TaskEvent,
+)
+from a2a.services.push import push_deliveries_retry
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
@@ -51,3 +61,53 @@ class ContextAdmin(admin.ModelAdmin[Context]):
     list_display = ("key", "owner", "created_at")
     search_fields = ("key", "owner__username")
     readonly_fields = ("id", "owner", "key", "created_at", "updated_at")
+
+
+@admin.register(PushConfig)
+class PushConfigAdmin(admin.ModelAdmin[PushConfig]):
+    """Webhooks are created over A2A; the admin shows them (credentials stay hidden)."""
+
+    list_display = ("config_id", "task", "owner", "url", "created_at")
+    search_fields = ("config_id", "url", "task__id", "owner__username")
+    exclude = ("auth_credentials",)
+    readonly_fields = (
+        "id",
+        "task",
+        "owner",
+        "config_id",
+        "url",
+        "token",
+        "auth_scheme",
+        "lease_until",
+    )
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+
+@admin.register(PushDelivery)
+class PushDeliveryAdmin(admin.ModelAdmin[PushDelivery]):
+    """The push outbox: dead-lettered deliveries are listed here and can be retried."""
+
+    list_display = (
+        "id",
+        "task",
+        "event",
+        "url",
+        "status",
+        "attempts",
+        "last_status_code",
+        "updated_at",
+    )
+    list_filter = ("status",)
+    search_fields = ("url", "task__id")
+    readonly_fields = [f.name for f in PushDelivery._meta.fields]
+    actions = ["retry"]
+
+    def has_add_permission(self, request):  # type: ignore[no-untyped-def]
+        return False
+
+    @admin.action(description="Retry the selected dead-lettered deliveries")
+    def retry(self, request, queryset):  # type: ignore[no-untyped-def]
+        count = push_deliveries_retry(deliveries=list(queryset.filter(status=DeliveryStatus.DEAD)))
+        self.message_user(request, f"{count} deliveries queued again.")

@@ -60,7 +60,9 @@ def agent_card(base_url: str) -> dict[str, Any]:
             ),
         ],
         capabilities=wire.AgentCapabilities(
-            streaming=True, push_notifications=False, extended_agent_card=False
+            streaming=True,
+            push_notifications=settings.WEBCAP_PUSH_ENABLED,
+            extended_agent_card=False,
         ),
         security_schemes={
             BEARER_SCHEME: wire.SecurityScheme(

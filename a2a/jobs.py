@@ -10,6 +10,7 @@ from django.db import OperationalError
 
 from a2a.agents import AGENTS, TaskRun, TaskStopped, agent_get
 from a2a.models import Task, TaskState
+from a2a.services.push import push_deliveries_drain, push_deliveries_resume
 from a2a.services.tasks import TaskStateError, task_transition
 
 logger = logging.getLogger(__name__)
@@ -57,3 +58,23 @@ def task_run_job(task_id: str) -> None:
 def _fail(task_id: str, text: str) -> None:
     with contextlib.suppress(TaskStateError):
         task_transition(task_id=task_id, state=TaskState.FAILED, message_parts=[{"text": text}])
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=(OperationalError,),
+    retry_backoff=True,
+    retry_backoff_max=60,
+    max_retries=5,
+)
+def push_deliver_job(config_id: str) -> None:
+    """Deliver a webhook's pending events in order; come back when a retry is due."""
+    wait = push_deliveries_drain(config_pk=config_id)
+    if wait is not None:
+        push_deliver_job.apply_async(args=(config_id,), countdown=max(wait, 0.05))
+
+
+@shared_task(acks_late=True)
+def push_deliveries_sweep_job() -> None:
+    """Periodic safety net: restart delivery for webhooks whose job was lost."""
+    push_deliveries_resume()

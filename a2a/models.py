@@ -80,6 +80,8 @@ class Task(TimeStampedModel):
     metadata = models.JSONField(null=True, blank=True)
     # The sequence number of the newest TaskEvent; the next event gets last_seq + 1.
     last_seq = models.PositiveIntegerField(default=0)
+    # How many push configs the task has, so appending an event looks for none when zero.
+    push_config_count = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -201,3 +203,74 @@ class TaskEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.task_id}#{self.seq} {self.kind}"
+
+
+class PushConfig(TimeStampedModel):
+    """A webhook of one task: every event of the task is POSTed to its URL."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="push_configs")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="a2a_push_configs"
+    )
+    # The wire id: the client's, or a server-made UUID; never reused within the task.
+    config_id = models.CharField(max_length=256)
+    url = models.URLField(max_length=2048)
+    token = models.CharField(max_length=1024, blank=True, default="")
+    auth_scheme = models.CharField(max_length=64, blank=True, default="")
+    # A secret: sent to the webhook and shown to the owner, never logged.
+    auth_credentials = models.TextField(blank=True, default="")
+    # While set and in the future, one delivery job owns this webhook (keeps order).
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["task", "config_id"], name="pushconfig_task_id_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.config_id} -> {self.url}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    # Given up after the last attempt, or refused outright (an unsafe address).
+    DEAD = "dead"
+    # The config was deleted before the event went out.
+    CANCELED = "canceled"
+
+
+class PushDelivery(TimeStampedModel):
+    """One event to POST to one webhook: the durable outbox row, written with the event."""
+
+    id = models.BigAutoField(primary_key=True)
+    config = models.ForeignKey(
+        PushConfig, null=True, blank=True, on_delete=models.SET_NULL, related_name="deliveries"
+    )
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="push_deliveries")
+    event = models.ForeignKey(TaskEvent, on_delete=models.CASCADE, related_name="push_deliveries")
+    # The URL at the time of the event, kept for the admin after the config is gone.
+    url = models.URLField(max_length=2048)
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(db_index=True)
+    last_status_code = models.PositiveIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["config", "event"], name="pushdelivery_config_event_unique"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["config", "status", "id"], name="pushdelivery_config_queue"),
+            models.Index(fields=["status", "next_attempt_at"], name="pushdelivery_due"),
+        ]
+
+    def __str__(self) -> str:
+        return f"event {self.event_id} -> {self.url} ({self.status})"

@@ -69,6 +69,7 @@ def install_into_daphne() -> None:
     from twisted.internet import reactor as _reactor
     from twisted.internet import threads
 
+    from a2a.services.push import push_deliveries_resume
     from a2a.services.tasks import tasks_requeue_unfinished
 
     if _thread is not None:
@@ -83,3 +84,5 @@ def install_into_daphne() -> None:
     # Drain in a thread so the loop keeps delivering events from finishing jobs.
     reactor.addSystemEventTrigger("before", "shutdown", threads.deferToThread, stop_worker)
     tasks_requeue_unfinished()
+    # This process is the only deliverer: leases of the last one died with it.
+    push_deliveries_resume(release_all_leases=True)

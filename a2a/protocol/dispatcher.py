@@ -25,6 +25,9 @@ class Operation:
     request: type[wire.WireModel]
     handler: Callable[[CallContext, Any], Awaitable[Any]]
     streaming: bool = False
+    # Raises when the capability the operation needs is not declared (A2A §3.3.4); runs
+    # before the params are looked at, so the refusal does not depend on them.
+    gate: Callable[[], None] | None = None
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -48,21 +51,27 @@ OPERATIONS: dict[str, Operation] = {
         ),
         Operation(
             "CreateTaskPushNotificationConfig",
-            wire.TenantRequest,
-            handlers.push_config_unsupported,
+            wire.TaskPushNotificationConfig,
+            handlers.create_push_config,
+            gate=handlers.require_push,
         ),
         Operation(
-            "GetTaskPushNotificationConfig", wire.TenantRequest, handlers.push_config_unsupported
+            "GetTaskPushNotificationConfig",
+            wire.GetTaskPushNotificationConfigRequest,
+            handlers.get_push_config,
+            gate=handlers.require_push,
         ),
         Operation(
             "ListTaskPushNotificationConfigs",
-            wire.TenantRequest,
-            handlers.push_config_unsupported,
+            wire.ListTaskPushNotificationConfigsRequest,
+            handlers.list_push_configs,
+            gate=handlers.require_push,
         ),
         Operation(
             "DeleteTaskPushNotificationConfig",
-            wire.TenantRequest,
-            handlers.push_config_unsupported,
+            wire.DeleteTaskPushNotificationConfigRequest,
+            handlers.delete_push_config,
+            gate=handlers.require_push,
         ),
         Operation("GetExtendedAgentCard", wire.TenantRequest, handlers.get_extended_agent_card),
     )
@@ -77,6 +86,8 @@ async def dispatch(ctx: CallContext, method: str, params: Any) -> Result:
         raise MethodNotFoundError(
             f"Method {method[:64]!r} not found", metadata={"method": method[:64]}
         )
+    if operation.gate is not None:
+        operation.gate()
     request = parse_params(operation.request, params)
     result: Result = await operation.handler(ctx, request)
     return result

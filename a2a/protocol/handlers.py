@@ -24,6 +24,13 @@ from a2a.protocol.errors import (
     UnsupportedOperationError,
 )
 from a2a.selectors import task_wire, task_wire_for_user, tasks_list_for_user
+from a2a.services.push import (
+    push_config_create,
+    push_config_delete,
+    push_config_get_for_user,
+    push_config_to_wire,
+    push_configs_for_user,
+)
 from a2a.services.tasks import SendResult, message_send, task_cancel
 from a2a.streams import TaskEventStream
 from accounts.models import User
@@ -49,20 +56,29 @@ def _resume_after(ctx: CallContext, requested: int | None) -> int | None:
     return int(raw)
 
 
+def require_push() -> None:
+    # A2A §3.3.4: an undeclared capability is refused with its own error.
+    if not settings.WEBCAP_PUSH_ENABLED:
+        raise PushNotificationNotSupportedError(PUSH_UNSUPPORTED)
+
+
 async def _send(ctx: CallContext, request: wire.SendMessageRequest) -> SendResult:
     config = request.configuration
-    if config is not None and config.task_push_notification_config is not None:
-        raise PushNotificationNotSupportedError(PUSH_UNSUPPORTED)
+    push_config = config.task_push_notification_config if config is not None else None
+    if push_config is not None:
+        require_push()
     send = sync_to_async(message_send)
+    kwargs: dict[str, Any] = {
+        "owner": ctx.user,
+        "message": request.message,
+        "request_metadata": request.metadata,
+        "push_config": push_config,
+    }
     try:
-        return await send(
-            owner=ctx.user, message=request.message, request_metadata=request.metadata
-        )
+        return await send(**kwargs)
     except IntegrityError:
         # Two sends with one messageId raced; the loser now finds the winner's task.
-        return await send(
-            owner=ctx.user, message=request.message, request_metadata=request.metadata
-        )
+        return await send(**kwargs)
 
 
 async def _wait_for_turn(ctx: CallContext, result: SendResult) -> None:
@@ -170,9 +186,51 @@ async def subscribe_to_task(
     return stream
 
 
-async def push_config_unsupported(ctx: CallContext, request: Any) -> dict[str, Any]:
-    """The four push-notification config operations (A2A §3.3.4: not declared, so refused)."""
-    raise PushNotificationNotSupportedError(PUSH_UNSUPPORTED)
+async def create_push_config(
+    ctx: CallContext, request: wire.TaskPushNotificationConfig
+) -> dict[str, Any]:
+    """CreateTaskPushNotificationConfig (A2A §3.1.7): a new id unless the client gave one."""
+    require_push()
+    if not request.task_id:
+        raise InvalidParamsError.for_fields([("taskId", "Field required")])
+    config = await sync_to_async(push_config_create)(
+        user=ctx.user, task_id=request.task_id, config=request
+    )
+    return push_config_to_wire(config)
+
+
+async def get_push_config(
+    ctx: CallContext, request: wire.GetTaskPushNotificationConfigRequest
+) -> dict[str, Any]:
+    """GetTaskPushNotificationConfig (A2A §3.1.8)."""
+    require_push()
+    config = await sync_to_async(push_config_get_for_user)(
+        user=ctx.user, task_id=request.task_id, config_id=request.id
+    )
+    return push_config_to_wire(config)
+
+
+async def list_push_configs(
+    ctx: CallContext, request: wire.ListTaskPushNotificationConfigsRequest
+) -> dict[str, Any]:
+    """ListTaskPushNotificationConfigs (A2A §3.1.9): every config of the task in one page.
+
+    A task has at most WEBCAP_PUSH_MAX_CONFIGS_PER_TASK configs, so one page holds them all.
+    """
+    require_push()
+    configs = await sync_to_async(push_configs_for_user)(user=ctx.user, task_id=request.task_id)
+    return {"configs": [push_config_to_wire(c) for c in configs], "nextPageToken": ""}
+
+
+async def delete_push_config(
+    ctx: CallContext, request: wire.DeleteTaskPushNotificationConfigRequest
+) -> dict[str, Any]:
+    """DeleteTaskPushNotificationConfig (A2A §3.1.10): idempotent; returns Empty."""
+    require_push()
+    await sync_to_async(push_config_delete)(
+        user=ctx.user, task_id=request.task_id, config_id=request.id
+    )
+    return {}
 
 
 async def get_extended_agent_card(ctx: CallContext, request: Any) -> dict[str, Any]:

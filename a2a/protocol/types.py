@@ -221,6 +221,23 @@ class SubscribeToTaskRequest(WireModel):
     last_event_seq: int | None = Field(default=None, ge=0)
 
 
+class GetTaskPushNotificationConfigRequest(WireModel):
+    tenant: str | None = None
+    task_id: str = Id
+    id: str = Id
+
+
+class DeleteTaskPushNotificationConfigRequest(GetTaskPushNotificationConfigRequest):
+    pass
+
+
+class ListTaskPushNotificationConfigsRequest(WireModel):
+    tenant: str | None = None
+    task_id: str = Id
+    page_size: int | None = Field(default=None, ge=0, le=100)
+    page_token: str | None = Field(default=None, max_length=1024)
+
+
 class ListTasksRequest(WireModel):
     tenant: str | None = None
     context_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)

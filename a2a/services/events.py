@@ -15,6 +15,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 
 from a2a.models import EventKind, Task, TaskEvent
+from a2a.services.push import push_deliveries_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,8 @@ def event_append(*, task: Task, kind: EventKind, payload: dict[str, Any]) -> Tas
     event = TaskEvent.objects.create(
         task=task, seq=task.last_seq, kind=kind, state=task.state, payload=payload
     )
+    if task.push_config_count:
+        push_deliveries_enqueue(task=task, event=event)
     doorbell = {"type": DOORBELL_TYPE, "seq": event.seq, "state": event.state, "payload": payload}
     task_id = task.id
     transaction.on_commit(lambda: event_publish(task_id=task_id, doorbell=doorbell))

@@ -36,9 +36,12 @@ from a2a.protocol.errors import (
 )
 from a2a.selectors import task_get_for_user
 from a2a.services.events import event_append
+from a2a.services.push import push_config_add
 from accounts.models import User
 
 logger = logging.getLogger(__name__)
+
+INLINE_PUSH_PREFIX = "configuration.taskPushNotificationConfig."
 
 # The state machine (A2A §4.1.3). Terminal states have no row: leaving them is impossible.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -195,12 +198,18 @@ def _context_for(*, owner: User, context_id: str | None) -> Context:
 
 @transaction.atomic(durable=True)
 def message_send(
-    *, owner: User, message: wire.Message, request_metadata: dict[str, Any] | None = None
+    *,
+    owner: User,
+    message: wire.Message,
+    request_metadata: dict[str, Any] | None = None,
+    push_config: wire.TaskPushNotificationConfig | None = None,
 ) -> SendResult:
     """Accept a user message: start a new task or continue an interrupted one.
 
     A message whose messageId this owner already sent returns the task it went to, so a
     client that retries after a lost response does not create work twice (A2A §3.3.1).
+    An inline push config is added to the task before its first event, so the webhook
+    hears every event of the turn.
     """
     if message.role != wire.Role.USER:
         raise InvalidParamsError.for_fields(
@@ -217,7 +226,7 @@ def message_send(
         )
 
     if message.task_id:
-        return _message_continue(owner=owner, message=message)
+        return _message_continue(owner=owner, message=message, push_config=push_config)
 
     context = _context_for(owner=owner, context_id=message.context_id)
     task = Task.objects.create(
@@ -228,6 +237,8 @@ def message_send(
         status_timestamp=timezone.now(),
         metadata=request_metadata or None,
     )
+    if push_config is not None:
+        push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message)
     snapshot = convert.task_to_wire(
         task, context_key=context.key, history=[user_message], artifacts=None
@@ -238,7 +249,9 @@ def message_send(
     return _turn_started(task=task, user_message=user_message, event=event, created=True)
 
 
-def _message_continue(*, owner: User, message: wire.Message) -> SendResult:
+def _message_continue(
+    *, owner: User, message: wire.Message, push_config: wire.TaskPushNotificationConfig | None
+) -> SendResult:
     assert message.task_id is not None
     task = task_get_for_user(user=owner, task_id=message.task_id, for_update=True)
     if message.context_id and message.context_id != task.context.key:
@@ -257,6 +270,8 @@ def _message_continue(*, owner: User, message: wire.Message) -> SendResult:
             "(input-required) or cancel it",
             metadata={"taskId": str(task.id), "state": convert.state_to_wire(task.state)},
         )
+    if push_config is not None:
+        push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message)
     event = _transition(task=task, state=TaskState.SUBMITTED)
     return _turn_started(task=task, user_message=user_message, event=event, created=False)

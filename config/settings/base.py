@@ -178,6 +178,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = False
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# Periodic jobs, run by `celery beat` in production (the Procfile's beat process).
+CELERY_BEAT_SCHEDULE = {
+    "push-deliveries-sweep": {"task": "a2a.jobs.push_deliveries_sweep_job", "schedule": 60.0},
+}
 
 CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if EMBEDDED:
@@ -232,6 +236,17 @@ WEBCAP_STREAM_POLL_INTERVAL: float = env.float("WEBCAP_STREAM_POLL_INTERVAL", de
 WEBCAP_MAX_REQUEST_BYTES: int = env.int("WEBCAP_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 WEBCAP_WS_MAX_CONCURRENT: int = env.int("WEBCAP_WS_MAX_CONCURRENT", default=32)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBCAP_MAX_REQUEST_BYTES
+# Push notifications (A2A §4.3): declared in the card when enabled.
+WEBCAP_PUSH_ENABLED: bool = env.bool("WEBCAP_PUSH_ENABLED", default=True)
+# Hosts (or host:port) a webhook may use even though they are private or loopback: for local
+# testing and trusted internal receivers only.
+WEBCAP_PUSH_ALLOWED_HOSTS: list[str] = env.list("WEBCAP_PUSH_ALLOWED_HOSTS", default=[])
+WEBCAP_PUSH_TIMEOUT: float = env.float("WEBCAP_PUSH_TIMEOUT", default=10.0)
+WEBCAP_PUSH_MAX_ATTEMPTS: int = env.int("WEBCAP_PUSH_MAX_ATTEMPTS", default=8)
+# Retry delays grow from the base (doubling per attempt) up to the cap, in seconds.
+WEBCAP_PUSH_RETRY_BASE: float = env.float("WEBCAP_PUSH_RETRY_BASE", default=2.0)
+WEBCAP_PUSH_RETRY_MAX: float = env.float("WEBCAP_PUSH_RETRY_MAX", default=300.0)
+WEBCAP_PUSH_MAX_CONFIGS_PER_TASK: int = env.int("WEBCAP_PUSH_MAX_CONFIGS_PER_TASK", default=10)
 WEBCAP_AGENT_NAME: str = env.str("WEBCAP_AGENT_NAME", default="webcap")
 WEBCAP_AGENT_DESCRIPTION: str = env.str(
     "WEBCAP_AGENT_DESCRIPTION",

@@ -23,7 +23,7 @@ def test_card_declares_what_is_served(client, path):
     assert card["version"] == "0.1.0"
     assert card["capabilities"] == {
         "streaming": True,
-        "pushNotifications": False,
+        "pushNotifications": True,
         "extendedAgentCard": False,
     }
     assert card["supportedInterfaces"] == [

@@ -179,12 +179,14 @@ async def test_follow_up_to_a_completed_task_is_unsupported(rpc, api_key):
         ("GetExtendedAgentCard", -32004),
     ],
 )
-async def test_undeclared_capabilities_are_refused(rpc, api_key, method, code):
+async def test_undeclared_capabilities_are_refused(rpc, api_key, method, code, settings):
+    settings.WEBCAP_PUSH_ENABLED = False
     body = (await rpc(method, {"taskId": "t"}, key=api_key)).json()
     assert body["error"]["code"] == code
 
 
-async def test_inline_push_config_is_refused_without_storing(rpc, api_key):
+async def test_inline_push_config_is_refused_when_push_is_off(rpc, api_key, settings):
+    settings.WEBCAP_PUSH_ENABLED = False
     params = message_params(
         "x", configuration={"taskPushNotificationConfig": {"url": "https://example.com/hook"}}
     )

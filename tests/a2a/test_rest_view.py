@@ -173,7 +173,8 @@ async def test_tenant_prefix_is_served(rest, api_key):
         ("GET", "/extendedAgentCard", "UNSUPPORTED_OPERATION"),
     ],
 )
-async def test_undeclared_capabilities(rest, api_key, verb, path, reason):
+async def test_undeclared_capabilities(rest, api_key, verb, path, reason, settings):
+    settings.WEBCAP_PUSH_ENABLED = False
     body = {"url": "https://example.com/hook"} if verb == "POST" else None
     _assert_error(await rest(verb, path, body, key=api_key), 400, reason)
 
