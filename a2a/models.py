@@ -134,16 +134,14 @@ class Message(TimeStampedModel):
     # The event that recorded this message's arrival; a repeated send streams from here.
     seq = models.PositiveIntegerField(null=True, blank=True)
 
+    # SHA-256 of the user message's content; with task and messageId it recognises a retry.
+    content_hash = models.CharField(max_length=64, blank=True, default="")
+
     class Meta:
-        constraints = [
-            # Idempotent sends (A2A §3.3.1): one user message per owner and messageId.
-            models.UniqueConstraint(
-                fields=["owner", "message_id"],
-                condition=Q(role="user"),
-                name="message_user_id_unique",
-            )
+        indexes = [
+            models.Index(fields=["task", "position"], name="message_task_position"),
+            models.Index(fields=["task", "message_id"], name="message_task_message_id"),
         ]
-        indexes = [models.Index(fields=["task", "position"], name="message_task_position")]
 
     def __str__(self) -> str:
         return f"{self.role} {self.message_id}"

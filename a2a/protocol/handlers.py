@@ -14,7 +14,6 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import IntegrityError
 
 from a2a.protocol import types as wire
 from a2a.protocol.context import CallContext
@@ -67,18 +66,12 @@ async def _send(ctx: CallContext, request: wire.SendMessageRequest) -> SendResul
     push_config = config.task_push_notification_config if config is not None else None
     if push_config is not None:
         require_push()
-    send = sync_to_async(message_send)
-    kwargs: dict[str, Any] = {
-        "owner": ctx.user,
-        "message": request.message,
-        "request_metadata": request.metadata,
-        "push_config": push_config,
-    }
-    try:
-        return await send(**kwargs)
-    except IntegrityError:
-        # Two sends with one messageId raced; the loser now finds the winner's task.
-        return await send(**kwargs)
+    return await sync_to_async(message_send)(
+        owner=ctx.user,
+        message=request.message,
+        request_metadata=request.metadata,
+        push_config=push_config,
+    )
 
 
 async def _wait_for_turn(ctx: CallContext, result: SendResult) -> None:
@@ -127,7 +120,7 @@ async def send_streaming_message(
     from_seq = result.start_seq if result.created else None
     resume_after = _resume_after(ctx, None)
     if result.duplicate and resume_after is not None:
-        # A client re-sending the same message after a dropped stream picks up where it was.
+        # A client re-sending the same follow-up after a dropped stream resumes where it was.
         from_seq = resume_after + 1
     stream = TaskEventStream(
         user=ctx.user,

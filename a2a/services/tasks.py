@@ -6,6 +6,8 @@ transaction, and leaves work (jobs) and fan-out (doorbells) to ``on_commit``.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import uuid
 from dataclasses import dataclass
@@ -166,8 +168,20 @@ def _transition(
     return event
 
 
+def _content_hash(message: wire.Message) -> str:
+    """Return the SHA-256 of what a message says, so a retry can be told from new input."""
+    content = message.model_dump(
+        mode="json",
+        by_alias=True,
+        exclude_none=True,
+        include={"parts", "metadata", "extensions", "reference_task_ids"},
+    )
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
 def _user_message_create(*, task: Task, message: wire.Message) -> Message:
-    return _message_create(
+    created = _message_create(
         task=task,
         role=Role.USER,
         message_id=message.message_id,
@@ -176,6 +190,8 @@ def _user_message_create(*, task: Task, message: wire.Message) -> Message:
         extensions=message.extensions,
         reference_task_ids=message.reference_task_ids,
     )
+    created.content_hash = _content_hash(message)
+    return created
 
 
 def _turn_started(
@@ -183,7 +199,7 @@ def _turn_started(
 ) -> SendResult:
     """Tie the user message to the event that started its turn; run the agent on commit."""
     user_message.seq = event.seq
-    user_message.save(update_fields=["seq"])
+    user_message.save(update_fields=["seq", "content_hash"])
     task_id = task.id
     transaction.on_commit(lambda: _task_run_enqueue(task_id))
     return SendResult(task_id=task_id, start_seq=event.seq, created=created, duplicate=False)
@@ -206,25 +222,17 @@ def message_send(
 ) -> SendResult:
     """Accept a user message: start a new task or continue an interrupted one.
 
-    A message whose messageId this owner already sent returns the task it went to, so a
-    client that retries after a lost response does not create work twice (A2A §3.3.1).
-    An inline push config is added to the task before its first event, so the webhook
-    hears every event of the turn.
+    A follow-up that repeats a messageId already accepted for the same task, with the same
+    content, is a retry: it returns that turn's result instead of doing the work twice
+    (A2A §3.3.1). A message that names no task always starts a new one, even with a
+    messageId seen before (clients, the A2A TCK among them, reuse ids across tasks). An
+    inline push config is added to the task before its first event, so the webhook hears
+    every event of the turn.
     """
     if message.role != wire.Role.USER:
         raise InvalidParamsError.for_fields(
             [("message.role", "must be ROLE_USER for a message sent to the agent")]
         )
-    earlier = (
-        Message.objects.filter(owner=owner, role=Role.USER, message_id=message.message_id)
-        .only("task_id", "seq")
-        .first()
-    )
-    if earlier is not None and earlier.task_id is not None:
-        return SendResult(
-            task_id=earlier.task_id, start_seq=earlier.seq or 1, created=False, duplicate=True
-        )
-
     if message.task_id:
         return _message_continue(owner=owner, message=message, push_config=push_config)
 
@@ -254,6 +262,20 @@ def _message_continue(
 ) -> SendResult:
     assert message.task_id is not None
     task = task_get_for_user(user=owner, task_id=message.task_id, for_update=True)
+    earlier = (
+        Message.objects.filter(
+            task=task,
+            role=Role.USER,
+            message_id=message.message_id,
+            content_hash=_content_hash(message),
+        )
+        .only("seq")
+        .first()
+    )
+    if earlier is not None:
+        return SendResult(
+            task_id=task.id, start_seq=earlier.seq or 1, created=False, duplicate=True
+        )
     if message.context_id and message.context_id != task.context.key:
         # A2A §3.4.3: mismatching contextId and taskId must be rejected.
         raise InvalidParamsError.for_fields(

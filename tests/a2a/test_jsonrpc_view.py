@@ -81,11 +81,11 @@ async def test_send_message_history_length(rpc, api_key):
     assert "history" not in response.json()["result"]["task"]
 
 
-async def test_repeated_message_id_returns_the_same_task(rpc, api_key):
+async def test_repeated_message_id_without_task_creates_new_tasks(rpc, api_key):
     first = await _send(rpc, api_key, message_id="dup")
     second = await _send(rpc, api_key, "other text", message_id="dup")
-    assert second["id"] == first["id"]
-    assert await store_counts() == (1, 1, 5)  # task, working, two chunks, completed
+    assert second["id"] != first["id"]
+    assert await store_counts() == (2, 2, 10)
 
 
 async def test_streaming_message_is_sse_with_task_first_and_terminal_last(rpc, api_key):

@@ -177,12 +177,21 @@ async def test_lastEventSeq_param_resumes_too(rpc, api_key):
     assert [f["id"] for f in frames] == ["5"]
 
 
-async def test_resending_a_streaming_message_with_last_event_id_resumes_it(rpc, api_key):
-    params = message_params("x y", message_id="stream-once")
+async def test_resending_a_streaming_follow_up_with_last_event_id_resumes_it(
+    rpc, api_key, settings
+):
+    settings.CELERY_TASK_ALWAYS_EAGER = False  # the first turn is left waiting for input
+    task = await _send(rpc, api_key, "a", configuration={"returnImmediately": True})
+    await sync_to_async(task_transition)(task_id=task["id"], state="input-required")
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    params = message_params("x y", message_id="answer-1", task_id=task["id"])
+    # Events: 1 task, 2 input-required, 3 submitted (the answer), 4 working, 5-6 chunks,
+    # 7 completed. The job ran before the stream opened, so it starts with a final snapshot.
     first = await sse_frames(await rpc("SendStreamingMessage", params, key=api_key))
-    assert [f["id"] for f in first] == ["1", "2", "3", "4", "5"]
+    assert [f["id"] for f in first] == ["7"]
+    assert first[0]["data"]["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
     again = await sse_frames(
-        await rpc("SendStreamingMessage", params, key=api_key, headers={"Last-Event-ID": "2"})
+        await rpc("SendStreamingMessage", params, key=api_key, headers={"Last-Event-ID": "4"})
     )
-    assert [f["id"] for f in again] == ["3", "4", "5"]
+    assert [f["id"] for f in again] == ["5", "6", "7"]
     assert await Task.objects.acount() == 1

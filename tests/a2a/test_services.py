@@ -76,18 +76,51 @@ def test_context_is_created_server_side_or_accepted_from_client(user, other_user
     assert Context.objects.filter(key="my-conversation").count() == 2
 
 
-def test_repeated_message_id_returns_the_same_task(user, other_user):
+def test_a_message_without_task_always_starts_new_work(user):
     first = send(user, message_id="same")
-    again = send(user, "different text", message_id="same")
-    assert (again.task_id, again.created, again.duplicate, again.start_seq) == (
-        first.task_id,
+    again = send(user, message_id="same")
+    assert again.task_id != first.task_id
+    assert (again.created, again.duplicate) == (True, False)
+
+
+def test_repeated_follow_up_for_the_same_task_returns_the_same_turn(user):
+    result = send(user)
+    task_transition(task_id=result.task_id, state=TaskState.INPUT_REQUIRED)
+    follow = send(user, "here", task_id=str(result.task_id), message_id="f-1")
+    retry = send(user, "here", task_id=str(result.task_id), message_id="f-1")
+    assert (retry.task_id, retry.start_seq, retry.created, retry.duplicate) == (
+        result.task_id,
+        follow.start_seq,
         False,
         True,
-        1,
     )
-    assert Task.objects.filter(owner=user).count() == 1
-    # Another owner's messageId space is separate.
-    assert send(other_user, message_id="same").task_id != first.task_id
+    task = Task.objects.get(pk=result.task_id)
+    assert task.messages.filter(role="user").count() == 2
+    assert task.last_seq == 3
+
+
+def test_a_retry_is_answered_even_after_the_task_finished(user):
+    result = send(user)
+    task_transition(task_id=result.task_id, state=TaskState.INPUT_REQUIRED)
+    send(user, "here", task_id=str(result.task_id), message_id="f-1")
+    task_transition(task_id=result.task_id, state=TaskState.COMPLETED)
+    retry = send(user, "here", task_id=str(result.task_id), message_id="f-1")
+    assert retry.duplicate
+
+
+def test_a_reused_message_id_with_new_content_is_new_input(user):
+    result = send(user, message_id="m")
+    task_transition(task_id=result.task_id, state=TaskState.INPUT_REQUIRED)
+    follow = send(user, "first answer", task_id=str(result.task_id), message_id="m")
+    assert not follow.duplicate
+    task_transition(task_id=result.task_id, state=TaskState.INPUT_REQUIRED)
+    again = send(user, "second answer", task_id=str(result.task_id), message_id="m")
+    assert not again.duplicate
+    texts = [
+        m.parts[0]["text"]
+        for m in Task.objects.get(pk=result.task_id).messages.order_by("position")
+    ]
+    assert texts == ["hello world", "first answer", "second answer"]
 
 
 def test_only_user_messages_are_accepted(user):
