@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -62,7 +64,7 @@ def agent_card(base_url: str) -> dict[str, Any]:
         capabilities=wire.AgentCapabilities(
             streaming=True,
             push_notifications=settings.WEBCAP_PUSH_ENABLED,
-            extended_agent_card=False,
+            extended_agent_card=bool(settings.WEBCAP_EXTENDED_AGENT_CARD),
         ),
         security_schemes={
             BEARER_SCHEME: wire.SecurityScheme(
@@ -88,6 +90,25 @@ def agent_card(base_url: str) -> dict[str, Any]:
         skills=[wire.AgentSkill.model_validate(skill) for skill in agent.skills],
     )
     return card.dump()
+
+
+@lru_cache(maxsize=4)
+def _extension(path: str) -> dict[str, Any]:
+    """Load the extended card's additions (cached: configuration changes with a restart)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} must hold a JSON object")
+    return data
+
+
+def extended_agent_card(base_url: str) -> dict[str, Any] | None:
+    """Return the card authenticated callers get, or None when none is configured."""
+    if not settings.WEBCAP_EXTENDED_AGENT_CARD:
+        return None
+    card = agent_card(base_url)
+    for key, value in _extension(settings.WEBCAP_EXTENDED_AGENT_CARD).items():
+        card[key] = [*card["skills"], *value] if key == "skills" else value
+    return wire.AgentCard.model_validate(card).dump()
 
 
 @dataclass(frozen=True)

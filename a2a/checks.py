@@ -22,3 +22,23 @@ def agent_configured(app_configs: Any, **kwargs: Any) -> list[Error]:
             )
         ]
     return []
+
+
+@register()
+def extended_card_valid(app_configs: Any, **kwargs: Any) -> list[Error]:
+    """WEBCAP_EXTENDED_AGENT_CARD, when set, must make a valid agent card."""
+    if not settings.WEBCAP_EXTENDED_AGENT_CARD:
+        return []
+    from a2a.card import extended_agent_card
+
+    try:
+        extended_agent_card("http://localhost")
+    except Exception as exc:
+        return [
+            Error(
+                f"WEBCAP_EXTENDED_AGENT_CARD={settings.WEBCAP_EXTENDED_AGENT_CARD!r} does not "
+                f"make a valid agent card: {exc}",
+                id="webcap.E002",
+            )
+        ]
+    return []

@@ -34,7 +34,7 @@ from a2a.protocol.errors import (
     PayloadTooLargeError,
 )
 from a2a.protocol.versions import HEADER, negotiate
-from a2a.streams import TaskEventStream
+from a2a.streams import ResultStream
 from accounts.middleware import scope_headers
 
 logger = logging.getLogger(__name__)
@@ -114,7 +114,7 @@ class A2AConsumer(AsyncWebsocketConsumer):
     async def _serve(self, rpc: jsonrpc.RpcRequest) -> None:
         try:
             result = await dispatch(self.ctx, rpc.method, rpc.params)
-            if isinstance(result, TaskEventStream):
+            if isinstance(result, ResultStream):
                 await self._stream(rpc.id, result)
             else:
                 await self._send_json(jsonrpc.success(rpc.id, result))
@@ -126,7 +126,7 @@ class A2AConsumer(AsyncWebsocketConsumer):
             logger.exception("WebSocket method %s failed", rpc.method)
             await self._fail(rpc.id, InternalError())
 
-    async def _stream(self, request_id: jsonrpc.RequestId, stream: TaskEventStream) -> None:
+    async def _stream(self, request_id: jsonrpc.RequestId, stream: ResultStream) -> None:
         last_seq = None
         async for item in stream.events():
             if item is None:

@@ -38,9 +38,12 @@ EVENT_PAGE = 500
 
 @dataclass(frozen=True)
 class StreamItem:
-    """One StreamResponse of a task with its sequence number and the state after it."""
+    """One StreamResponse with its task's event sequence number and the state after it.
 
-    seq: int
+    A message-only answer has no task, so no sequence number and no state.
+    """
+
+    seq: int | None
     payload: dict[str, Any]
     state: str
 
@@ -53,7 +56,29 @@ class StreamItem:
         return self.state in INTERRUPTED_STATES
 
 
-class TaskEventStream:
+class ResultStream:
+    """What a streaming operation returns; bindings send ``events()`` and end."""
+
+    task_id: str | None = None
+
+    def events(self) -> AsyncIterator[StreamItem | None]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Give up the stream without sending it."""
+
+
+class MessageStream(ResultStream):
+    """A message-only answer (A2A §3.1.2): exactly one Message, then the stream closes."""
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message = message
+
+    async def events(self) -> AsyncIterator[StreamItem | None]:
+        yield StreamItem(seq=None, payload={"message": self.message}, state="")
+
+
+class TaskEventStream(ResultStream):
     """The ordered events of one task for one subscriber.
 
     Call ``open()`` first: it checks access and raises protocol errors (TaskNotFound) before
@@ -72,7 +97,7 @@ class TaskEventStream:
         stop_on_interrupt: bool = False,
     ) -> None:
         self.user = user
-        self.task_id = task_id
+        self.task_id: str = task_id
         self.history_length = history_length
         self.from_seq = from_seq
         self.stop_on_interrupt = stop_on_interrupt
@@ -173,6 +198,7 @@ class TaskEventStream:
                         pending = await self._stored_after(self.last_seq)
                 idle = 0.0
                 item, pending = pending[0], pending[1:]
+                assert item.seq is not None
                 self.last_seq = item.seq
                 yield item
                 if self._ends(item):

@@ -56,4 +56,6 @@ def message_params(text: str = "hello world", **kwargs: Any) -> dict[str, Any]:
 
 
 def send(owner: User, text: str = "hello world", **kwargs: Any) -> SendResult:
-    return message_send(owner=owner, message=wire_message(text, **kwargs))
+    result = message_send(owner=owner, message=wire_message(text, **kwargs))
+    assert isinstance(result, SendResult)
+    return result

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from a2a.agents.base import Agent, TaskRun, TaskStopped
+from a2a.agents.conformance import ConformanceAgent
 from a2a.agents.echo import EchoAgent
 
-AGENTS: dict[str, type[Agent]] = {EchoAgent.name: EchoAgent}
+AGENTS: dict[str, type[Agent]] = {agent.name: agent for agent in (EchoAgent, ConformanceAgent)}
 
 
 def agent_get(name: str) -> Agent:

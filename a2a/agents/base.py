@@ -13,6 +13,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from a2a.models import Message, Role, Task, TaskState
+from a2a.protocol import types as wire
 from a2a.services.tasks import TaskStateError, task_artifact_update, task_transition
 
 
@@ -111,6 +112,14 @@ class Agent(ABC):
     skills: ClassVar[list[dict[str, Any]]]
     input_modes: ClassVar[list[str]] = ["text/plain"]
     output_modes: ClassVar[list[str]] = ["text/plain"]
+
+    def reply(self, message: wire.Message) -> list[dict[str, Any]] | None:
+        """Answer a new message directly with these parts (no task), or None to start one.
+
+        Called in the request, before any task exists, so it must be quick and must not
+        block; the default always starts a task.
+        """
+        return None
 
     @abstractmethod
     def run(self, run: TaskRun) -> None:

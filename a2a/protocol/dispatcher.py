@@ -12,9 +12,9 @@ from a2a.protocol.context import CallContext
 from a2a.protocol.errors import MethodNotFoundError
 from a2a.protocol.validation import parse_params
 from a2a.protocol.versions import require_supported
-from a2a.streams import TaskEventStream
+from a2a.streams import ResultStream
 
-Result = dict[str, Any] | TaskEventStream
+Result = dict[str, Any] | ResultStream
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,12 @@ OPERATIONS: dict[str, Operation] = {
             handlers.delete_push_config,
             gate=handlers.require_push,
         ),
-        Operation("GetExtendedAgentCard", wire.TenantRequest, handlers.get_extended_agent_card),
+        Operation(
+            "GetExtendedAgentCard",
+            wire.TenantRequest,
+            handlers.get_extended_agent_card,
+            gate=handlers.require_extended_card,
+        ),
     )
 }
 

@@ -213,10 +213,10 @@ class PayloadTooLargeError(InvalidRequestError):
     default_message = "Request body too large"
 
 
-class UnsupportedMediaTypeError(InvalidRequestError):
+class UnsupportedMediaTypeError(ContentTypeNotSupportedError):
+    """The request body's own Content-Type: -32005 like a part's media type, with HTTP 415."""
+
     http_status = 415
-    reason = "UNSUPPORTED_MEDIA_TYPE"
-    domain = WEBCAP_DOMAIN
     default_message = "Unsupported Content-Type"
 
 

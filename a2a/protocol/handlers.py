@@ -1,7 +1,7 @@
 """The A2A operations, one coroutine each, shared by every binding.
 
 A handler takes the call context and validated wire request and returns either a ProtoJSON
-result or an opened ``TaskEventStream``. It raises ``A2AError`` for anything the client
+result or an opened ``ResultStream``. It raises ``A2AError`` for anything the client
 should hear about; bindings only render. Database work runs in threads through
 ``sync_to_async`` so the event loop never blocks on a query.
 """
@@ -15,9 +15,11 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from a2a.card import extended_agent_card
 from a2a.protocol import types as wire
 from a2a.protocol.context import CallContext
 from a2a.protocol.errors import (
+    ExtendedAgentCardNotConfiguredError,
     InvalidParamsError,
     PushNotificationNotSupportedError,
     UnsupportedOperationError,
@@ -30,8 +32,8 @@ from a2a.services.push import (
     push_config_to_wire,
     push_configs_for_user,
 )
-from a2a.services.tasks import SendResult, message_send, task_cancel
-from a2a.streams import TaskEventStream
+from a2a.services.tasks import Reply, SendResult, message_send, task_cancel
+from a2a.streams import MessageStream, ResultStream, TaskEventStream
 from accounts.models import User
 
 logger = logging.getLogger(__name__)
@@ -61,7 +63,7 @@ def require_push() -> None:
         raise PushNotificationNotSupportedError(PUSH_UNSUPPORTED)
 
 
-async def _send(ctx: CallContext, request: wire.SendMessageRequest) -> SendResult:
+async def _send(ctx: CallContext, request: wire.SendMessageRequest) -> SendResult | Reply:
     config = request.configuration
     push_config = config.task_push_notification_config if config is not None else None
     if push_config is not None:
@@ -97,6 +99,8 @@ async def _wait_for_turn(ctx: CallContext, result: SendResult) -> None:
 async def send_message(ctx: CallContext, request: wire.SendMessageRequest) -> dict[str, Any]:
     """SendMessage (A2A §3.1.1): blocks until final or interrupted unless returnImmediately."""
     result = await _send(ctx, request)
+    if isinstance(result, Reply):
+        return {"message": result.message}
     config = request.configuration or wire.SendMessageConfiguration()
     if not config.return_immediately:
         await _wait_for_turn(ctx, result)
@@ -108,7 +112,7 @@ async def send_message(ctx: CallContext, request: wire.SendMessageRequest) -> di
 
 async def send_streaming_message(
     ctx: CallContext, request: wire.SendMessageRequest
-) -> TaskEventStream:
+) -> ResultStream:
     """SendStreamingMessage (A2A §3.1.2): the Task first, then its updates until it settles.
 
     A new task streams from its first stored event, so the client sees the whole lifecycle
@@ -116,6 +120,8 @@ async def send_streaming_message(
     snapshot of the task as it is now.
     """
     result = await _send(ctx, request)
+    if isinstance(result, Reply):
+        return MessageStream(result.message)
     config = request.configuration or wire.SendMessageConfiguration()
     from_seq = result.start_seq if result.created else None
     resume_after = _resume_after(ctx, None)
@@ -226,8 +232,17 @@ async def delete_push_config(
     return {}
 
 
-async def get_extended_agent_card(ctx: CallContext, request: Any) -> dict[str, Any]:
-    """GetExtendedAgentCard (A2A §3.3.4): not declared in the card, so unsupported."""
-    raise UnsupportedOperationError(
-        "This agent has no extended agent card (capabilities.extendedAgentCard is false)"
-    )
+def require_extended_card() -> None:
+    # A2A §3.3.4: without capabilities.extendedAgentCard the operation is unsupported.
+    if not settings.WEBCAP_EXTENDED_AGENT_CARD:
+        raise UnsupportedOperationError(
+            "This agent has no extended agent card (capabilities.extendedAgentCard is false)"
+        )
+
+
+async def get_extended_agent_card(ctx: CallContext, request: wire.TenantRequest) -> dict[str, Any]:
+    """GetExtendedAgentCard (A2A §3.1.11): the card for authenticated callers."""
+    card = extended_agent_card(ctx.base_url)
+    if card is None:
+        raise ExtendedAgentCardNotConfiguredError()
+    return card

@@ -112,6 +112,13 @@ class SendResult:
     duplicate: bool
 
 
+@dataclass(frozen=True)
+class Reply:
+    """The agent answered with a message instead of a task (A2A §3.1.1): the wire Message."""
+
+    message: dict[str, Any]
+
+
 def _task_run_enqueue(task_id: uuid.UUID) -> None:
     # Imported here: jobs import services, and only commit time needs the job.
     from a2a.jobs import task_run_job
@@ -219,8 +226,8 @@ def message_send(
     message: wire.Message,
     request_metadata: dict[str, Any] | None = None,
     push_config: wire.TaskPushNotificationConfig | None = None,
-) -> SendResult:
-    """Accept a user message: start a new task or continue an interrupted one.
+) -> SendResult | Reply:
+    """Accept a user message: start a new task, continue one, or take the agent's reply.
 
     A follow-up that repeats a messageId already accepted for the same task, with the same
     content, is a retry: it returns that turn's result instead of doing the work twice
@@ -237,6 +244,10 @@ def message_send(
         return _message_continue(owner=owner, message=message, push_config=push_config)
 
     context = _context_for(owner=owner, context_id=message.context_id)
+    if push_config is None:
+        reply_parts = _agent_reply(message)
+        if reply_parts is not None:
+            return _reply_store(owner=owner, context=context, message=message, parts=reply_parts)
     task = Task.objects.create(
         owner=owner,
         context=context,
@@ -255,6 +266,37 @@ def message_send(
     task.save(update_fields=["last_seq"])
     logger.info("Task %s created in context %s", task.id, context.key)
     return _turn_started(task=task, user_message=user_message, event=event, created=True)
+
+
+def _agent_reply(message: wire.Message) -> list[dict[str, Any]] | None:
+    # Imported here: agents report through these services.
+    from a2a.agents import AGENTS
+
+    return AGENTS[settings.WEBCAP_AGENT]().reply(message)
+
+
+def _reply_store(
+    *, owner: User, context: Context, message: wire.Message, parts: list[dict[str, Any]]
+) -> Reply:
+    """Keep a message-only exchange in its context and return the agent's wire Message."""
+    common = {"owner": owner, "context": context, "task": None}
+    Message.objects.create(
+        **common,
+        message_id=message.message_id,
+        role=Role.USER,
+        parts=[part.dump() for part in message.parts],
+        metadata=message.metadata,
+        extensions=message.extensions or None,
+        reference_task_ids=message.reference_task_ids or None,
+        content_hash=_content_hash(message),
+    )
+    reply = Message.objects.create(
+        **common,
+        message_id=str(uuid.uuid4()),
+        role=Role.AGENT,
+        parts=[wire.Part.model_validate(part).dump() for part in parts],
+    )
+    return Reply(message=convert.message_to_wire(reply, context_key=context.key))
 
 
 def _message_continue(

@@ -24,7 +24,7 @@ from a2a.protocol.errors import (
     UnsupportedMediaTypeError,
 )
 from a2a.protocol.versions import HEADER
-from a2a.streams import TaskEventStream
+from a2a.streams import ResultStream
 from a2a.views.sse import sse_response
 from accounts.auth import AUTH_CHALLENGE
 
@@ -94,7 +94,7 @@ async def jsonrpc_endpoint(request: HttpRequest) -> HttpResponse | StreamingHttp
     except Exception:
         logger.exception("JSON-RPC method %s failed", rpc.method)
         return _rpc_error(rpc.id, InternalError())
-    if isinstance(result, TaskEventStream):
+    if isinstance(result, ResultStream):
         request_id = rpc.id
 
         def error_frame(error: A2AError) -> bytes:

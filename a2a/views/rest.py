@@ -31,7 +31,7 @@ from a2a.protocol.errors import (
 )
 from a2a.protocol.jsonrpc import dumps
 from a2a.protocol.versions import HEADER
-from a2a.streams import TaskEventStream
+from a2a.streams import ResultStream
 from a2a.views.sse import sse_response
 from accounts.auth import AUTH_CHALLENGE
 
@@ -133,7 +133,7 @@ async def _serve(
     except Exception:
         logger.exception("HTTP+JSON %s %s failed", request.method, request.path)
         return _error(request, InternalError())
-    if isinstance(result, TaskEventStream):
+    if isinstance(result, ResultStream):
 
         def error_event(error: A2AError) -> bytes:
             return b"event: error\ndata: %s\n\n" % dumps(error.rest_error())

@@ -10,7 +10,7 @@ from django.http import StreamingHttpResponse
 
 from a2a.protocol.errors import A2AError, InternalError
 from a2a.protocol.jsonrpc import dumps
-from a2a.streams import TaskEventStream
+from a2a.streams import ResultStream
 
 logger = logging.getLogger(__name__)
 
@@ -18,7 +18,7 @@ SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
 async def _frames(
-    stream: TaskEventStream,
+    stream: ResultStream,
     render: Callable[[dict[str, Any]], dict[str, Any]],
     render_error: Callable[[A2AError], bytes],
 ) -> AsyncIterator[bytes]:
@@ -29,7 +29,8 @@ async def _frames(
                 continue
             # The id is the task's event sequence number: a reconnecting client sends it back
             # as Last-Event-ID and gets exactly the events after it.
-            yield b"id: %d\ndata: %s\n\n" % (item.seq, dumps(render(item.payload)))
+            event_id = b"id: %d\n" % item.seq if item.seq is not None else b""
+            yield b"%sdata: %s\n\n" % (event_id, dumps(render(item.payload)))
     except A2AError as error:
         yield render_error(error)
     except Exception:
@@ -38,7 +39,7 @@ async def _frames(
 
 
 def sse_response(
-    stream: TaskEventStream,
+    stream: ResultStream,
     *,
     render: Callable[[dict[str, Any]], dict[str, Any]],
     render_error: Callable[[A2AError], bytes],

@@ -247,6 +247,9 @@ WEBCAP_PUSH_MAX_ATTEMPTS: int = env.int("WEBCAP_PUSH_MAX_ATTEMPTS", default=8)
 WEBCAP_PUSH_RETRY_BASE: float = env.float("WEBCAP_PUSH_RETRY_BASE", default=2.0)
 WEBCAP_PUSH_RETRY_MAX: float = env.float("WEBCAP_PUSH_RETRY_MAX", default=300.0)
 WEBCAP_PUSH_MAX_CONFIGS_PER_TASK: int = env.int("WEBCAP_PUSH_MAX_CONFIGS_PER_TASK", default=10)
+# A JSON file with what authenticated callers see beyond the public card (A2A §3.1.11):
+# its fields replace the public card's, except "skills", which are added to them.
+WEBCAP_EXTENDED_AGENT_CARD: str = env.str("WEBCAP_EXTENDED_AGENT_CARD", default="")
 WEBCAP_AGENT_NAME: str = env.str("WEBCAP_AGENT_NAME", default="webcap")
 WEBCAP_AGENT_DESCRIPTION: str = env.str(
     "WEBCAP_AGENT_DESCRIPTION",

@@ -329,10 +329,12 @@ async def test_bad_requests_get_clear_errors_with_http_200(async_client, api_key
     assert await store_counts() == (0, 0, 0)
 
 
-async def test_wrong_content_type_is_415(async_client, api_key):
+async def test_wrong_content_type_is_415_content_type_not_supported(async_client, api_key):
     response = await _raw(async_client, '{"jsonrpc":"2.0"}', content_type="text/plain", key=api_key)
     assert response.status_code == 415
-    assert "text/plain" in response.json()["error"]["message"]
+    error = response.json()["error"]
+    assert (error["code"], error["data"][0]["reason"]) == (-32005, "CONTENT_TYPE_NOT_SUPPORTED")
+    assert "text/plain" in error["message"]
 
 
 async def test_get_is_405(async_client):

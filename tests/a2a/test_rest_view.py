@@ -210,7 +210,7 @@ async def test_bad_bodies_and_params(rest, api_key):
     _assert_error(
         await rest("POST", "/message:send", "x", key=api_key, content_type="text/plain"),
         415,
-        "UNSUPPORTED_MEDIA_TYPE",
+        "CONTENT_TYPE_NOT_SUPPORTED",
     )
     _assert_error(
         await rest("GET", "/tasks", key=api_key, query={"historyLength": "-1"}),
