@@ -16,6 +16,7 @@ from django.utils.http import http_date
 from a2a.agents import AGENTS
 from a2a.protocol import types as wire
 from a2a.protocol.jsonrpc import dumps
+from a2a.protocol.v03 import LEGACY_VERSION, hybrid_card
 from a2a.protocol.versions import CURRENT_VERSION
 
 WEBCAP_VERSION = "0.1.0"
@@ -59,6 +60,13 @@ def agent_card(base_url: str) -> dict[str, Any]:
                 url=_websocket_base(base_url) + WEBSOCKET_PATH,
                 protocol_binding=WEBSOCKET_BINDING,
                 protocol_version=CURRENT_VERSION,
+            ),
+            # The same JSON-RPC endpoint also speaks 0.3 to clients that ask for it; listed
+            # last, so clients that prefer 1.0 pick the first entry.
+            wire.AgentInterface(
+                url=base_url + JSONRPC_PATH,
+                protocol_binding="JSONRPC",
+                protocol_version=LEGACY_VERSION,
             ),
         ],
         capabilities=wire.AgentCapabilities(
@@ -119,8 +127,13 @@ class RenderedCard:
 
 
 @lru_cache(maxsize=32)
-def rendered_card(base_url: str) -> RenderedCard:
-    """Return the card's bytes and validators, built once per base URL."""
-    body = dumps(agent_card(base_url))
+def rendered_card(base_url: str, *, legacy: bool = False) -> RenderedCard:
+    """Return the card's bytes and validators, built once per base URL.
+
+    ``legacy`` is the card at the older path: the 1.0 card with the 0.3 fields beside it,
+    which both 0.3 and 1.0 clients read.
+    """
+    card = agent_card(base_url)
+    body = dumps(hybrid_card(card) if legacy else card)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return RenderedCard(body=body, etag=etag, last_modified=_STARTED)

@@ -24,7 +24,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from a2a.bindings import public_base_url
-from a2a.protocol import jsonrpc
+from a2a.protocol import jsonrpc, v03
 from a2a.protocol.context import CallContext
 from a2a.protocol.dispatcher import dispatch
 from a2a.protocol.errors import (
@@ -79,11 +79,15 @@ class A2AConsumer(AsyncWebsocketConsumer):
     async def _send_json(self, message: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(message, separators=(",", ":"), ensure_ascii=False))
 
-    async def _fail(self, request_id: jsonrpc.RequestId, error: A2AError) -> None:
+    async def _fail(
+        self, request_id: jsonrpc.RequestId, error: A2AError, method: str | None = None
+    ) -> None:
         logger.warning(
             "WebSocket JSON-RPC error %s for request %r: %s", error.code, request_id, error.message
         )
-        await self._send_json(jsonrpc.failure(request_id, error))
+        # A 0.3 method from a client speaking 0.3 gets its errors in the 0.3 shape.
+        legacy = method in v03.METHODS and self.ctx.version == v03.LEGACY_VERSION
+        await self._send_json(jsonrpc.failure(request_id, error, legacy=legacy))
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None:
@@ -121,10 +125,10 @@ class A2AConsumer(AsyncWebsocketConsumer):
         except asyncio.CancelledError:
             raise
         except A2AError as error:
-            await self._fail(rpc.id, error)
+            await self._fail(rpc.id, error, rpc.method)
         except Exception:
             logger.exception("WebSocket method %s failed", rpc.method)
-            await self._fail(rpc.id, InternalError())
+            await self._fail(rpc.id, InternalError(), rpc.method)
 
     async def _stream(self, request_id: jsonrpc.RequestId, stream: ResultStream) -> None:
         last_seq = None

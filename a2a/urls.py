@@ -54,6 +54,6 @@ urlpatterns = [
     *_rest_routes("a2a/rest/<str:tenant>/"),
     re_path(r"^a2a/rest(?:/.*)?$", rest.not_found),
     path(".well-known/agent-card.json", card.agent_card, name="agent-card"),
-    # The path older clients look for.
-    path(".well-known/agent.json", card.agent_card, name="agent-card-legacy"),
+    # The path older clients look for: the card with its 0.3 fields too.
+    path(".well-known/agent.json", card.agent_card, {"legacy": True}, name="agent-card-legacy"),
 ]

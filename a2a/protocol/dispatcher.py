@@ -6,10 +6,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from a2a.protocol import handlers
+from a2a.protocol import handlers, v03
 from a2a.protocol import types as wire
 from a2a.protocol.context import CallContext
-from a2a.protocol.errors import MethodNotFoundError
+from a2a.protocol.errors import MethodNotFoundError, VersionNotSupportedError
 from a2a.protocol.validation import parse_params
 from a2a.protocol.versions import require_supported
 from a2a.streams import ResultStream
@@ -83,16 +83,36 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+async def _run(ctx: CallContext, operation: Operation, params: Any) -> Result:
+    if operation.gate is not None:
+        operation.gate()
+    request = parse_params(operation.request, params)
+    result: Result = await operation.handler(ctx, request)
+    return result
+
+
 async def dispatch(ctx: CallContext, method: str, params: Any) -> Result:
-    """Check the version, find the operation, validate params and run the handler."""
+    """Check the version, find the operation, validate params and run the handler.
+
+    A 0.3 method name from a client speaking 0.3 runs the same operation through the 0.3
+    translation (``v03.py``).
+    """
+    legacy = v03.METHODS.get(method)
+    if legacy is not None:
+        if ctx.version != v03.LEGACY_VERSION:
+            raise VersionNotSupportedError(
+                f"{method} is an A2A 0.3 method: send it without an A2A-Version header (or "
+                f"with 0.3), or call the 1.0 method {legacy.operation}",
+                metadata={"requestedVersion": ctx.version},
+            )
+        result = await _run(ctx, OPERATIONS[legacy.operation], legacy.params_in(params))
+        if isinstance(result, ResultStream):
+            return v03.V03Stream(result)
+        return legacy.result_out(result) if legacy.result_out is not None else result
     require_supported(ctx.version)
     operation = OPERATIONS.get(method)
     if operation is None:
         raise MethodNotFoundError(
             f"Method {method[:64]!r} not found", metadata={"method": method[:64]}
         )
-    if operation.gate is not None:
-        operation.gate()
-    request = parse_params(operation.request, params)
-    result: Result = await operation.handler(ctx, request)
-    return result
+    return await _run(ctx, operation, params)

@@ -13,6 +13,8 @@ from typing import Any, ClassVar
 ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
 BAD_REQUEST_TYPE = "type.googleapis.com/google.rpc.BadRequest"
 A2A_DOMAIN = "a2a-protocol.org"
+# The JSON-RPC codes an A2A 0.3 client knows; newer ones reach it as an internal error.
+V03_CODES = frozenset({-32700, -32600, -32601, -32602, -32603, *range(-32007, -32000)})
 WEBCAP_DOMAIN = "webcap"
 
 
@@ -52,9 +54,21 @@ class A2AError(Exception):
         }
         return [info, *self.details]
 
-    def jsonrpc_error(self) -> dict[str, Any]:
-        """Return the JSON-RPC 2.0 error object."""
-        return {"code": self.code, "message": self.message, "data": self.error_details()}
+    def jsonrpc_error(self, *, legacy: bool = False) -> dict[str, Any]:
+        """Return the JSON-RPC 2.0 error object (for an A2A 0.3 client when legacy).
+
+        1.0 carries ``@type``-tagged details in ``data`` (A2A §9.5); 0.3 has no detail
+        array, knows fewer codes, and gets the error's metadata object as ``data``.
+        """
+        if not legacy:
+            return {"code": self.code, "message": self.message, "data": self.error_details()}
+        body: dict[str, Any] = {
+            "code": self.code if self.code in V03_CODES else InternalError.code,
+            "message": self.message,
+        }
+        if self.metadata:
+            body["data"] = dict(self.metadata)
+        return body
 
     def rest_error(self) -> dict[str, Any]:
         """Return the HTTP+JSON error body (google.rpc.Status in ProtoJSON)."""

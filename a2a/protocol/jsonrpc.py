@@ -67,5 +67,5 @@ def success(request_id: RequestId, result: Any) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
-def failure(request_id: RequestId, error: A2AError) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "error": error.jsonrpc_error()}
+def failure(request_id: RequestId, error: A2AError, *, legacy: bool = False) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": error.jsonrpc_error(legacy=legacy)}

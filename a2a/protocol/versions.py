@@ -42,3 +42,11 @@ def require_supported(version: str) -> None:
                 "supportedVersions": ",".join(SUPPORTED_VERSIONS),
             },
         )
+
+
+def is_legacy(header_value: str | None, query_value: str | None = None) -> bool:
+    """Return whether a request asks for 0.3 (no version, or 0.x); malformed counts as not."""
+    try:
+        return negotiate(header_value, query_value).startswith("0.")
+    except VersionNotSupportedError:
+        return False

@@ -12,11 +12,15 @@ from a2a.card import rendered_card
 JSON = "application/json"
 
 
-async def agent_card(request: HttpRequest) -> HttpResponse:
-    """GET the card with Cache-Control, ETag and Last-Modified (A2A §8.6)."""
+async def agent_card(request: HttpRequest, legacy: bool = False) -> HttpResponse:
+    """GET the card with Cache-Control, ETag and Last-Modified (A2A §8.6).
+
+    At the legacy path the card also carries the 0.3 fields (url, preferredTransport, ...).
+    """
     if request.method not in ("GET", "HEAD"):
         return HttpResponse(status=405, headers={"Allow": "GET, HEAD"})
-    card = rendered_card(public_base_url(request.scheme or "http", request.get_host()))
+    base_url = public_base_url(request.scheme or "http", request.get_host())
+    card = rendered_card(base_url, legacy=legacy)
     headers: dict[str, Any] = {
         "Cache-Control": "public, max-age=300",
         "ETag": card.etag,

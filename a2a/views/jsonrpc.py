@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from a2a.bindings import call_context, public_base_url
-from a2a.protocol import jsonrpc
+from a2a.protocol import jsonrpc, v03
 from a2a.protocol.dispatcher import dispatch
 from a2a.protocol.errors import (
     A2AError,
@@ -23,9 +23,9 @@ from a2a.protocol.errors import (
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
-from a2a.protocol.versions import HEADER
+from a2a.protocol.versions import HEADER, is_legacy
 from a2a.streams import ResultStream
-from a2a.views.sse import sse_response
+from a2a.views.sse import SSE_HEADERS, sse_response
 from accounts.auth import AUTH_CHALLENGE
 
 logger = logging.getLogger(__name__)
@@ -48,15 +48,23 @@ def _log(error: A2AError, where: str) -> None:
     )
 
 
-def _rpc_error(request_id: jsonrpc.RequestId, error: A2AError) -> HttpResponse:
+def _rpc_error(
+    request_id: jsonrpc.RequestId, error: A2AError, *, legacy: bool = False
+) -> HttpResponse:
     _log(error, f"JSON-RPC request {request_id!r}")
     status = error.http_status if error.http_status in TRANSPORT_STATUSES else 200
-    response = HttpResponse(
-        jsonrpc.dumps(jsonrpc.failure(request_id, error)), content_type=JSON, status=status
-    )
+    body = jsonrpc.dumps(jsonrpc.failure(request_id, error, legacy=legacy))
+    response = HttpResponse(body, content_type=JSON, status=status)
     if isinstance(error, UnauthenticatedError):
         response["WWW-Authenticate"] = AUTH_CHALLENGE
     return response
+
+
+def _legacy_stream_error(request_id: jsonrpc.RequestId, error: A2AError) -> HttpResponse:
+    """An error before a 0.3 stream started: 0.3 clients read it only as an SSE event."""
+    _log(error, f"JSON-RPC 0.3 stream {request_id!r}")
+    frame = b"data: %s\n\n" % jsonrpc.dumps(jsonrpc.failure(request_id, error, legacy=True))
+    return HttpResponse(frame, content_type="text/event-stream", headers=SSE_HEADERS)
 
 
 @csrf_exempt
@@ -81,6 +89,11 @@ async def jsonrpc_endpoint(request: HttpRequest) -> HttpResponse | StreamingHttp
     except RequestDataTooBig:
         # The ASGI middleware refuses these first; this covers other ASGI servers' setups.
         return _rpc_error(None, PayloadTooLargeError("Request body too large"))
+    # A 0.3 method from a client speaking 0.3 gets its errors in the 0.3 shape.
+    legacy = rpc.method in v03.METHODS and is_legacy(
+        request.headers.get(HEADER), request.GET.get(HEADER)
+    )
+    legacy_stream = legacy and rpc.method in v03.STREAMING_METHODS
     try:
         ctx = await call_context(
             headers=request.headers,
@@ -90,16 +103,19 @@ async def jsonrpc_endpoint(request: HttpRequest) -> HttpResponse | StreamingHttp
         )
         result = await dispatch(ctx, rpc.method, rpc.params)
     except A2AError as error:
-        return _rpc_error(rpc.id, error)
+        if legacy_stream and not isinstance(error, UnauthenticatedError):
+            return _legacy_stream_error(rpc.id, error)
+        return _rpc_error(rpc.id, error, legacy=legacy)
     except Exception:
         logger.exception("JSON-RPC method %s failed", rpc.method)
-        return _rpc_error(rpc.id, InternalError())
+        return _rpc_error(rpc.id, InternalError(), legacy=legacy)
     if isinstance(result, ResultStream):
         request_id = rpc.id
 
         def error_frame(error: A2AError) -> bytes:
             _log(error, f"JSON-RPC stream {request_id!r}")
-            return b"data: %s\n\n" % jsonrpc.dumps(jsonrpc.failure(request_id, error))
+            failure = jsonrpc.failure(request_id, error, legacy=legacy)
+            return b"data: %s\n\n" % jsonrpc.dumps(failure)
 
         return sse_response(
             result,

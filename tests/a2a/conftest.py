@@ -48,7 +48,10 @@ def rpc(async_client: AsyncClient) -> RpcCall:
 
 async def sse_frames(response: Any) -> list[dict[str, Any]]:
     """Read a streaming response to the end; return each SSE event as {id, data}."""
-    raw = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    if response.streaming:
+        raw = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    else:
+        raw = response.content.decode()
     frames = []
     for block in raw.split("\n\n"):
         if not block.strip() or block.startswith(":"):

@@ -14,9 +14,8 @@ def fresh_card():
     rendered_card.cache_clear()
 
 
-@pytest.mark.parametrize("path", ["/.well-known/agent-card.json", "/.well-known/agent.json"])
-def test_card_declares_what_is_served(client, path):
-    response = client.get(path)
+def test_card_declares_what_is_served(client):
+    response = client.get("/.well-known/agent-card.json")
     assert response.status_code == 200
     card = response.json()
     assert card["name"] == "webcap"
@@ -42,7 +41,14 @@ def test_card_declares_what_is_served(client, path):
             "protocolBinding": "urn:webcap:binding:websocket-jsonrpc:v1",
             "protocolVersion": "1.0",
         },
+        {
+            "url": "http://testserver/a2a/jsonrpc",
+            "protocolBinding": "JSONRPC",
+            "protocolVersion": "0.3",
+        },
     ]
+    # No 0.3 field in the 1.0 card (the A2A TCK's schema allows none).
+    assert not {"url", "protocolVersion", "preferredTransport", "security"} & set(card)
     assert card["securitySchemes"]["bearer"] == {
         "httpAuthSecurityScheme": {
             "scheme": "Bearer",
@@ -79,9 +85,35 @@ def test_public_url_and_public_agent_user(client, settings):
         "https://agents.example.com/a2a/jsonrpc",
         "https://agents.example.com/a2a/rest",
         "wss://agents.example.com/ws/a2a",
+        "https://agents.example.com/a2a/jsonrpc",
     ]
     assert "securityRequirements" not in card
 
 
 def test_card_is_get_only(client):
     assert client.post("/.well-known/agent-card.json").status_code == 405
+
+
+def test_legacy_path_serves_the_card_with_its_0_3_fields(client):
+    card = client.get("/.well-known/agent.json").json()
+    current = client.get("/.well-known/agent-card.json").json()
+    assert card["supportedInterfaces"] == current["supportedInterfaces"]
+    assert (card["protocolVersion"], card["url"], card["preferredTransport"]) == (
+        "0.3.0",
+        "http://testserver/a2a/jsonrpc",
+        "JSONRPC",
+    )
+    assert card["additionalInterfaces"] == [
+        {"url": "http://testserver/a2a/jsonrpc", "transport": "JSONRPC"}
+    ]
+    assert card["securitySchemes"]["bearer"] == {
+        "httpAuthSecurityScheme": {
+            "scheme": "Bearer",
+            "description": "A webcap API key as a bearer token.",
+        },
+        "type": "http",
+        "scheme": "Bearer",
+        "description": "A webcap API key as a bearer token.",
+    }
+    assert card["securitySchemes"]["apiKey"]["in"] == "header"
+    assert card["security"] == [{"bearer": []}, {"apiKey": []}]

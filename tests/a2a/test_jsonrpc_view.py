@@ -298,9 +298,14 @@ async def _raw(async_client, body, content_type="application/json", key=None, **
         ('{"id": 1, "method": "GetTask"}', -32600, "'jsonrpc'"),
         ('[{"jsonrpc": "2.0", "id": 1, "method": "GetTask"}]', -32600, "Batch"),
         (
-            '{"jsonrpc": "2.0", "id": 1, "method": "tasks/get"}',
+            '{"jsonrpc": "2.0", "id": 1, "method": "NoSuchMethod"}',
             -32601,
-            "Method 'tasks/get' not found",
+            "Method 'NoSuchMethod' not found",
+        ),
+        (
+            '{"jsonrpc": "2.0", "id": 1, "method": "tasks/get"}',
+            -32009,
+            "tasks/get is an A2A 0.3 method",
         ),
         (
             '{"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {}}',
