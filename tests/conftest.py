@@ -36,9 +36,15 @@ def webcap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     """A real embedded webcap on 127.0.0.1, shared by the live and interop tests.
 
     The echo agent pauses 25 ms before each chunk, so streams have visible progress and a
-    long message gives time to cancel or disconnect mid-task.
+    long message gives time to cancel or disconnect mid-task. Webhooks may use 127.0.0.1.
     """
-    server = LiveServer(tmp_path_factory.mktemp("webcap"), WEBCAP_ECHO_DELAY_MS="25")
+    server = LiveServer(
+        tmp_path_factory.mktemp("webcap"),
+        WEBCAP_ECHO_DELAY_MS="25",
+        # Webhook receivers in the tests listen on loopback; retries come quickly.
+        WEBCAP_PUSH_ALLOWED_HOSTS="127.0.0.1",
+        WEBCAP_PUSH_RETRY_BASE="0.2",
+    )
     server.start()
     yield server
     server.stop()

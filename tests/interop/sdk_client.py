@@ -5,7 +5,10 @@ Runs in the interop virtualenv (a2a-sdk 1.3.0), never in webcap's own: the SDK i
 
     sdk_client.py BASE_URL API_KEY SCENARIO [JSON_ARGS]
 
-Scenarios: send, stream, get, cancel. Errors print {"error": <class>, "message": ...}.
+JSON_ARGS may name a ``binding``: ``jsonrpc`` (default), ``rest`` (HTTP+JSON) or
+``jsonrpc-0.3`` (the SDK's own A2A 0.3 transport, chosen from the card's 0.3 interface).
+Scenarios: send, stream, get, cancel, list, subscribe, push_create, push_get, push_list,
+push_delete. Errors print {"error": <class>, "message": ...}.
 """
 
 # "a2a" here is the SDK, which the isort settings would file as first-party.
@@ -19,43 +22,110 @@ import uuid
 from typing import Any
 
 import httpx
-from a2a.client import ClientConfig, ClientFactory
+from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.types import (
+    AuthenticationInfo,
     CancelTaskRequest,
+    DeleteTaskPushNotificationConfigRequest,
+    GetTaskPushNotificationConfigRequest,
     GetTaskRequest,
+    ListTaskPushNotificationConfigsRequest,
+    ListTasksRequest,
     Message,
     Part,
     Role,
     SendMessageRequest,
+    SubscribeToTaskRequest,
+    TaskPushNotificationConfig,
 )
-from google.protobuf.json_format import MessageToDict
+from google.protobuf.json_format import MessageToDict, ParseDict
+
+BINDINGS = {"jsonrpc": ["JSONRPC"], "rest": ["HTTP+JSON"], "jsonrpc-0.3": ["JSONRPC"]}
 
 
-def _message(text: str) -> Message:
-    return Message(message_id=str(uuid.uuid4()), role=Role.ROLE_USER, parts=[Part(text=text)])
+def _message(args: dict[str, Any]) -> Message:
+    message = Message(
+        message_id=args.get("messageId", str(uuid.uuid4())),
+        role=Role.ROLE_USER,
+        parts=[Part(text=args["text"])],
+    )
+    if "contextId" in args:
+        message.context_id = args["contextId"]
+    if "taskId" in args:
+        message.task_id = args["taskId"]
+    return message
+
+
+async def _client(base_url: str, http: httpx.AsyncClient, binding: str, streaming: bool) -> Any:
+    config = ClientConfig(
+        httpx_client=http,
+        streaming=streaming,
+        supported_protocol_bindings=BINDINGS[binding],
+    )
+    card = await A2ACardResolver(http, base_url).get_agent_card()
+    if binding == "jsonrpc-0.3":
+        # Keep only the 0.3 interface, so the SDK picks its 0.3 transport.
+        legacy = [i for i in card.supported_interfaces if i.protocol_version == "0.3"]
+        del card.supported_interfaces[:]
+        card.supported_interfaces.extend(legacy)
+    return ClientFactory(config).create(card)
+
+
+async def _scenario(client: Any, scenario: str, args: dict[str, Any]) -> Any:
+    if scenario in ("send", "stream"):
+        request = SendMessageRequest(message=_message(args))
+        if args.get("returnImmediately"):
+            request.configuration.return_immediately = True
+        if "historyLength" in args:
+            request.configuration.history_length = args["historyLength"]
+        if "push" in args:
+            ParseDict(args["push"], request.configuration.task_push_notification_config)
+        events = [MessageToDict(event) async for event in client.send_message(request)]
+        return events if scenario == "stream" else events[0]
+    if scenario == "get":
+        request = GetTaskRequest(id=args["taskId"])
+        if "historyLength" in args:
+            request.history_length = args["historyLength"]
+        return MessageToDict(await client.get_task(request))
+    if scenario == "cancel":
+        return MessageToDict(await client.cancel_task(CancelTaskRequest(id=args["taskId"])))
+    if scenario == "list":
+        request = ParseDict(args.get("params", {}), ListTasksRequest())
+        return MessageToDict(await client.list_tasks(request))
+    if scenario == "subscribe":
+        request = SubscribeToTaskRequest(id=args["taskId"])
+        return [MessageToDict(event) async for event in client.subscribe(request)]
+    if scenario == "push_create":
+        config = TaskPushNotificationConfig(task_id=args["taskId"], url=args["url"])
+        if "id" in args:
+            config.id = args["id"]
+        if "token" in args:
+            config.token = args["token"]
+        if "scheme" in args:
+            config.authentication.CopyFrom(
+                AuthenticationInfo(scheme=args["scheme"], credentials=args.get("credentials", ""))
+            )
+        return MessageToDict(await client.create_task_push_notification_config(config))
+    if scenario == "push_get":
+        request = GetTaskPushNotificationConfigRequest(task_id=args["taskId"], id=args["id"])
+        return MessageToDict(await client.get_task_push_notification_config(request))
+    if scenario == "push_list":
+        request = ListTaskPushNotificationConfigsRequest(task_id=args["taskId"])
+        return MessageToDict(await client.list_task_push_notification_configs(request))
+    if scenario == "push_delete":
+        request = DeleteTaskPushNotificationConfigRequest(task_id=args["taskId"], id=args["id"])
+        await client.delete_task_push_notification_config(request)
+        return {"deleted": True}
+    raise SystemExit(f"unknown scenario {scenario}")
 
 
 async def run(base_url: str, key: str, scenario: str, args: dict[str, Any]) -> Any:
     http = httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
-    config = ClientConfig(httpx_client=http, streaming=scenario == "stream")
-    client = await ClientFactory(config).create_from_url(base_url)
+    binding = args.get("binding", "jsonrpc")
+    streaming = scenario in ("stream", "subscribe")
+    client = await _client(base_url, http, binding, streaming)
     try:
-        if scenario in ("send", "stream"):
-            request = SendMessageRequest(message=_message(args["text"]))
-            if args.get("returnImmediately"):
-                request.configuration.return_immediately = True
-            if "historyLength" in args:
-                request.configuration.history_length = args["historyLength"]
-            events = [MessageToDict(event) async for event in client.send_message(request)]
-            return events if scenario == "stream" else events[0]
-        if scenario == "get":
-            request = GetTaskRequest(id=args["taskId"])
-            if "historyLength" in args:
-                request.history_length = args["historyLength"]
-            return MessageToDict(await client.get_task(request))
-        if scenario == "cancel":
-            return MessageToDict(await client.cancel_task(CancelTaskRequest(id=args["taskId"])))
-        raise SystemExit(f"unknown scenario {scenario}")
+        return await _scenario(client, scenario, args)
     finally:
         await client.close()
         await http.aclose()
