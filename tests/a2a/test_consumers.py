@@ -169,3 +169,14 @@ async def test_requests_in_flight_are_limited(api_key, settings):
     assert (reply["id"], reply["error"]["code"]) == (9, -32600)
     assert "limit 0" in reply["error"]["message"]
     await ws.disconnect()
+
+
+async def test_subscribe_with_last_event_seq_replays_what_was_missed(api_key):
+    ws = await _open(api_key)
+    await _call(ws, 1, "SendMessage", message_params("a b c"))
+    task_id = (await _receive(ws))["result"]["task"]["id"]
+    await _call(ws, "r", "SubscribeToTask", {"id": task_id, "lastEventSeq": 3})
+    events, final = await _collect_stream(ws, "r")
+    assert [e["seq"] for e in events] == [4, 5, 6]
+    assert final["result"] == {"done": True, "lastSeq": 6}
+    await ws.disconnect()

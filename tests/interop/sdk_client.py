@@ -93,8 +93,14 @@ async def _scenario(client: Any, scenario: str, args: dict[str, Any]) -> Any:
         request = ParseDict(args.get("params", {}), ListTasksRequest())
         return MessageToDict(await client.list_tasks(request))
     if scenario == "subscribe":
+        # With "limit", the client hangs up after that many events (a dropped subscription).
         request = SubscribeToTaskRequest(id=args["taskId"])
-        return [MessageToDict(event) async for event in client.subscribe(request)]
+        events = []
+        async for event in client.subscribe(request):
+            events.append(MessageToDict(event))
+            if len(events) == args.get("limit"):
+                break
+        return events
     if scenario == "push_create":
         config = TaskPushNotificationConfig(task_id=args["taskId"], url=args["url"])
         if "id" in args:

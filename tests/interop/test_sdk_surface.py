@@ -84,6 +84,19 @@ def test_subscribe_to_a_running_task(sdk, live_keys, binding):
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
+def test_resubscribe_after_a_dropped_subscription(sdk, live_keys, binding):
+    key = live_keys["alice"]
+    task = sdk(key, "send", text=LONG_TEXT, returnImmediately=True, binding=binding)["task"]
+    dropped = sdk(key, "subscribe", taskId=task["id"], limit=3, binding=binding)
+    assert len(dropped) == 3
+    resumed = sdk(key, "subscribe", taskId=task["id"], binding=binding)
+    assert list(resumed[0]) == ["task"]  # a fresh snapshot first, then live events
+    assert resumed[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    snapshot_parts = len(resumed[0]["task"].get("artifacts", [{"parts": []}])[0]["parts"])
+    assert snapshot_parts + sum("artifactUpdate" in e for e in resumed) == 40
+
+
+@pytest.mark.parametrize("binding", BINDINGS)
 def test_push_config_operations(sdk, live_keys, binding):
     key = live_keys["alice"]
     task = sdk(key, "send", text="hello", binding=binding)["task"]
