@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+from typing import Any
 
 from celery import shared_task
 from django.db import OperationalError
@@ -16,15 +17,17 @@ from a2a.services.tasks import TaskStateError, task_transition
 logger = logging.getLogger(__name__)
 
 RUNNABLE_STATES = frozenset({TaskState.SUBMITTED, TaskState.WORKING})
+# A job acknowledged only when done, retried with backoff while the database is unreachable.
+RETRYING: dict[str, Any] = {
+    "acks_late": True,
+    "autoretry_for": (OperationalError,),
+    "retry_backoff": True,
+    "retry_backoff_max": 60,
+    "max_retries": 5,
+}
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
-)
+@shared_task(**RETRYING)
 def task_run_job(task_id: str) -> None:
     """Run the task's agent; a task that is not submitted or working is left alone.
 
@@ -60,13 +63,7 @@ def _fail(task_id: str, text: str) -> None:
         task_transition(task_id=task_id, state=TaskState.FAILED, message_parts=[{"text": text}])
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=(OperationalError,),
-    retry_backoff=True,
-    retry_backoff_max=60,
-    max_retries=5,
-)
+@shared_task(**RETRYING)
 def push_deliver_job(config_id: str) -> None:
     """Deliver a webhook's pending events in order; come back when a retry is due."""
     wait = push_deliveries_drain(config_pk=config_id)

@@ -59,3 +59,18 @@ def send(owner: User, text: str = "hello world", **kwargs: Any) -> SendResult:
     result = message_send(owner=owner, message=wire_message(text, **kwargs))
     assert isinstance(result, SendResult)
     return result
+
+
+def normalized(value: Any) -> Any:
+    """Blank out what differs between two runs of one scenario (ids, times) for comparing."""
+    if isinstance(value, dict):
+        return {
+            k: "*"
+            if k in {"id", "contextId", "taskId", "messageId", "timestamp"}
+            else normalized(v)
+            for k, v in value.items()
+            if k != "metadata"
+        }
+    if isinstance(value, list):
+        return [normalized(v) for v in value]
+    return value

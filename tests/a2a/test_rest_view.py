@@ -9,7 +9,7 @@ import pytest
 
 from a2a.models import Task
 from tests.a2a.conftest import sse_frames
-from tests.factories import message_params
+from tests.factories import message_params, normalized
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -287,27 +287,12 @@ async def test_owner_and_x_api_key(rest, api_key):
 # --- The same answers on both bindings -----------------------------------------------------------
 
 
-def _normalized(value: Any) -> Any:
-    """Blank out what differs between two runs of the same scenario: ids and times."""
-    if isinstance(value, dict):
-        return {
-            k: "*"
-            if k in {"id", "contextId", "taskId", "messageId", "timestamp"}
-            else _normalized(v)
-            for k, v in value.items()
-            if k not in {"metadata"}
-        }
-    if isinstance(value, list):
-        return [_normalized(v) for v in value]
-    return value
-
-
 async def test_results_and_errors_are_equal_across_bindings(rest, rpc, api_key):
     via_rest = await _send(rest, api_key, "same words")
     via_rpc = (await rpc("SendMessage", message_params("same words"), key=api_key)).json()[
         "result"
     ]["task"]
-    assert _normalized(via_rest) == _normalized(via_rpc)
+    assert normalized(via_rest) == normalized(via_rpc)
 
     rest_stream = [
         f["data"]
@@ -321,7 +306,7 @@ async def test_results_and_errors_are_equal_across_bindings(rest, rpc, api_key):
             await rpc("SendStreamingMessage", message_params("s t"), key=api_key)
         )
     ]
-    assert _normalized(rest_stream) == _normalized(rpc_stream)
+    assert normalized(rest_stream) == normalized(rpc_stream)
 
     rest_list = (await rest("GET", "/tasks", key=api_key, query={"pageSize": "2"})).json()
     rpc_list = (await rpc("ListTasks", {"pageSize": 2}, key=api_key)).json()["result"]

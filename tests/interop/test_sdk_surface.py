@@ -6,10 +6,10 @@ Each scenario runs on both bindings; results and errors must come out the same.
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import pytest
 
+from tests.factories import normalized
 from tests.live.server import LiveServer
 from tests.webhook import WebhookReceiver
 
@@ -17,20 +17,6 @@ pytestmark = [pytest.mark.live, pytest.mark.interop]
 
 BINDINGS = ["jsonrpc", "rest"]
 LONG_TEXT = " ".join(f"w{i}" for i in range(40))
-
-
-def _normalized(value: Any) -> Any:
-    """Blank out what differs between two runs of a scenario: ids and times."""
-    if isinstance(value, dict):
-        return {
-            k: "*"
-            if k in {"id", "contextId", "taskId", "messageId", "timestamp"}
-            else _normalized(v)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_normalized(v) for v in value]
-    return value
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
@@ -140,12 +126,12 @@ def test_push_config_operations(sdk, live_keys, binding):
 def test_results_and_errors_are_equal_across_bindings(sdk, live_keys):
     key = live_keys["alice"]
     runs = {b: sdk(key, "stream", text="same three words", binding=b) for b in BINDINGS}
-    assert _normalized(runs["jsonrpc"]) == _normalized(runs["rest"])
+    assert normalized(runs["jsonrpc"]) == normalized(runs["rest"])
     gets = {
         b: sdk(key, "get", taskId=runs[b][0]["task"]["id"], historyLength=1, binding=b)
         for b in BINDINGS
     }
-    assert _normalized(gets["jsonrpc"]) == _normalized(gets["rest"])
+    assert normalized(gets["jsonrpc"]) == normalized(gets["rest"])
     missing = {b: sdk(key, "get", taskId=str(uuid.uuid4()), binding=b) for b in BINDINGS}
     assert missing["jsonrpc"]["error"] == missing["rest"]["error"] == "TaskNotFoundError"
     finished = gets["jsonrpc"]["id"]
