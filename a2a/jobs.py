@@ -4,15 +4,25 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
+import uuid
 from typing import Any
 
 from celery import shared_task
-from django.db import OperationalError
+from django.conf import settings
+from django.db import OperationalError, connection
 
-from a2a.agents import AGENTS, TaskRun, TaskStopped, agent_get
+from a2a.agents import AGENTS, StepResult, TaskRun, TaskStopped, agent_get
 from a2a.models import Task, TaskState
 from a2a.services.push import push_deliveries_drain, push_deliveries_resume
-from a2a.services.tasks import TaskStateError, task_transition
+from a2a.services.tasks import (
+    TaskStateError,
+    task_lease_claim,
+    task_lease_release,
+    task_lease_renew,
+    task_lease_wait,
+    task_transition,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -27,13 +37,35 @@ RETRYING: dict[str, Any] = {
 }
 
 
+class _Heartbeat(threading.Thread):
+    """Renews a run lease while the agent works, so only a dead worker's lease runs out."""
+
+    def __init__(self, task_id: str, token: str, seconds: float) -> None:
+        super().__init__(name=f"lease-{task_id}", daemon=True)
+        self.task_id, self.token, self.seconds = task_id, token, seconds
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.seconds / 3):
+                if not task_lease_renew(
+                    task_id=self.task_id, token=self.token, seconds=self.seconds
+                ):
+                    logger.warning("Task %s: run lease lost", self.task_id)
+                    return
+        finally:
+            connection.close()
+
+
 @shared_task(**RETRYING)
 def task_run_job(task_id: str) -> None:
     """Run the task's agent; a task that is not submitted or working is left alone.
 
-    Running twice is harmless for a finished task (nothing happens) and for an interrupted
-    one (it waits for input). A task the agent leaves neither final nor interrupted is
-    failed, so no task hangs in working without a worker.
+    One job at a time runs a task (the run lease); another that finds it taken comes back
+    when it runs out. Running twice is harmless for a finished task (nothing happens) and
+    for an interrupted one (it waits for input). An agent that asks to CONTINUE gets a new
+    job for its next step. A task the agent leaves neither final nor interrupted otherwise
+    is failed, so no task hangs in working without a worker.
     """
     task = Task.objects.select_related("context").filter(pk=task_id).first()
     if task is None or task.state not in RUNNABLE_STATES:
@@ -41,21 +73,45 @@ def task_run_job(task_id: str) -> None:
     if task.agent not in AGENTS:
         _fail(task_id, f"Agent {task.agent!r} is not available on this server.")
         return
+    seconds = settings.WEBCAP_RUN_LEASE_SECONDS
+    token = uuid.uuid4().hex
+    if not task_lease_claim(task_id=task_id, token=token, seconds=seconds):
+        wait = task_lease_wait(task_id=task_id)
+        logger.info("Task %s is being run by another job; trying again in %.1f s", task_id, wait)
+        task_run_job.apply_async(args=(task_id,), countdown=max(wait, 1.0))
+        return
+    heartbeat = _Heartbeat(task_id, token, seconds)
+    heartbeat.start()
+    try:
+        outcome = _run_agent(task)
+    finally:
+        heartbeat.stopped.set()
+        heartbeat.join(5)
+        task_lease_release(task_id=task_id, token=token)
+    if outcome is StepResult.CONTINUE:
+        task_run_job.delay(task_id)
+
+
+def _run_agent(task: Task) -> StepResult | None:
+    task_id = str(task.id)
     run = TaskRun(task)
     try:
-        agent_get(task.agent).run(run)
+        outcome = agent_get(task.agent).run(run)
     except TaskStopped:
         logger.info("Task %s stopped while its agent ran (canceled or finished)", task_id)
-        return
+        return None
     except OperationalError:
         raise
     except Exception:
         logger.exception("Agent %s failed on task %s", task.agent, task_id)
         _fail(task_id, "The agent failed with an internal error.")
-        return
+        return None
+    if outcome is StepResult.CONTINUE:
+        return outcome
     if run.state() in RUNNABLE_STATES:
         logger.error("Agent %s returned without ending task %s", task.agent, task_id)
         _fail(task_id, "The agent stopped without a result.")
+    return None
 
 
 def _fail(task_id: str, text: str) -> None:

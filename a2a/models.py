@@ -82,6 +82,10 @@ class Task(TimeStampedModel):
     last_seq = models.PositiveIntegerField(default=0)
     # How many push configs the task has, so appending an event looks for none when zero.
     push_config_count = models.PositiveIntegerField(default=0)
+    # While lease_until is in the future, the job holding lease_token runs the task's agent;
+    # the holder renews it as it works, so a killed worker's lease soon runs out.
+    lease_token = models.CharField(max_length=32, blank=True, default="")
+    lease_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [

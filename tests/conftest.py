@@ -40,6 +40,7 @@ def webcap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
     """
     server = LiveServer(
         tmp_path_factory.mktemp("webcap"),
+        WEBCAP_AGENT="echo",
         WEBCAP_ECHO_DELAY_MS="25",
         # Webhook receivers in the tests listen on loopback; retries come quickly.
         WEBCAP_PUSH_ALLOWED_HOSTS="127.0.0.1",

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from a2a.agents.base import Agent, TaskRun, TaskStopped
+from a2a.agents.assistant import AssistantAgent
+from a2a.agents.base import Agent, StepResult, TaskRun, TaskStopped
 from a2a.agents.conformance import ConformanceAgent
 from a2a.agents.echo import EchoAgent
 
-AGENTS: dict[str, type[Agent]] = {agent.name: agent for agent in (EchoAgent, ConformanceAgent)}
+AGENTS: dict[str, type[Agent]] = {
+    agent.name: agent for agent in (AssistantAgent, EchoAgent, ConformanceAgent)
+}
 
 
 def agent_get(name: str) -> Agent:
@@ -14,4 +17,4 @@ def agent_get(name: str) -> Agent:
     return AGENTS[name]()
 
 
-__all__ = ["AGENTS", "Agent", "TaskRun", "TaskStopped", "agent_get"]
+__all__ = ["AGENTS", "Agent", "StepResult", "TaskRun", "TaskStopped", "agent_get"]

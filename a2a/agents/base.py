@@ -8,6 +8,7 @@ unwinds; the job treats that as a normal end.
 
 from __future__ import annotations
 
+import enum
 import uuid
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
@@ -21,10 +22,18 @@ class TaskStopped(Exception):
     """The task reached a state in which the agent may not report any more."""
 
 
+class StepResult(enum.Enum):
+    """What a run asks of the job: run the agent again (the next step), or nothing."""
+
+    DONE = "done"
+    CONTINUE = "continue"
+
+
 class TaskRun:
     """One run of an agent over one task: its input, and the calls that report progress."""
 
     def __init__(self, task: Task) -> None:
+        self.task = task
         self.task_id: uuid.UUID = task.id
         self.context_id: str = task.context.key
         self.owner_id: int = task.owner_id
@@ -121,6 +130,21 @@ class Agent(ABC):
         """
         return None
 
+    def on_follow_up(self, task: Task, message: wire.Message) -> bool:
+        """Take a follow-up to an interrupted task (locked); return whether to run again.
+
+        Runs in the transaction that stores the message, before the task is resumed; an
+        A2AError raised here refuses the message and stores nothing.
+        """
+        return True
+
+    def on_cancel(self, task: Task) -> None:  # noqa: B027 (optional hook, not abstract)
+        """Clean up after a cancel, in the cancel's transaction (the task is locked)."""
+
     @abstractmethod
-    def run(self, run: TaskRun) -> None:
-        """Work on the task; end in a final or interrupted state through ``run``."""
+    def run(self, run: TaskRun) -> StepResult | None:
+        """Work on the task; end in a final or interrupted state through ``run``.
+
+        A multi-step agent does one short step and returns CONTINUE; the job then runs it
+        again as a new job, so every step can be killed and retried on its own.
+        """

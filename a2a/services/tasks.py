@@ -11,11 +11,12 @@ import json
 import logging
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from a2a.models import (
@@ -40,6 +41,9 @@ from a2a.selectors import task_get_for_user
 from a2a.services.events import event_append
 from a2a.services.push import push_config_add
 from accounts.models import User
+
+if TYPE_CHECKING:
+    from a2a.agents import Agent
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +76,8 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     TaskState.INPUT_REQUIRED: frozenset(
         {
+            # The agent took some input and still waits for more: an updated request.
+            TaskState.INPUT_REQUIRED,
             # A follow-up message puts the task back in the queue.
             TaskState.SUBMITTED,
             TaskState.WORKING,
@@ -82,6 +88,7 @@ ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
     ),
     TaskState.AUTH_REQUIRED: frozenset(
         {
+            TaskState.AUTH_REQUIRED,
             TaskState.SUBMITTED,
             TaskState.WORKING,
             TaskState.FAILED,
@@ -275,6 +282,14 @@ def _agent_reply(message: wire.Message) -> list[dict[str, Any]] | None:
     return AGENTS[settings.WEBCAP_AGENT]().reply(message)
 
 
+def _agent_of(task: Task) -> Agent | None:
+    """Return the task's agent; None when it is gone (the job fails such a task)."""
+    from a2a.agents import AGENTS
+
+    agent_class = AGENTS.get(task.agent)
+    return agent_class() if agent_class is not None else None
+
+
 def _reply_store(
     *, owner: User, context: Context, message: wire.Message, parts: list[dict[str, Any]]
 ) -> Reply:
@@ -337,12 +352,32 @@ def _message_continue(
     if push_config is not None:
         push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message)
+    agent = _agent_of(task)
+    if agent is not None and not agent.on_follow_up(task, message):
+        # The agent took the message but still waits for more (e.g. other approvals): the
+        # task stays interrupted, its status saying what it still waits for.
+        event = _transition(
+            task=task,
+            state=task.state,
+            message_parts=task.status_message.parts if task.status_message else None,
+        )
+        user_message.seq = event.seq
+        user_message.save(update_fields=["seq", "content_hash"])
+        return SendResult(task_id=task.id, start_seq=event.seq, created=False, duplicate=False)
     event = _transition(task=task, state=TaskState.SUBMITTED)
     return _turn_started(task=task, user_message=user_message, event=event, created=False)
 
 
 def _lock_task(task_id: uuid.UUID | str) -> Task:
     return Task.objects.select_related("context").select_for_update(of=("self",)).get(pk=task_id)
+
+
+def task_requeue_locked(*, task: Task) -> TaskEvent:
+    """Put an interrupted task (locked by the caller) back in the queue to run again."""
+    event = _transition(task=task, state=TaskState.SUBMITTED)
+    task_id = task.id
+    transaction.on_commit(lambda: _task_run_enqueue(task_id))
+    return event
 
 
 @transaction.atomic(durable=True)
@@ -402,6 +437,9 @@ def task_cancel(*, user: User, task_id: str) -> Task:
             f"Task {task.id} is already {task.state} and cannot be canceled",
             metadata={"taskId": str(task.id), "state": convert.state_to_wire(task.state)},
         )
+    agent = _agent_of(task)
+    if agent is not None:
+        agent.on_cancel(task)
     _transition(
         task=task,
         state=TaskState.CANCELED,
@@ -427,3 +465,38 @@ def tasks_requeue_unfinished() -> int:
     if task_ids:
         logger.info("Re-enqueued %d unfinished task(s)", len(task_ids))
     return len(task_ids)
+
+
+# --- The run lease --------------------------------------------------------------------------------
+
+
+def task_lease_claim(*, task_id: uuid.UUID | str, token: str, seconds: float) -> bool:
+    """Take the task's run lease for token unless another live holder has it."""
+    now = timezone.now()
+    claimed = (
+        Task.objects.filter(pk=task_id)
+        .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now) | Q(lease_token=token))
+        .update(lease_token=token, lease_until=now + timedelta(seconds=seconds))
+    )
+    return claimed == 1
+
+
+def task_lease_renew(*, task_id: uuid.UUID | str, token: str, seconds: float) -> bool:
+    """Extend a lease this holder still has; False when it was lost."""
+    renewed = Task.objects.filter(pk=task_id, lease_token=token).update(
+        lease_until=timezone.now() + timedelta(seconds=seconds)
+    )
+    return renewed == 1
+
+
+def task_lease_release(*, task_id: uuid.UUID | str, token: str) -> None:
+    """Give the lease back (only if this holder still has it)."""
+    Task.objects.filter(pk=task_id, lease_token=token).update(lease_token="", lease_until=None)
+
+
+def task_lease_wait(*, task_id: uuid.UUID | str) -> float:
+    """Return the seconds until the task's current lease runs out (0 when free)."""
+    until = Task.objects.filter(pk=task_id).values_list("lease_until", flat=True).first()
+    if until is None:
+        return 0.0
+    return max((until - timezone.now()).total_seconds(), 0.0)

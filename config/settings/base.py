@@ -21,6 +21,9 @@ from django.core.exceptions import ImproperlyConfigured
 # Lets classes such as ModelAdmin[Task] be subscripted at runtime, as the type stubs allow.
 django_stubs_ext.monkeypatch()
 
+# litellm reads its model price list from the network at import unless told to use its own copy.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -150,6 +153,10 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+LOGIN_URL = "/accounts/login/"
+LOGIN_REDIRECT_URL = "/approvals/"
+LOGOUT_REDIRECT_URL = "/accounts/login/"
+
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
@@ -219,9 +226,52 @@ REST_FRAMEWORK = {
 }
 
 # --- webcap -----------------------------------------------------------------------------------
-# The agent that runs tasks. The LLM "assistant" arrives with the agent work; until then the
-# echo agent is the default so the whole path works end to end.
-WEBCAP_AGENT: str = env.str("WEBCAP_AGENT", default="echo")
+# The agent that runs tasks: the LLM "assistant" (with tools), "echo" or "conformance".
+WEBCAP_AGENT: str = env.str("WEBCAP_AGENT", default="assistant")
+
+# --- The model (tools/llm.py is the only code that talks to it) ---------------------------------
+# A litellm model name such as "openai/gpt-4o-mini"; unset: the offline rule-based model.
+WEBCAP_MODEL: str = env.str("WEBCAP_MODEL", default="")
+WEBCAP_MODEL_API_BASE: str = env.str("WEBCAP_MODEL_API_BASE", default="")
+WEBCAP_MODEL_API_KEY: str = env.str("WEBCAP_MODEL_API_KEY", default="")
+# Seconds one model request may take (to the first byte and between streamed chunks).
+WEBCAP_MODEL_TIMEOUT: float = env.float("WEBCAP_MODEL_TIMEOUT", default=60.0)
+# Retries of a rate-limited, failing or timed-out request, with exponential backoff.
+WEBCAP_MODEL_MAX_RETRIES: int = env.int("WEBCAP_MODEL_MAX_RETRIES", default=3)
+WEBCAP_MODEL_RETRY_BASE: float = env.float("WEBCAP_MODEL_RETRY_BASE", default=1.0)
+# After this many failed requests in a row the provider is considered down for the cooldown
+# (seconds), and tasks fail at once with a clear message instead of waiting on it.
+WEBCAP_MODEL_BREAKER_THRESHOLD: int = env.int("WEBCAP_MODEL_BREAKER_THRESHOLD", default=5)
+WEBCAP_MODEL_BREAKER_COOLDOWN: float = env.float("WEBCAP_MODEL_BREAKER_COOLDOWN", default=60.0)
+# The model's context window in tokens; 0: litellm's model information (8192 if unknown).
+WEBCAP_MODEL_CONTEXT_TOKENS: int = env.int("WEBCAP_MODEL_CONTEXT_TOKENS", default=0)
+# Older turns are summarized when the prompt passes this share of the window.
+WEBCAP_SUMMARY_THRESHOLD: float = env.float("WEBCAP_SUMMARY_THRESHOLD", default=0.75)
+WEBCAP_SYSTEM_PROMPT: str = env.str(
+    "WEBCAP_SYSTEM_PROMPT",
+    default="You are webcap, a helpful assistant. Use the tools when they help; some need a "
+    "person's approval before they run. Answer concisely.",
+)
+# Seconds a job's claim on a task lasts without renewal: after a worker dies, another job
+# may run the task this long after the last renewal (the holder renews every third of it).
+WEBCAP_RUN_LEASE_SECONDS: float = env.float("WEBCAP_RUN_LEASE_SECONDS", default=30.0)
+# Model turns one task may take before it fails (a loop guard).
+WEBCAP_AGENT_MAX_STEPS: int = env.int("WEBCAP_AGENT_MAX_STEPS", default=20)
+# File parts of a message reach the model up to this size each (bytes).
+WEBCAP_MODEL_MAX_FILE_BYTES: int = env.int("WEBCAP_MODEL_MAX_FILE_BYTES", default=512 * 1024)
+
+# --- Tools ------------------------------------------------------------------------------------
+# Tools offered to the model (comma-separated names); empty: all of them.
+WEBCAP_TOOLS_ENABLED: list[str] = env.list("WEBCAP_TOOLS_ENABLED", default=[])
+# Tools that always wait for a person's approval, whatever the tool's own default.
+WEBCAP_TOOLS_REQUIRE_APPROVAL: list[str] = env.list("WEBCAP_TOOLS_REQUIRE_APPROVAL", default=[])
+# The folder read_file may read (nothing outside it).
+WEBCAP_FILES_ROOT: str = env.str("WEBCAP_FILES_ROOT", default=str(VAR_DIR / "files"))
+WEBCAP_READ_FILE_MAX_BYTES: int = env.int("WEBCAP_READ_FILE_MAX_BYTES", default=1024 * 1024)
+# http_request: hosts exempt from the private-address checks (testing only), limits.
+WEBCAP_TOOL_HTTP_ALLOWED_HOSTS: list[str] = env.list("WEBCAP_TOOL_HTTP_ALLOWED_HOSTS", default=[])
+WEBCAP_TOOL_HTTP_TIMEOUT: float = env.float("WEBCAP_TOOL_HTTP_TIMEOUT", default=10.0)
+WEBCAP_TOOL_HTTP_MAX_BYTES: int = env.int("WEBCAP_TOOL_HTTP_MAX_BYTES", default=256 * 1024)
 WEBCAP_ECHO_DELAY_MS: int = env.int("WEBCAP_ECHO_DELAY_MS", default=0)
 WEBCAP_PUBLIC_URL: str = env.str("WEBCAP_PUBLIC_URL", default="").rstrip("/")
 WEBCAP_PUBLIC_AGENT_USER: str = env.str("WEBCAP_PUBLIC_AGENT_USER", default="")
@@ -271,5 +321,10 @@ LOGGING: dict[str, Any] = {
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
         "kombu": {"level": "WARNING"},
+        # litellm logs every request at INFO through a handler of its own.
+        "LiteLLM": {"level": "WARNING"},
+        "LiteLLM Router": {"level": "WARNING"},
+        "LiteLLM Proxy": {"level": "WARNING"},
+        "httpx": {"level": "WARNING"},
     },
 }

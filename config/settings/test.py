@@ -12,6 +12,10 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_URL = "memory://localhost/"
 ALLOWED_HOSTS = ["testserver", "127.0.0.1", "localhost"]
 WEBCAP_AGENT = "echo"
+WEBCAP_MODEL = ""
+WEBCAP_MODEL_RETRY_BASE = 0.01
+# In-process tests share one SQLite transaction: no lease renewal thread should wake up.
+WEBCAP_RUN_LEASE_SECONDS = 600.0
 WEBCAP_ECHO_DELAY_MS = 0
 WEBCAP_PUBLIC_AGENT_USER = ""
 WEBCAP_STREAM_POLL_INTERVAL = 0.2

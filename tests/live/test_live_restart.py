@@ -17,7 +17,7 @@ WORDS = [f"w{i}" for i in range(12)]
 
 @pytest.fixture
 def slow_server(tmp_path):
-    server = LiveServer(tmp_path, WEBCAP_ECHO_DELAY_MS="150")
+    server = LiveServer(tmp_path, WEBCAP_AGENT="echo", WEBCAP_ECHO_DELAY_MS="150")
     server.start()
     yield server
     server.stop(signal.SIGKILL)

@@ -1,0 +1,189 @@
+"""The built-in tools: calculator, current_time, echo, read_file and http_request."""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from pydantic import Field
+
+from common.netguard import DeliveryError, UnsafeURLError, check_url, guarded_request
+from tools.registry import ToolError, tool
+
+# --- calculator -------------------------------------------------------------------------------
+
+MAX_EXPRESSION = 200
+MAX_EXPONENT = 1000
+MAX_INT_BITS = 4096
+
+_BINARY: dict[type[ast.operator], Any] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+}
+_UNARY: dict[type[ast.unaryop], Any] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
+
+
+def _evaluate(node: ast.AST) -> int | float:
+    """Evaluate arithmetic only: numbers, + - * / // % **, unary signs, parentheses."""
+    if isinstance(node, ast.Expression):
+        return _evaluate(node.body)
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+        if isinstance(node.value, bool):
+            raise ToolError("unsupported in an arithmetic expression: a boolean")
+        return node.value
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        unary: Any = _UNARY[type(node.op)]
+        return unary(_evaluate(node.operand))  # type: ignore[no-any-return]
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
+        left, right = _evaluate(node.left), _evaluate(node.right)
+        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
+            raise ToolError(f"exponent {right} is larger than {MAX_EXPONENT}")
+        try:
+            value = _BINARY[type(node.op)](left, right)
+        except ZeroDivisionError as exc:
+            raise ToolError("division by zero") from exc
+        except OverflowError as exc:
+            raise ToolError("the result is too large") from exc
+        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
+            raise ToolError("the result is too large")
+        if isinstance(value, complex):
+            raise ToolError("the result is not a real number")
+        return value  # type: ignore[no-any-return]
+    raise ToolError(f"unsupported in an arithmetic expression: {type(node).__name__}")
+
+
+@tool(description="Evaluate an arithmetic expression (+ - * / // % ** and parentheses).")
+def calculator(
+    expression: Annotated[str, Field(description="e.g. (3 + 4) * 2", max_length=MAX_EXPRESSION)],
+) -> int | float:
+    try:
+        tree = ast.parse(expression.strip(), mode="eval")
+    except SyntaxError as exc:
+        raise ToolError(f"not an arithmetic expression: {expression!r}") from exc
+    value = _evaluate(tree)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ToolError("the result is not a finite number")
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
+    return value
+
+
+# --- current_time and echo ----------------------------------------------------------------------
+
+
+@tool(description="Return the current date and time, in UTC or an IANA time zone.")
+def current_time(
+    timezone: Annotated[str, Field(description="IANA zone, e.g. Europe/Paris")] = "UTC",
+) -> str:
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ToolError(f"unknown time zone {timezone!r}") from exc
+    return datetime.now(UTC).astimezone(zone).isoformat(timespec="seconds")
+
+
+@tool(description="Return the given text unchanged.")
+def echo(text: Annotated[str, Field(max_length=10_000)]) -> str:
+    return text
+
+
+# --- read_file ----------------------------------------------------------------------------------
+
+
+def _files_root() -> Path:
+    return Path(settings.WEBCAP_FILES_ROOT).resolve()
+
+
+def _confined(path: str) -> Path:
+    """Return the file path inside WEBCAP_FILES_ROOT, refusing anything that escapes it."""
+    root = _files_root()
+    # resolve() follows symbolic links, so a link pointing out of the root is caught too.
+    target = (root / path).resolve()
+    if target != root and root not in target.parents:
+        raise ToolError(f"{path!r} is outside the files folder")
+    return target
+
+
+def _check_read(params: Any) -> None:
+    _confined(params.path)
+
+
+@tool(
+    description="Read a text file from the server's files folder (WEBCAP_FILES_ROOT).",
+    requires_approval=True,
+    approval_reason="read_file reads files on the server.",
+    check=_check_read,
+)
+def read_file(
+    path: Annotated[str, Field(description="Path relative to the files folder", max_length=1024)],
+) -> str:
+    target = _confined(path)
+    if not target.is_file():
+        raise ToolError(f"no file {path!r} in the files folder")
+    limit: int = settings.WEBCAP_READ_FILE_MAX_BYTES
+    with target.open("rb") as handle:
+        data = handle.read(limit + 1)
+    text = data[:limit].decode("utf-8", errors="replace")
+    return text + ("\n[truncated]" if len(data) > limit else "")
+
+
+# --- http_request -------------------------------------------------------------------------------
+
+HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+
+
+def _check_url(params: Any) -> None:
+    # Scheme, credentials and literal addresses now; names are resolved and the address
+    # checked and pinned when the approved call runs.
+    try:
+        check_url(params.url, allowed_hosts=settings.WEBCAP_TOOL_HTTP_ALLOWED_HOSTS)
+    except UnsafeURLError as exc:
+        raise ToolError(f"refused URL: {exc}") from exc
+
+
+@tool(
+    description="Make an HTTP request to a public URL and return the status, headers and body.",
+    requires_approval=True,
+    approval_reason="http_request reaches the network on your behalf.",
+    timeout=30.0,
+    side_effects=lambda params: params.method not in ("GET", "HEAD"),
+    check=_check_url,
+)
+def http_request(
+    url: Annotated[str, Field(description="An http or https URL", max_length=2048)],
+    method: HttpMethod = "GET",
+    body: Annotated[str | None, Field(description="Request body for POST/PUT/PATCH")] = None,
+) -> dict[str, Any]:
+    limit: int = settings.WEBCAP_TOOL_HTTP_MAX_BYTES
+    try:
+        response = guarded_request(
+            method,
+            url,
+            content=body.encode("utf-8") if body is not None else None,
+            timeout=settings.WEBCAP_TOOL_HTTP_TIMEOUT,
+            max_response_bytes=limit + 1,
+            allowed_hosts=settings.WEBCAP_TOOL_HTTP_ALLOWED_HOSTS,
+        )
+    except UnsafeURLError as exc:
+        raise ToolError(f"refused URL: {exc}") from exc
+    except DeliveryError as exc:
+        raise ToolError(f"request failed: {exc}") from exc
+    kept = ("content-type", "content-length", "location", "last-modified")
+    return {
+        "status": response.status,
+        "headers": {k: v for k, v in response.headers.items() if k in kept},
+        "body": response.body[:limit].decode("utf-8", errors="replace"),
+        "truncated": len(response.body) > limit,
+    }

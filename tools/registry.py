@@ -1,0 +1,157 @@
+"""The tool registry: what the model may call, with schemas derived from type hints.
+
+A tool is a plain function decorated with ``@tool``. Its signature becomes a pydantic model,
+which gives the JSON schema the model sees and validates the arguments the model sends;
+a failed validation is a tool error the model reads, never a crash.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar, get_type_hints
+
+from django.conf import settings
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class ToolError(Exception):
+    """A tool failed in a way the model should hear about (bad arguments, refused, failed)."""
+
+
+def _strip_titles(schema: Any) -> Any:
+    if isinstance(schema, dict):
+        return {k: _strip_titles(v) for k, v in schema.items() if k != "title"}
+    if isinstance(schema, list):
+        return [_strip_titles(v) for v in schema]
+    return schema
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A registered tool and everything the agent needs to call it safely."""
+
+    name: str
+    version: str
+    description: str
+    function: Callable[..., Any]
+    params: type[BaseModel]
+    requires_approval: bool
+    # Why a person must decide, shown next to the pending call.
+    approval_reason: str
+    # Seconds one call may run.
+    timeout: float
+    # Whether a call may change something outside webcap; such a call interrupted by a
+    # crash is not run again (it may have happened), the model hears it was interrupted.
+    side_effects: Callable[[BaseModel], bool]
+    # Checks beyond the types, made before a person is asked (e.g. URL or path safety).
+    check: Callable[[BaseModel], None] | None = None
+
+    def needs_approval(self) -> bool:
+        """Whether calls wait for a person: the tool's default, or forced by configuration."""
+        return self.requires_approval or self.name in settings.WEBCAP_TOOLS_REQUIRE_APPROVAL
+
+    def spec(self) -> dict[str, Any]:
+        """Return the OpenAI-style function spec sent to the model."""
+        parameters = _strip_titles(self.params.model_json_schema())
+        parameters.setdefault("properties", {})
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": parameters,
+            },
+        }
+
+    def validate(self, arguments: Any) -> BaseModel:
+        """Return the validated arguments or raise ToolError saying which field is wrong."""
+        if not isinstance(arguments, dict):
+            raise ToolError("arguments must be a JSON object")
+        try:
+            params = self.params.model_validate(arguments)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}"
+                for e in exc.errors(include_url=False)
+            )
+            raise ToolError(f"invalid arguments: {problems}") from exc
+        if self.check is not None:
+            self.check(params)
+        return params
+
+    def run(self, params: BaseModel) -> Any:
+        """Call the tool with validated arguments."""
+        return self.function(**params.model_dump())
+
+
+REGISTRY: dict[str, Tool] = {}
+
+
+def tool(
+    *,
+    description: str,
+    name: str | None = None,
+    version: str = "1",
+    requires_approval: bool = False,
+    approval_reason: str = "",
+    timeout: float = 10.0,
+    side_effects: bool | Callable[[Any], bool] = False,
+    check: Callable[[Any], None] | None = None,
+) -> Callable[[F], F]:
+    """Register a function as a tool; its annotated parameters become the argument schema."""
+
+    def register(function: F) -> F:
+        fields: dict[str, Any] = {}
+        hints = get_type_hints(function, include_extras=True)
+        for parameter in inspect.signature(function).parameters.values():
+            default = ... if parameter.default is inspect.Parameter.empty else parameter.default
+            fields[parameter.name] = (hints.get(parameter.name, Any), default)
+        tool_name = name or function.__name__
+        params = create_model(
+            f"{tool_name}_arguments",
+            __config__=ConfigDict(extra="forbid"),
+            **fields,
+        )
+        effects: Callable[[Any], bool]
+        if callable(side_effects):
+            effects = side_effects
+        else:
+            constant = bool(side_effects)
+
+            def effects(_params: Any) -> bool:
+                return constant
+
+        REGISTRY[tool_name] = Tool(
+            name=tool_name,
+            version=version,
+            description=description,
+            function=function,
+            params=params,
+            requires_approval=requires_approval,
+            approval_reason=approval_reason,
+            timeout=timeout,
+            side_effects=effects,
+            check=check,
+        )
+        return function
+
+    return register
+
+
+def tool_get(name: str) -> Tool | None:
+    """Return the registered tool of that name (built-ins are registered on first use)."""
+    import tools.builtins  # noqa: F401  (registers the built-in tools)
+
+    return REGISTRY.get(name)
+
+
+def tools_available() -> list[Tool]:
+    """Return the tools the agent offers the model, in name order."""
+    import tools.builtins  # noqa: F401
+
+    enabled = settings.WEBCAP_TOOLS_ENABLED
+    return [REGISTRY[n] for n in sorted(REGISTRY) if not enabled or n in enabled]

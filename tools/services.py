@@ -1,0 +1,340 @@
+"""Writes of the tools app: tool calls from request to result, and the decisions on them.
+
+Every decision, from whichever channel (an A2A follow-up, the REST API, the approval page,
+the admin), goes through ``tool_call_decide_locked``; once no call of a task waits for a
+person, the task is queued to run again. No worker waits for a decision.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from a2a.models import TERMINAL_STATES, Task, TaskState
+from accounts.models import User
+from common.errors import ApplicationError
+from tools.models import (
+    FINISHED_STATUSES,
+    Decision,
+    EntryRole,
+    ToolCall,
+    ToolCallStatus,
+    TranscriptEntry,
+)
+from tools.registry import ToolError, tool_get
+
+logger = logging.getLogger(__name__)
+
+
+class ToolCallNotFound(ApplicationError):
+    status_code = 404
+
+
+class DecisionRefused(ApplicationError):
+    """The call is not waiting for a decision, or its task has ended."""
+
+    status_code = 409
+
+
+@dataclass(frozen=True)
+class RequestedCall:
+    """A tool call as the model made it: its id, the tool's name and raw JSON arguments."""
+
+    llm_call_id: str
+    name: str
+    arguments: str
+
+
+# --- Creating calls -------------------------------------------------------------------------------
+
+
+def _validated(call: ToolCall, raw_arguments: str) -> None:
+    """Decode and check a new call's arguments; set its status for what comes next."""
+    try:
+        arguments = json.loads(raw_arguments) if raw_arguments.strip() else {}
+    except json.JSONDecodeError:
+        call.arguments = {"_raw": raw_arguments[:10_000]}
+        call.status, call.error = ToolCallStatus.ERROR, "arguments are not valid JSON"
+        return
+    call.arguments = arguments if isinstance(arguments, dict) else {"_value": arguments}
+    found = tool_get(call.tool)
+    if found is None:
+        call.status, call.error = ToolCallStatus.ERROR, f"unknown tool {call.tool!r}"
+        return
+    call.tool_version = found.version
+    try:
+        found.validate(arguments)
+    except ToolError as exc:
+        call.status, call.error = ToolCallStatus.ERROR, str(exc)
+        return
+    if found.needs_approval():
+        call.requires_approval = True
+        call.approval_reason = found.approval_reason or f"{found.name} needs approval."
+        call.status = ToolCallStatus.AWAITING_APPROVAL
+    else:
+        call.status = ToolCallStatus.SCHEDULED
+
+
+@transaction.atomic(durable=True)
+def assistant_turn_store(
+    *, task: Task, text: str, requested: list[RequestedCall]
+) -> tuple[TranscriptEntry, list[ToolCall]]:
+    """Store a model turn and the tool calls it asked for, validated, in one transaction."""
+    locked = Task.objects.select_for_update().get(pk=task.pk)
+    entry = TranscriptEntry.objects.create(
+        context_id=locked.context_id,
+        task=locked,
+        position=transcript_next_position(context_id=locked.context_id),
+        role=EntryRole.ASSISTANT,
+        content=text,
+    )
+    calls = []
+    finished_at = timezone.now()
+    for position, request in enumerate(requested):
+        call = ToolCall(
+            task=locked,
+            turn=entry,
+            requester_id=locked.owner_id,
+            llm_call_id=request.llm_call_id or f"call_{uuid.uuid4().hex[:24]}",
+            position=position,
+            tool=request.name,
+        )
+        _validated(call, request.arguments)
+        if call.status == ToolCallStatus.ERROR:
+            call.finished_at = finished_at
+        call.save()
+        calls.append(call)
+    return entry, calls
+
+
+def transcript_next_position(*, context_id: Any) -> int:
+    """Return the next position in a context's transcript (the caller holds the task lock)."""
+    last = (
+        TranscriptEntry.objects.filter(context_id=context_id)
+        .order_by("-position")
+        .values_list("position", flat=True)
+        .first()
+    )
+    return (last or 0) + 1
+
+
+# --- Deciding -------------------------------------------------------------------------------------
+
+
+def tool_call_decide_locked(
+    *, task: Task, call: ToolCall, user: User, approved: bool, reason: str = ""
+) -> ToolCall:
+    """Record a decision on a call of a task locked by the caller.
+
+    Deciding again the same way is a no-op (idempotent); any other decision on a call that
+    no longer waits, or on a task that has ended, is refused.
+    """
+    decision = Decision.APPROVED if approved else Decision.REJECTED
+    if task.state in TERMINAL_STATES:
+        raise DecisionRefused(f"Task {task.id} is {task.state}; its tool calls are closed.")
+    if call.status != ToolCallStatus.AWAITING_APPROVAL or call.decision:
+        if call.decision == decision:
+            return call
+        raise DecisionRefused(
+            f"Tool call {call.id} is {call.status}"
+            + (f" ({call.decision})" if call.decision else "")
+            + "; it does not wait for a decision."
+        )
+    call.decision = decision
+    call.decided_by = user
+    call.decided_at = timezone.now()
+    call.decision_reason = reason
+    if approved:
+        call.status = ToolCallStatus.SCHEDULED
+    else:
+        call.status = ToolCallStatus.CANCELLED
+        call.error = f"rejected by {user.get_username()}" + (f": {reason}" if reason else "")
+        call.finished_at = call.decided_at
+    call.save()
+    logger.info("Tool call %s %s by user %s", call.id, decision, user.pk)
+    return call
+
+
+def tool_calls_pending(*, task: Task) -> list[ToolCall]:
+    """Return the task's calls that wait for a person, oldest first."""
+    return list(
+        ToolCall.objects.filter(
+            task=task, status=ToolCallStatus.AWAITING_APPROVAL, decision=""
+        ).order_by("created_at", "position")
+    )
+
+
+def task_resume_if_decided(*, task: Task) -> bool:
+    """Queue an interrupted task (locked) again when nothing waits for a decision."""
+    if task.state != TaskState.INPUT_REQUIRED or tool_calls_pending(task=task):
+        return False
+    # Imported here: a2a's services reach the tools app only through the agent's hooks.
+    from a2a.services.tasks import task_requeue_locked
+
+    task_requeue_locked(task=task)
+    return True
+
+
+@transaction.atomic(durable=True)
+def tool_call_decide(
+    *, user: User, tool_call_id: str, approved: bool, reason: str = ""
+) -> ToolCall:
+    """Decide on one of the user's tool calls (REST, approval page, admin)."""
+    try:
+        pk = uuid.UUID(str(tool_call_id))
+    except ValueError:
+        raise ToolCallNotFound(f"Tool call {tool_call_id!r} not found.") from None
+    found = ToolCall.objects.filter(pk=pk, requester=user).values_list("task_id", flat=True).first()
+    if found is None:
+        raise ToolCallNotFound(f"Tool call {tool_call_id!r} not found.")
+    task = Task.objects.select_for_update().select_related("context").get(pk=found)
+    call = ToolCall.objects.select_for_update().get(pk=pk)
+    tool_call_decide_locked(task=task, call=call, user=user, approved=approved, reason=reason)
+    task_resume_if_decided(task=task)
+    return call
+
+
+@transaction.atomic(durable=True)
+def tool_calls_decide_as_admin(
+    *, user: User, calls: list[ToolCall], approved: bool, reason: str = ""
+) -> int:
+    """Decide on several calls from the admin; return how many were decided."""
+    decided = 0
+    for pk, task_id in [(c.pk, c.task_id) for c in calls]:
+        task = Task.objects.select_for_update().select_related("context").get(pk=task_id)
+        call = ToolCall.objects.select_for_update().get(pk=pk)
+        try:
+            tool_call_decide_locked(
+                task=task, call=call, user=user, approved=approved, reason=reason
+            )
+        except DecisionRefused:
+            continue
+        decided += 1
+        task_resume_if_decided(task=task)
+    return decided
+
+
+def tool_calls_cancel(*, task: Task) -> int:
+    """Cancel every unfinished call of a task (in the caller's transaction)."""
+    return (
+        ToolCall.objects.filter(task=task)
+        .exclude(status__in=FINISHED_STATUSES)
+        .update(
+            status=ToolCallStatus.CANCELLED,
+            error="the task was canceled",
+            finished_at=timezone.now(),
+            updated_at=timezone.now(),
+        )
+    )
+
+
+# --- Running --------------------------------------------------------------------------------------
+
+
+def tool_calls_recover(*, task: Task) -> None:
+    """Settle calls a killed worker left executing: pure ones run again, others do not.
+
+    A call with side effects may have happened before the worker died; running it again
+    could do it twice, so it ends as an error the model can read.
+    """
+    for call in ToolCall.objects.filter(task=task, status=ToolCallStatus.EXECUTING):
+        found = tool_get(call.tool)
+        params = found.validate(call.arguments) if found else None
+        if found is not None and params is not None and not found.side_effects(params):
+            _finish_if_executing(call, status=ToolCallStatus.SCHEDULED, started_at=None)
+        else:
+            _finish_if_executing(
+                call,
+                status=ToolCallStatus.ERROR,
+                error="interrupted by a restart before it finished; not run again because "
+                "it may have had effects",
+            )
+
+
+def _finish_if_executing(call: ToolCall, **fields: Any) -> bool:
+    """Update a call that is still executing (a cancel or a timeout may have settled it)."""
+    if "status" in fields and fields["status"] in FINISHED_STATUSES:
+        fields.setdefault("finished_at", timezone.now())
+    fields["updated_at"] = timezone.now()
+    return (
+        ToolCall.objects.filter(pk=call.pk, status=ToolCallStatus.EXECUTING).update(**fields) == 1
+    )
+
+
+def _execute(call_id: Any) -> None:
+    """Run one scheduled call in this thread and store its outcome."""
+    try:
+        call = ToolCall.objects.get(pk=call_id)
+        started = ToolCall.objects.filter(pk=call_id, status=ToolCallStatus.SCHEDULED).update(
+            status=ToolCallStatus.EXECUTING, started_at=timezone.now(), updated_at=timezone.now()
+        )
+        if not started:
+            return  # canceled meanwhile
+        found = tool_get(call.tool)
+        if found is None:
+            _finish_if_executing(call, status=ToolCallStatus.ERROR, error="unknown tool")
+            return
+        try:
+            result = found.run(found.validate(call.arguments))
+        except ToolError as exc:
+            _finish_if_executing(call, status=ToolCallStatus.ERROR, error=str(exc))
+            return
+        except Exception as exc:
+            logger.exception("Tool %s failed on call %s", call.tool, call_id)
+            _finish_if_executing(
+                call, status=ToolCallStatus.ERROR, error=f"the tool failed: {type(exc).__name__}"
+            )
+            return
+        # JSON round trip: what the model reads back is exactly what is stored.
+        stored = json.loads(json.dumps(result, default=str))
+        _finish_if_executing(call, status=ToolCallStatus.SUCCESS, result=stored)
+    finally:
+        connection.close()
+
+
+def tool_calls_run(*, calls: list[ToolCall]) -> None:
+    """Run scheduled calls, in parallel, each within its tool's timeout."""
+    if not calls:
+        return
+    pool = ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="tool")
+    try:
+        futures = {call.pk: pool.submit(_execute, call.pk) for call in calls}
+        for call in calls:
+            found = tool_get(call.tool)
+            limit = found.timeout if found else 10.0
+            try:
+                futures[call.pk].result(timeout=limit)
+            except FutureTimeout:
+                # The thread cannot be stopped; its late result is ignored (not executing).
+                _finish_if_executing(
+                    call, status=ToolCallStatus.ERROR, error=f"timed out after {limit:g} s"
+                )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+
+def tool_result_message(call: ToolCall) -> dict[str, Any]:
+    """Return what the model reads back for a finished call: its result or its error."""
+    if call.status == ToolCallStatus.SUCCESS:
+        payload: dict[str, Any] = {"result": call.result}
+    elif call.decision == Decision.REJECTED:
+        payload = {
+            "error": f"{call.tool} was not approved",
+            "rejected": True,
+            "reason": call.decision_reason or "no reason given",
+        }
+    else:
+        payload = {"error": call.error or call.status}
+    return {
+        "role": "tool",
+        "tool_call_id": call.llm_call_id,
+        "content": json.dumps(payload, ensure_ascii=False, default=str),
+    }

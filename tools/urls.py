@@ -1,0 +1,10 @@
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from tools import apis, views
+
+router = SimpleRouter()
+router.register("tool-calls", apis.ToolCallViewSet, basename="tool-call")
+
+api_urlpatterns = router.urls
+page_urlpatterns = [path("approvals/", views.approvals, name="approvals")]
