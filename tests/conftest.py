@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import json
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any
 
 import pytest
+from django.test import AsyncClient
 
 from accounts.models import User
 from tests.factories import make_key, make_user
@@ -55,3 +58,58 @@ def webcap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 def live_keys(webcap_server: LiveServer) -> dict[str, str]:
     """API keys of two users of the live server: alice and bob."""
     return {name: webcap_server.create_key(name) for name in ("alice", "bob")}
+
+
+RpcCall = Callable[..., Coroutine[Any, Any, Any]]
+
+
+@pytest.fixture
+def async_client() -> AsyncClient:
+    return AsyncClient()
+
+
+@pytest.fixture
+def rpc(async_client: AsyncClient) -> RpcCall:
+    """POST one JSON-RPC request to /a2a/jsonrpc; returns the response."""
+
+    async def call(
+        method: str,
+        params: Any = None,
+        *,
+        key: str | None = None,
+        request_id: Any = 1,
+        version: str | None = "1.0",
+        headers: dict[str, str] | None = None,
+        path: str = "/a2a/jsonrpc",
+    ) -> Any:
+        body: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            body["params"] = params
+        sent = dict(headers or {})
+        if version is not None:
+            sent.setdefault("A2A-Version", version)
+        if key is not None:
+            sent.setdefault("Authorization", f"Bearer {key}")
+        return await async_client.post(
+            path, data=json.dumps(body), content_type="application/json", headers=sent
+        )
+
+    return call
+
+
+async def sse_frames(response: Any) -> list[dict[str, Any]]:
+    """Read a streaming response to the end; return each SSE event as {id, data}."""
+    if response.streaming:
+        raw = b"".join([chunk async for chunk in response.streaming_content]).decode()
+    else:
+        raw = response.content.decode()
+    frames = []
+    for block in raw.split("\n\n"):
+        if not block.strip() or block.startswith(":"):
+            continue
+        frame: dict[str, Any] = {}
+        for line in block.split("\n"):
+            field, _, value = line.partition(": ")
+            frame[field] = json.loads(value) if field == "data" else value
+        frames.append(frame)
+    return frames

@@ -1,4 +1,5 @@
-"""A webhook receiver on 127.0.0.1 for push tests: records requests, can fail on purpose."""
+"""An HTTP receiver on 127.0.0.1 for tests: records POSTs (can fail them on purpose) and
+answers GET with a small page."""
 
 from __future__ import annotations
 
@@ -24,6 +25,9 @@ class WebhookReceiver:
     fail_first: int = 0
     requests: list[Received] = field(default_factory=list)
     attempts: int = 0
+    # GET answers this page and records the path.
+    page: str = "<html><head><title>Test Page</title></head><body>Hello.</body></html>"
+    gets: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         receiver = self
@@ -46,6 +50,16 @@ class WebhookReceiver:
                 self.send_response(500 if failing else 200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def do_GET(self) -> None:
+                body = receiver.page.encode()
+                with receiver._lock:
+                    receiver.gets.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
             def log_message(self, format: str, *args: Any) -> None:
                 pass

@@ -138,11 +138,11 @@ def tool_call_decide_locked(
     no longer waits, or on a task that has ended, is refused.
     """
     decision = Decision.APPROVED if approved else Decision.REJECTED
+    if call.decision == decision:
+        return call  # the same decision again, e.g. a retried request
     if task.state in TERMINAL_STATES:
         raise DecisionRefused(f"Task {task.id} is {task.state}; its tool calls are closed.")
     if call.status != ToolCallStatus.AWAITING_APPROVAL or call.decision:
-        if call.decision == decision:
-            return call
         raise DecisionRefused(
             f"Tool call {call.id} is {call.status}"
             + (f" ({call.decision})" if call.decision else "")

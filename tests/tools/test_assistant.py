@@ -1,0 +1,308 @@
+"""The assistant agent end to end in-process, with the offline model and real tools.
+
+Jobs run eagerly, so one SendMessage runs every step of the loop before it returns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.test import AsyncClient
+
+from a2a.models import Context, Task
+from tests.factories import message_params
+from tests.webhook import WebhookReceiver
+from tools.models import EntryRole, LLMCall, ToolCall, ToolCallStatus, TranscriptEntry
+from tools.registry import REGISTRY, ToolError, tool_get
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def assistant(settings):
+    settings.WEBCAP_AGENT = "assistant"
+    settings.WEBCAP_MODEL = ""
+
+
+@pytest.fixture
+def site(settings):
+    """A page on 127.0.0.1 that http_request may fetch."""
+    receiver = WebhookReceiver()
+    settings.WEBCAP_TOOL_HTTP_ALLOWED_HOSTS = ["127.0.0.1"]
+    yield receiver
+    receiver.close()
+
+
+async def _send(rpc, key, text, **kwargs):
+    body = (await rpc("SendMessage", message_params(text, **kwargs), key=key)).json()
+    assert "result" in body, body
+    return body["result"]["task"]
+
+
+def _answer(task) -> str:
+    return "".join(p["text"] for p in task["artifacts"][-1]["parts"])
+
+
+async def _calls(task_id):
+    return [
+        c async for c in ToolCall.objects.filter(task_id=task_id).order_by("created_at", "position")
+    ]
+
+
+async def test_arithmetic_runs_the_calculator_and_answers(rpc, api_key):
+    task = await _send(rpc, api_key, "what is 12*7?")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert _answer(task) == "12*7 = 84."
+    [call] = await _calls(task["id"])
+    assert (call.tool, call.arguments, call.status, call.result) == (
+        "calculator",
+        {"expression": "12*7"},
+        ToolCallStatus.SUCCESS,
+        84,
+    )
+    llm_calls = [c async for c in LLMCall.objects.filter(task_id=task["id"]).order_by("id")]
+    assert [(c.model, c.outcome, c.purpose) for c in llm_calls] == [
+        ("webcap/offline", "ok", "turn")
+    ] * 2
+    assert all(c.prompt_tokens > 0 for c in llm_calls)
+    roles = [
+        e.role
+        async for e in TranscriptEntry.objects.filter(task_id=task["id"]).order_by("position")
+    ]
+    assert roles == [EntryRole.USER, EntryRole.ASSISTANT, EntryRole.ASSISTANT]
+
+
+async def test_parallel_calls_in_one_turn(rpc, api_key):
+    task = await _send(rpc, api_key, "what is 2+2 and what time is it")
+    calls = await _calls(task["id"])
+    assert [c.tool for c in calls] == ["calculator", "current_time"]
+    assert len({c.turn_id for c in calls}) == 1
+    assert {c.status for c in calls} == {ToolCallStatus.SUCCESS}
+    assert _answer(task).startswith("2+2 = 4.\nThe time is ")
+
+
+async def _pending(rpc, key, site):
+    task = await _send(rpc, key, f"fetch {site.url}")
+    assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+    text, data = task["status"]["message"]["parts"]
+    assert text["text"].startswith("Approval needed before running: http_request(")
+    [pending] = data["data"]["pendingToolCalls"]
+    assert (pending["tool"], pending["arguments"]) == (
+        "http_request",
+        {"url": site.url, "method": "GET"},
+    )
+    assert pending["reason"] == "http_request reaches the network on your behalf."
+    assert site.gets == []  # nothing ran before the decision
+    return task, pending["toolCallId"]
+
+
+async def _final(rpc, key, task_id):
+    for _ in range(50):
+        task = (await rpc("GetTask", {"id": task_id}, key=key)).json()["result"]
+        if task["status"]["state"] not in ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"):
+            return task
+        time.sleep(0.05)
+    raise AssertionError("the task did not settle")
+
+
+async def test_approve_with_an_a2a_follow_up(rpc, api_key, site):
+    task, call_id = await _pending(rpc, api_key, site)
+    decision = {"toolCallDecision": {"toolCallId": call_id, "approved": True, "reason": "fine"}}
+    done = await _send(rpc, api_key, "go ahead", task_id=task["id"], parts=[{"data": decision}])
+    assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+    title = 'The page title is "Test Page".'
+    assert _answer(done) == f"Fetched {site.url}: HTTP 200, 69 bytes. {title}"
+    assert site.gets == ["/hook"]
+    call = await ToolCall.objects.select_related("decided_by").aget(pk=call_id)
+    assert call.decided_by is not None
+    assert (call.decision, call.decision_reason, call.decided_by.username) == (
+        "approved",
+        "fine",
+        "alice",
+    )
+
+
+async def test_approve_over_rest(rpc, async_client, api_key, site):
+    task, call_id = await _pending(rpc, api_key, site)
+    response = await async_client.post(
+        f"/api/tool-calls/{call_id}/approve/",
+        {"reason": "ok"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    assert response.status_code == 200
+    assert response.json()["decision"] == "approved"
+    done = await _final(rpc, api_key, task["id"])
+    assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert "Test Page" in _answer(done)
+
+
+async def test_approve_on_the_approval_page(rpc, api_key, site, user):
+    task, call_id = await _pending(rpc, api_key, site)
+    page = AsyncClient()
+    await sync_to_async(page.force_login)(user)
+    listing = await page.get("/approvals/")
+    assert listing.status_code == 200
+    assert call_id in listing.content.decode()
+    assert "http_request reaches the network" in listing.content.decode()
+    response = await page.post(
+        "/approvals/", {"tool_call": call_id, "decision": "approve", "reason": "page"}
+    )
+    assert response.status_code == 302
+    done = await _final(rpc, api_key, task["id"])
+    assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+
+
+async def test_approve_in_the_admin(rpc, api_key, site, user):
+    task, call_id = await _pending(rpc, api_key, site)
+    user.is_staff = user.is_superuser = True
+    await user.asave()
+    admin = AsyncClient()
+    await sync_to_async(admin.force_login)(user)
+    response = await admin.post(
+        "/admin/tools/toolcall/", {"action": "approve", "_selected_action": [call_id]}
+    )
+    assert response.status_code == 302
+    done = await _final(rpc, api_key, task["id"])
+    assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+    call = await ToolCall.objects.aget(pk=call_id)
+    assert (call.decision, call.decision_reason) == ("approved", "decided in the admin")
+
+
+async def test_reject_with_a_reason_reaches_the_model(rpc, async_client, api_key, site):
+    task, call_id = await _pending(rpc, api_key, site)
+    response = await async_client.post(
+        f"/api/tool-calls/{call_id}/reject/",
+        {"reason": "not today"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+    assert response.json()["status"] == "cancelled"
+    done = await _final(rpc, api_key, task["id"])
+    assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert _answer(done) == "http_request was not approved: not today."
+    assert site.gets == []
+
+
+async def test_deciding_again_is_idempotent_and_other_decisions_refused(
+    rpc, async_client, api_key, site
+):
+    _task, call_id = await _pending(rpc, api_key, site)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    url = f"/api/tool-calls/{call_id}"
+    assert (await async_client.post(f"{url}/reject/", headers=headers)).status_code == 200
+    again = await async_client.post(f"{url}/reject/", headers=headers)
+    assert again.status_code == 200
+    refused = await async_client.post(f"{url}/approve/", headers=headers)
+    assert refused.status_code == 409
+    # The rejection let the task finish, so any other decision is refused.
+    assert "its tool calls are closed" in refused.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("decision", "text"),
+    [
+        ({"toolCallId": "x"}, "approved: Field required"),
+        ({"toolCallId": "x", "approved": "yes"}, "approved: Input should be a valid boolean"),
+        ({"approved": True}, "toolCallId: Field required"),
+        (
+            {"toolCallId": "x", "approved": True, "extra": 1},
+            "extra: Extra inputs are not permitted",
+        ),
+        ("approve", "Input should be a valid dictionary"),
+    ],
+)
+async def test_malformed_decision_is_invalid_params_naming_the_shape(
+    rpc, api_key, site, decision, text
+):
+    task, _ = await _pending(rpc, api_key, site)
+    params = message_params(
+        "x", task_id=task["id"], parts=[{"data": {"toolCallDecision": decision}}]
+    )
+    error = (await rpc("SendMessage", params, key=api_key)).json()["error"]
+    assert error["code"] == -32602
+    assert (
+        'expected {"toolCallDecision": {"toolCallId": "<id>", "approved": true | false'
+        in error["message"]
+    )
+    assert text in error["message"]
+    assert (await Task.objects.aget(pk=task["id"])).state == "input-required"
+
+
+async def test_decisions_on_calls_that_are_not_yours_are_not_found(
+    rpc, async_client, api_key, other_api_key, site
+):
+    task, call_id = await _pending(rpc, api_key, site)
+    _other_task, other_call = await _pending(rpc, other_api_key, site)
+    params = message_params(
+        "x",
+        task_id=task["id"],
+        parts=[{"data": {"toolCallDecision": {"toolCallId": other_call, "approved": True}}}],
+    )
+    error = (await rpc("SendMessage", params, key=api_key)).json()["error"]
+    assert error["code"] == -32001
+    response = await async_client.post(
+        f"/api/tool-calls/{other_call}/approve/", headers={"Authorization": f"Bearer {api_key}"}
+    )
+    assert response.status_code == 404
+    assert (await ToolCall.objects.aget(pk=other_call)).decision == ""
+    listing = (
+        await async_client.get("/api/tool-calls/", headers={"Authorization": f"Bearer {api_key}"})
+    ).json()
+    assert [c["id"] for c in listing["results"]] == [call_id]
+
+
+async def test_cancel_while_awaiting_approval_cancels_the_calls(rpc, async_client, api_key, site):
+    task, call_id = await _pending(rpc, api_key, site)
+    canceled = (await rpc("CancelTask", {"id": task["id"]}, key=api_key)).json()["result"]
+    assert canceled["status"]["state"] == "TASK_STATE_CANCELED"
+    call = await ToolCall.objects.aget(pk=call_id)
+    assert (call.status, call.error) == (ToolCallStatus.CANCELLED, "the task was canceled")
+    late = await async_client.post(
+        f"/api/tool-calls/{call_id}/approve/", headers={"Authorization": f"Bearer {api_key}"}
+    )
+    assert late.status_code == 409
+    assert site.gets == []
+
+
+async def test_a_tool_that_raises_or_hangs_becomes_an_error_the_model_reads(
+    rpc, api_key, monkeypatch
+):
+    echo = tool_get("echo")
+    assert echo is not None
+
+    def broken(text):
+        raise ToolError("the echo chamber is closed")
+
+    monkeypatch.setitem(REGISTRY, "echo", dataclasses.replace(echo, function=broken))
+    task = await _send(rpc, api_key, "echo hello")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert _answer(task) == "echo failed: the echo chamber is closed."
+
+    def slow(text):
+        time.sleep(2)
+        return text
+
+    monkeypatch.setitem(REGISTRY, "echo", dataclasses.replace(echo, function=slow, timeout=0.2))
+    task = await _send(rpc, api_key, "echo hello")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert _answer(task) == "echo failed: timed out after 0.2 s."
+    [call] = await _calls(task["id"])
+    assert call.status == ToolCallStatus.ERROR
+
+
+async def test_three_tasks_in_one_context_fold_older_turns_into_a_summary(rpc, api_key, settings):
+    settings.WEBCAP_MODEL_CONTEXT_TOKENS = 120
+    first = await _send(rpc, api_key, "what is 1+1?", context_id="talk")
+    for text in ("what is 2+2?", "what is 3+3?"):
+        task = await _send(rpc, api_key, text, context_id="talk")
+        assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    context = await Context.objects.aget(pk=(await Task.objects.aget(pk=first["id"])).context_id)
+    assert context.summary.startswith("Summary: ")
+    assert "what is 1+1?" in context.summary
+    folded = await TranscriptEntry.objects.filter(context=context, summarized=True).acount()
+    assert folded >= 3
+    assert await LLMCall.objects.filter(purpose="summary").aexists()

@@ -1,0 +1,161 @@
+"""The registry and the built-in tools: schemas, validation, safety limits."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from tests.webhook import WebhookReceiver
+from tools.registry import ToolError, tool_get, tools_available
+
+
+def _call(name, **arguments):
+    found = tool_get(name)
+    assert found is not None
+    return found.run(found.validate(arguments))
+
+
+def test_the_built_in_tools_and_their_schemas():
+    tools = {t.name: t for t in tools_available()}
+    assert set(tools) == {"calculator", "current_time", "echo", "read_file", "http_request"}
+    spec = tools["calculator"].spec()
+    assert spec == {
+        "type": "function",
+        "function": {
+            "name": "calculator",
+            "description": "Evaluate an arithmetic expression (+ - * / // % ** and parentheses).",
+            "parameters": {
+                "additionalProperties": False,
+                "properties": {
+                    "expression": {
+                        "description": "e.g. (3 + 4) * 2",
+                        "maxLength": 200,
+                        "type": "string",
+                    }
+                },
+                "required": ["expression"],
+                "type": "object",
+            },
+        },
+    }
+    http = tools["http_request"].spec()["function"]["parameters"]
+    assert http["properties"]["method"]["enum"] == ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+    assert http["required"] == ["url"]
+    assert [t.name for t in tools.values() if t.needs_approval()] == ["http_request", "read_file"]
+
+
+def test_enabled_tools_and_forced_approval_are_settings(settings):
+    settings.WEBCAP_TOOLS_ENABLED = ["echo", "calculator"]
+    settings.WEBCAP_TOOLS_REQUIRE_APPROVAL = ["echo"]
+    tools = tools_available()
+    assert [t.name for t in tools] == ["calculator", "echo"]
+    assert [t.needs_approval() for t in tools] == [False, True]
+
+
+@pytest.mark.parametrize(
+    ("expression", "value"),
+    [
+        ("12*7", 84),
+        ("(3 + 4) * 2", 14),
+        ("7 / 2", 3.5),
+        ("2 ** 10", 1024),
+        ("-3 % 5", 2),
+        ("9 // 2", 4),
+        ("1.5 * 2", 3),
+    ],
+)
+def test_calculator(expression, value):
+    assert _call("calculator", expression=expression) == value
+
+
+@pytest.mark.parametrize(
+    ("expression", "error"),
+    [
+        ("__import__('os').system('true')", "unsupported in an arithmetic expression: Call"),
+        ("a + 1", "unsupported in an arithmetic expression: Name"),
+        ("1 / 0", "division by zero"),
+        ("9 ** 9 ** 9", "larger than 1000"),
+        ("2 ** 999 * 2 ** 999 * 2 ** 999 * 2 ** 999 * 2 ** 999", "too large"),
+        ("True + 1", "a boolean"),
+        ("[1, 2]", "unsupported in an arithmetic expression: List"),
+        ("1 +", "not an arithmetic expression"),
+        ("(-8) ** 0.5", "not a real number"),
+    ],
+)
+def test_calculator_refuses_anything_but_arithmetic(expression, error):
+    with pytest.raises(ToolError, match=re.escape(error)):
+        _call("calculator", expression=expression)
+
+
+def test_argument_validation_names_the_field():
+    found = tool_get("calculator")
+    assert found is not None
+    with pytest.raises(ToolError, match="expression: Field required"):
+        found.validate({})
+    with pytest.raises(ToolError, match="unexpected: Extra inputs are not permitted"):
+        found.validate({"expression": "1", "unexpected": 2})
+    with pytest.raises(ToolError, match="arguments must be a JSON object"):
+        found.validate(["1"])
+
+
+def test_current_time_and_echo():
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", _call("current_time"))
+    assert _call("current_time", timezone="Asia/Tokyo").endswith("+09:00")
+    with pytest.raises(ToolError, match="unknown time zone 'Mars/Base'"):
+        _call("current_time", timezone="Mars/Base")
+    assert _call("echo", text="hi there") == "hi there"
+
+
+@pytest.fixture
+def files_root(settings, tmp_path):
+    root = tmp_path / "files"
+    (root / "docs").mkdir(parents=True)
+    (root / "docs" / "note.txt").write_text("hello from a file")
+    (tmp_path / "secret.txt").write_text("do not read")
+    os.symlink(tmp_path / "secret.txt", root / "link.txt")
+    settings.WEBCAP_FILES_ROOT = str(root)
+    settings.WEBCAP_READ_FILE_MAX_BYTES = 10
+    return root
+
+
+def test_read_file_reads_inside_the_root_only(files_root):
+    assert _call("read_file", path="docs/note.txt") == "hello from\n[truncated]"
+    for path in ("../secret.txt", "/etc/passwd", "link.txt", "docs/../../secret.txt"):
+        with pytest.raises(ToolError, match="outside the files folder"):
+            _call("read_file", path=path)
+    with pytest.raises(ToolError, match=r"no file 'missing\.txt'"):
+        _call("read_file", path="missing.txt")
+
+
+@pytest.mark.parametrize(
+    ("url", "reason"),
+    [
+        ("http://127.0.0.1/", "loopback"),
+        ("http://169.254.169.254/latest", "link-local"),
+        ("file:///etc/passwd", "scheme"),
+        ("http://localhost:8000/", "localhost"),
+    ],
+)
+def test_http_request_refuses_unsafe_urls_when_validated(url, reason):
+    found = tool_get("http_request")
+    assert found is not None
+    with pytest.raises(ToolError, match=f"refused URL: .*{reason}"):
+        found.validate({"url": url})
+
+
+def test_http_request_fetches_from_an_allowed_host(settings):
+    receiver = WebhookReceiver()
+    settings.WEBCAP_TOOL_HTTP_ALLOWED_HOSTS = ["127.0.0.1"]
+    settings.WEBCAP_TOOL_HTTP_MAX_BYTES = 1000
+    try:
+        result = _call("http_request", url=receiver.url, method="POST", body='{"a": 1}')
+    finally:
+        receiver.close()
+    assert (result["status"], result["truncated"]) == (200, False)
+    assert receiver.requests[0].body == {"a": 1}
+    found = tool_get("http_request")
+    assert found is not None
+    assert found.side_effects(found.validate({"url": receiver.url, "method": "POST"}))
+    assert not found.side_effects(found.validate({"url": receiver.url}))
