@@ -74,3 +74,16 @@ def normalized(value: Any) -> Any:
     if isinstance(value, list):
         return [normalized(v) for v in value]
     return value
+
+
+async def rpc_send_task(rpc: Any, key: str, text: str, **kwargs: Any) -> dict[str, Any]:
+    """SendMessage over JSON-RPC with the rpc fixture; return the wire task it answered."""
+    body = (await rpc("SendMessage", message_params(text, **kwargs), key=key)).json()
+    assert "result" in body, body
+    task: dict[str, Any] = body["result"]["task"]
+    return task
+
+
+def task_answer(task: dict[str, Any]) -> str:
+    """The text of a wire task's newest artifact (the assistant's answer for the last turn)."""
+    return "".join(part["text"] for part in task["artifacts"][-1]["parts"])

@@ -172,11 +172,12 @@ def _classify(exc: Exception) -> tuple[bool, str]:
 
 
 def _retry_after(exc: Exception) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None) or {}
-    value = headers.get("retry-after") if hasattr(headers, "get") else None
+    """Return the provider's Retry-After in seconds (at most 60), if it sent one."""
+    # litellm keeps the provider's headers here; exc.response is a stand-in without them.
+    headers = getattr(exc, "litellm_response_headers", None)
+    value = headers.get("retry-after") if headers is not None else None
     try:
-        return min(float(value), 60.0) if value is not None else None
+        return min(max(float(value), 0.0), 60.0) if value is not None else None
     except ValueError:
         return None
 
@@ -260,8 +261,12 @@ def complete(
     start its output over.
     """
     model = model_name()
-    _breaker_check(model)
     started = time.monotonic()
+    try:
+        _breaker_check(model)
+    except LLMError as refused:
+        _record(task_id, model, purpose, started, 0, refused.outcome, str(refused), None)
+        raise
     attempts = 0
     while True:
         attempts += 1

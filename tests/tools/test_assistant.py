@@ -13,7 +13,7 @@ from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from a2a.models import Context, Task
-from tests.factories import message_params
+from tests.factories import message_params, rpc_send_task, task_answer
 from tests.webhook import WebhookReceiver
 from tools.models import EntryRole, LLMCall, ToolCall, ToolCallStatus, TranscriptEntry
 from tools.registry import REGISTRY, ToolError, tool_get
@@ -36,16 +36,6 @@ def site(settings):
     receiver.close()
 
 
-async def _send(rpc, key, text, **kwargs):
-    body = (await rpc("SendMessage", message_params(text, **kwargs), key=key)).json()
-    assert "result" in body, body
-    return body["result"]["task"]
-
-
-def _answer(task) -> str:
-    return "".join(p["text"] for p in task["artifacts"][-1]["parts"])
-
-
 async def _calls(task_id):
     return [
         c async for c in ToolCall.objects.filter(task_id=task_id).order_by("created_at", "position")
@@ -53,9 +43,9 @@ async def _calls(task_id):
 
 
 async def test_arithmetic_runs_the_calculator_and_answers(rpc, api_key):
-    task = await _send(rpc, api_key, "what is 12*7?")
+    task = await rpc_send_task(rpc, api_key, "what is 12*7?")
     assert task["status"]["state"] == "TASK_STATE_COMPLETED"
-    assert _answer(task) == "12*7 = 84."
+    assert task_answer(task) == "12*7 = 84."
     [call] = await _calls(task["id"])
     assert (call.tool, call.arguments, call.status, call.result) == (
         "calculator",
@@ -76,16 +66,16 @@ async def test_arithmetic_runs_the_calculator_and_answers(rpc, api_key):
 
 
 async def test_parallel_calls_in_one_turn(rpc, api_key):
-    task = await _send(rpc, api_key, "what is 2+2 and what time is it")
+    task = await rpc_send_task(rpc, api_key, "what is 2+2 and what time is it")
     calls = await _calls(task["id"])
     assert [c.tool for c in calls] == ["calculator", "current_time"]
     assert len({c.turn_id for c in calls}) == 1
     assert {c.status for c in calls} == {ToolCallStatus.SUCCESS}
-    assert _answer(task).startswith("2+2 = 4.\nThe time is ")
+    assert task_answer(task).startswith("2+2 = 4.\nThe time is ")
 
 
 async def _pending(rpc, key, site):
-    task = await _send(rpc, key, f"fetch {site.url}")
+    task = await rpc_send_task(rpc, key, f"fetch {site.url}")
     assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
     text, data = task["status"]["message"]["parts"]
     assert text["text"].startswith("Approval needed before running: http_request(")
@@ -111,10 +101,12 @@ async def _final(rpc, key, task_id):
 async def test_approve_with_an_a2a_follow_up(rpc, api_key, site):
     task, call_id = await _pending(rpc, api_key, site)
     decision = {"toolCallDecision": {"toolCallId": call_id, "approved": True, "reason": "fine"}}
-    done = await _send(rpc, api_key, "go ahead", task_id=task["id"], parts=[{"data": decision}])
+    done = await rpc_send_task(
+        rpc, api_key, "go ahead", task_id=task["id"], parts=[{"data": decision}]
+    )
     assert done["status"]["state"] == "TASK_STATE_COMPLETED"
     title = 'The page title is "Test Page".'
-    assert _answer(done) == f"Fetched {site.url}: HTTP 200, 69 bytes. {title}"
+    assert task_answer(done) == f"Fetched {site.url}: HTTP 200, 69 bytes. {title}"
     assert site.gets == ["/hook"]
     call = await ToolCall.objects.select_related("decided_by").aget(pk=call_id)
     assert call.decided_by is not None
@@ -137,7 +129,7 @@ async def test_approve_over_rest(rpc, async_client, api_key, site):
     assert response.json()["decision"] == "approved"
     done = await _final(rpc, api_key, task["id"])
     assert done["status"]["state"] == "TASK_STATE_COMPLETED"
-    assert "Test Page" in _answer(done)
+    assert "Test Page" in task_answer(done)
 
 
 async def test_approve_on_the_approval_page(rpc, api_key, site, user):
@@ -183,7 +175,7 @@ async def test_reject_with_a_reason_reaches_the_model(rpc, async_client, api_key
     assert response.json()["status"] == "cancelled"
     done = await _final(rpc, api_key, task["id"])
     assert done["status"]["state"] == "TASK_STATE_COMPLETED"
-    assert _answer(done) == "http_request was not approved: not today."
+    assert task_answer(done) == "http_request was not approved: not today."
     assert site.gets == []
 
 
@@ -278,27 +270,27 @@ async def test_a_tool_that_raises_or_hangs_becomes_an_error_the_model_reads(
         raise ToolError("the echo chamber is closed")
 
     monkeypatch.setitem(REGISTRY, "echo", dataclasses.replace(echo, function=broken))
-    task = await _send(rpc, api_key, "echo hello")
+    task = await rpc_send_task(rpc, api_key, "echo hello")
     assert task["status"]["state"] == "TASK_STATE_COMPLETED"
-    assert _answer(task) == "echo failed: the echo chamber is closed."
+    assert task_answer(task) == "echo failed: the echo chamber is closed."
 
     def slow(text):
         time.sleep(2)
         return text
 
     monkeypatch.setitem(REGISTRY, "echo", dataclasses.replace(echo, function=slow, timeout=0.2))
-    task = await _send(rpc, api_key, "echo hello")
+    task = await rpc_send_task(rpc, api_key, "echo hello")
     assert task["status"]["state"] == "TASK_STATE_COMPLETED"
-    assert _answer(task) == "echo failed: timed out after 0.2 s."
+    assert task_answer(task) == "echo failed: timed out after 0.2 s."
     [call] = await _calls(task["id"])
     assert call.status == ToolCallStatus.ERROR
 
 
 async def test_three_tasks_in_one_context_fold_older_turns_into_a_summary(rpc, api_key, settings):
     settings.WEBCAP_MODEL_CONTEXT_TOKENS = 120
-    first = await _send(rpc, api_key, "what is 1+1?", context_id="talk")
+    first = await rpc_send_task(rpc, api_key, "what is 1+1?", context_id="talk")
     for text in ("what is 2+2?", "what is 3+3?"):
-        task = await _send(rpc, api_key, text, context_id="talk")
+        task = await rpc_send_task(rpc, api_key, text, context_id="talk")
         assert task["status"]["state"] == "TASK_STATE_COMPLETED"
     context = await Context.objects.aget(pk=(await Task.objects.aget(pk=first["id"])).context_id)
     assert context.summary.startswith("Summary: ")

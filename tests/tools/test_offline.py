@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from tests.fakellm import collect_stream
 from tools.offline import OFFLINE_MODEL, register_offline_model
 
 # litellm/__init__.py:12 ignores this pydantic warning (about litellm's own TypedDicts) with a
@@ -75,29 +76,7 @@ def _stream(lib: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]
     }
     if tools is not None:
         kwargs["tools"] = tools
-    return _collect(list(lib.completion(**kwargs)))
-
-
-def _collect(chunks: list[Any]):
-    text = ""
-    calls: dict[int, dict[str, str]] = {}
-    finish = None
-    usage = None
-    for chunk in chunks:
-        if getattr(chunk, "usage", None) is not None:
-            usage = chunk.usage
-        if not chunk.choices:
-            continue
-        delta = chunk.choices[0].delta
-        text += delta.content or ""
-        for call in delta.tool_calls or []:
-            entry = calls.setdefault(call.index, {"id": "", "name": "", "arguments": ""})
-            entry["id"] = call.id or entry["id"]
-            entry["name"] = call.function.name or entry["name"]
-            entry["arguments"] += call.function.arguments or ""
-        if chunk.choices[0].finish_reason:
-            finish = chunk.choices[0].finish_reason
-    return chunks, text, calls, finish, usage
+    return collect_stream(list(lib.completion(**kwargs)))
 
 
 def _calls(response: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -482,7 +461,7 @@ async def test_acompletion_streams_tool_calls_and_text(litellm):
         stream_options={"include_usage": True},
     )
     chunks = [chunk async for chunk in stream]
-    _, text, calls, finish, usage = _collect(chunks)
+    _, text, calls, finish, usage = collect_stream(chunks)
     assert [calls[i]["name"] for i in sorted(calls)] == ["calculator", "current_time"]
     assert finish == "tool_calls"
     assert usage.completion_tokens == 20
@@ -495,7 +474,7 @@ async def test_acompletion_streams_tool_calls_and_text(litellm):
         stream=True,
         stream_options={"include_usage": True},
     )
-    _, text, calls, finish, usage = _collect([chunk async for chunk in stream])
+    _, text, calls, finish, usage = collect_stream([chunk async for chunk in stream])
     assert (text, calls, finish) == ("12*7 = 84.", {}, "stop")
     assert usage.total_tokens > 0
 
