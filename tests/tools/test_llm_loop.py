@@ -45,7 +45,7 @@ def _tool_messages(request: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in request["messages"] if m["role"] == "tool"]
 
 
-async def test_a_two_tool_plan_then_antask_answer(rpc, api_key, fake):
+async def test_a_two_tool_plan_then_an_answer(rpc, api_key, fake):
     fake.script(
         ToolCalls([("call_a", "calculator", {"expression": "6*7"})], text="Let me compute."),
         ToolCalls([("call_b", "echo", {"text": "42"})]),
