@@ -7,7 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -57,9 +57,8 @@ def sdk_python() -> Path:
 SdkCall = Callable[..., Any]
 
 
-@pytest.fixture(scope="session")
-def sdk(sdk_python: Path, webcap_server: LiveServer) -> SdkCall:
-    """Run one sdk_client.py scenario against the live server; return its JSON output.
+def sdk_runner(sdk_python: Path, server: LiveServer) -> SdkCall:
+    """Return a function that runs one sdk_client.py scenario against server.
 
     Running a script puts only its own folder on sys.path, so webcap's ``a2a`` package in
     the checkout root cannot shadow the SDK's.
@@ -70,7 +69,7 @@ def sdk(sdk_python: Path, webcap_server: LiveServer) -> SdkCall:
             [
                 str(sdk_python),
                 str(HERE / "sdk_client.py"),
-                webcap_server.url,
+                server.url,
                 key,
                 scenario,
                 json.dumps(args),
@@ -84,3 +83,24 @@ def sdk(sdk_python: Path, webcap_server: LiveServer) -> SdkCall:
         return json.loads(result.stdout.strip().splitlines()[-1])
 
     return call
+
+
+@pytest.fixture(scope="session")
+def sdk(sdk_python: Path, webcap_server: LiveServer) -> SdkCall:
+    """The SDK against the shared echo-agent server."""
+    return sdk_runner(sdk_python, webcap_server)
+
+
+@pytest.fixture(scope="session")
+def assistant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A live webcap configured as ``make run`` leaves it: the assistant, the offline model."""
+    server = LiveServer(tmp_path_factory.mktemp("webcap-assistant"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def assistant_sdk(sdk_python: Path, assistant_server: LiveServer) -> SdkCall:
+    """The SDK against the assistant server."""
+    return sdk_runner(sdk_python, assistant_server)
