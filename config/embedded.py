@@ -48,6 +48,23 @@ def start_worker(ready_timeout: float = 30.0) -> None:
     if not ready.wait(ready_timeout):
         raise RuntimeError("The embedded Celery worker did not start")
     logger.info("Embedded worker started with %s threads", app.conf.worker_concurrency)
+    warm_up_agent()
+
+
+def warm_up_agent() -> None:
+    """Let the configured agent load its libraries in the background, off the first task."""
+    from django.conf import settings
+
+    from a2a.agents import agent_get
+
+    def warm() -> None:
+        try:
+            agent_get(settings.WEBCAP_AGENT).warm_up()
+        except Exception:
+            # The first task loads it again and reports a real failure on that task.
+            logger.exception("Warming up agent %s failed", settings.WEBCAP_AGENT)
+
+    threading.Thread(target=warm, name="agent-warm-up", daemon=True).start()
 
 
 def stop_worker(timeout: float = 30.0) -> bool:

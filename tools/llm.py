@@ -97,6 +97,11 @@ def context_window() -> int:
         return DEFAULT_CONTEXT_TOKENS
 
 
+def preload() -> None:
+    """Import and set up litellm now rather than on the first model call."""
+    _lib()
+
+
 def count_tokens(messages: list[dict[str, Any]]) -> int:
     """Return litellm's token count of messages for the configured model."""
     try:

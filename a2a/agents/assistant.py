@@ -184,6 +184,10 @@ class AssistantAgent(Agent):
     def on_cancel(self, task: Task) -> None:
         tool_calls_cancel(task=task)
 
+    def warm_up(self) -> None:
+        # Importing litellm takes seconds; without this the first task waits for it.
+        llm.preload()
+
     def run(self, run: TaskRun) -> StepResult | None:
         return AssistantStep(run).run()
 

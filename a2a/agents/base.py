@@ -141,6 +141,9 @@ class Agent(ABC):
     def on_cancel(self, task: Task) -> None:  # noqa: B027 (optional hook, not abstract)
         """Clean up after a cancel, in the cancel's transaction (the task is locked)."""
 
+    def warm_up(self) -> None:  # noqa: B027 (optional hook, not abstract)
+        """Load what the first run would otherwise load (a worker calls it once, in a thread)."""
+
     @abstractmethod
     def run(self, run: TaskRun) -> StepResult | None:
         """Work on the task; end in a final or interrupted state through ``run``.
