@@ -55,6 +55,15 @@ def webcap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 
 
 @pytest.fixture(scope="session")
+def assistant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A live webcap configured as ``make run`` leaves it: the assistant, the offline model."""
+    server = LiveServer(tmp_path_factory.mktemp("webcap-assistant"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
 def live_keys(webcap_server: LiveServer) -> dict[str, str]:
     """API keys of two users of the live server: alice and bob."""
     return {name: webcap_server.create_key(name) for name in ("alice", "bob")}

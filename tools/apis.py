@@ -1,11 +1,12 @@
-"""The management API for tool calls: list them, and approve or reject pending ones."""
+"""The management API for tool calls (list, approve, reject) and for model usage per task."""
 
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet, Sum
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -14,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from accounts.models import User
-from tools.models import ToolCall, ToolCallStatus
+from tools.models import LLMCall, ToolCall, ToolCallStatus
 from tools.services import tool_call_decide
 
 
@@ -74,16 +75,14 @@ class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
         status = self.request.query_params.get("status")
         if status is not None:
             if status not in ToolCallStatus.values:
+                # A list per field, as DRF's own serializer errors are.
                 raise ValidationError(
-                    {"status": f"must be one of {', '.join(ToolCallStatus.values)}"}
+                    {"status": [f"must be one of {', '.join(ToolCallStatus.values)}"]}
                 )
             queryset = queryset.filter(status=status)
             if status == ToolCallStatus.AWAITING_APPROVAL:
                 queryset = queryset.filter(decision="")
-        task = self.request.query_params.get("task")
-        if task is not None:
-            queryset = queryset.filter(task_id__in=[task] if _is_uuid(task) else [])
-        return queryset.order_by("-created_at", "position")
+        return _for_task(queryset, self.request).order_by("-created_at", "position")
 
     def _decide(self, request: Request, pk: str, *, approved: bool) -> Response:
         body = DecisionSerializer(data=request.data or {})
@@ -103,6 +102,64 @@ class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         return self._decide(request, pk, approved=False)
+
+
+class LLMCallSerializer(serializers.ModelSerializer[LLMCall]):
+    task = serializers.UUIDField(source="task_id", read_only=True)
+
+    class Meta:
+        model = LLMCall
+        fields = [
+            "id",
+            "task",
+            "model",
+            "purpose",
+            "outcome",
+            "prompt_tokens",
+            "completion_tokens",
+            "cost_usd",
+            "latency_ms",
+            "attempts",
+            "error",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class LLMCallViewSet(viewsets.ReadOnlyModelViewSet[LLMCall]):
+    """Model requests made for your tasks, newest first; ``?task=<id>`` narrows to one task.
+
+    ``GET .../usage/?task=<id>`` sums them: calls, tokens and cost in US dollars.
+    """
+
+    serializer_class = LLMCallSerializer
+    pagination_class = ToolCallPagination
+
+    def get_queryset(self) -> QuerySet[LLMCall]:
+        user = self.request.user
+        assert isinstance(user, User)
+        queryset = LLMCall.objects.filter(task__owner=user)
+        return _for_task(queryset, self.request).order_by("-created_at", "-id")
+
+    @action(detail=False, methods=["get"])
+    def usage(self, request: Request) -> Response:
+        totals = self.get_queryset().aggregate(
+            calls=Count("id"),
+            prompt_tokens=Sum("prompt_tokens", default=0),
+            completion_tokens=Sum("completion_tokens", default=0),
+            cost_usd=Sum("cost_usd", default=0),
+        )
+        # The same fixed six decimal places as each call's cost.
+        totals["cost_usd"] = f"{Decimal(totals['cost_usd']):.6f}"
+        return Response(totals)
+
+
+def _for_task(queryset: QuerySet[Any], request: Request) -> QuerySet[Any]:
+    """Narrow to ``?task=<id>`` when given; an id that is not a UUID matches nothing."""
+    task = request.query_params.get("task")
+    if task is None:
+        return queryset
+    return queryset.filter(task_id__in=[task] if _is_uuid(task) else [])
 
 
 def _is_uuid(value: str) -> bool:

@@ -5,6 +5,7 @@ from tools import apis, views
 
 router = SimpleRouter()
 router.register("tool-calls", apis.ToolCallViewSet, basename="tool-call")
+router.register("llm-calls", apis.LLMCallViewSet, basename="llm-call")
 
 api_urlpatterns = router.urls
 page_urlpatterns = [path("approvals/", views.approvals, name="approvals")]

@@ -7,7 +7,7 @@ import hashlib
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -89,15 +89,6 @@ def sdk_runner(sdk_python: Path, server: LiveServer) -> SdkCall:
 def sdk(sdk_python: Path, webcap_server: LiveServer) -> SdkCall:
     """The SDK against the shared echo-agent server."""
     return sdk_runner(sdk_python, webcap_server)
-
-
-@pytest.fixture(scope="session")
-def assistant_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A live webcap configured as ``make run`` leaves it: the assistant, the offline model."""
-    server = LiveServer(tmp_path_factory.mktemp("webcap-assistant"))
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -14,26 +14,11 @@ from django.test import AsyncClient
 
 from a2a.models import Context, Task
 from tests.factories import message_params, rpc_send_task, task_answer
-from tests.webhook import WebhookReceiver
+from tests.tools.helpers import pending_approval, settled
 from tools.models import EntryRole, LLMCall, ToolCall, ToolCallStatus, TranscriptEntry
 from tools.registry import REGISTRY, ToolError, tool_get
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def assistant(settings):
-    settings.WEBCAP_AGENT = "assistant"
-    settings.WEBCAP_MODEL = ""
-
-
-@pytest.fixture
-def site(settings):
-    """A page on 127.0.0.1 that http_request may fetch."""
-    receiver = WebhookReceiver()
-    settings.WEBCAP_TOOL_HTTP_ALLOWED_HOSTS = ["127.0.0.1"]
-    yield receiver
-    receiver.close()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("offline_assistant")]
 
 
 async def _calls(task_id):
@@ -74,32 +59,8 @@ async def test_parallel_calls_in_one_turn(rpc, api_key):
     assert task_answer(task).startswith("2+2 = 4.\nThe time is ")
 
 
-async def _pending(rpc, key, site):
-    task = await rpc_send_task(rpc, key, f"fetch {site.url}")
-    assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
-    text, data = task["status"]["message"]["parts"]
-    assert text["text"].startswith("Approval needed before running: http_request(")
-    [pending] = data["data"]["pendingToolCalls"]
-    assert (pending["tool"], pending["arguments"]) == (
-        "http_request",
-        {"url": site.url, "method": "GET"},
-    )
-    assert pending["reason"] == "http_request reaches the network on your behalf."
-    assert site.gets == []  # nothing ran before the decision
-    return task, pending["toolCallId"]
-
-
-async def _final(rpc, key, task_id):
-    for _ in range(50):
-        task = (await rpc("GetTask", {"id": task_id}, key=key)).json()["result"]
-        if task["status"]["state"] not in ("TASK_STATE_SUBMITTED", "TASK_STATE_WORKING"):
-            return task
-        time.sleep(0.05)
-    raise AssertionError("the task did not settle")
-
-
 async def test_approve_with_an_a2a_follow_up(rpc, api_key, site):
-    task, call_id = await _pending(rpc, api_key, site)
+    task, call_id = await pending_approval(rpc, api_key, site)
     decision = {"toolCallDecision": {"toolCallId": call_id, "approved": True, "reason": "fine"}}
     done = await rpc_send_task(
         rpc, api_key, "go ahead", task_id=task["id"], parts=[{"data": decision}]
@@ -118,7 +79,7 @@ async def test_approve_with_an_a2a_follow_up(rpc, api_key, site):
 
 
 async def test_approve_over_rest(rpc, async_client, api_key, site):
-    task, call_id = await _pending(rpc, api_key, site)
+    task, call_id = await pending_approval(rpc, api_key, site)
     response = await async_client.post(
         f"/api/tool-calls/{call_id}/approve/",
         {"reason": "ok"},
@@ -127,13 +88,13 @@ async def test_approve_over_rest(rpc, async_client, api_key, site):
     )
     assert response.status_code == 200
     assert response.json()["decision"] == "approved"
-    done = await _final(rpc, api_key, task["id"])
+    done = await settled(rpc, api_key, task["id"])
     assert done["status"]["state"] == "TASK_STATE_COMPLETED"
     assert "Test Page" in task_answer(done)
 
 
 async def test_approve_on_the_approval_page(rpc, api_key, site, user):
-    task, call_id = await _pending(rpc, api_key, site)
+    task, call_id = await pending_approval(rpc, api_key, site)
     page = AsyncClient()
     await sync_to_async(page.force_login)(user)
     listing = await page.get("/approvals/")
@@ -144,12 +105,12 @@ async def test_approve_on_the_approval_page(rpc, api_key, site, user):
         "/approvals/", {"tool_call": call_id, "decision": "approve", "reason": "page"}
     )
     assert response.status_code == 302
-    done = await _final(rpc, api_key, task["id"])
+    done = await settled(rpc, api_key, task["id"])
     assert done["status"]["state"] == "TASK_STATE_COMPLETED"
 
 
 async def test_approve_in_the_admin(rpc, api_key, site, user):
-    task, call_id = await _pending(rpc, api_key, site)
+    task, call_id = await pending_approval(rpc, api_key, site)
     user.is_staff = user.is_superuser = True
     await user.asave()
     admin = AsyncClient()
@@ -158,14 +119,14 @@ async def test_approve_in_the_admin(rpc, api_key, site, user):
         "/admin/tools/toolcall/", {"action": "approve", "_selected_action": [call_id]}
     )
     assert response.status_code == 302
-    done = await _final(rpc, api_key, task["id"])
+    done = await settled(rpc, api_key, task["id"])
     assert done["status"]["state"] == "TASK_STATE_COMPLETED"
     call = await ToolCall.objects.aget(pk=call_id)
     assert (call.decision, call.decision_reason) == ("approved", "decided in the admin")
 
 
 async def test_reject_with_a_reason_reaches_the_model(rpc, async_client, api_key, site):
-    task, call_id = await _pending(rpc, api_key, site)
+    task, call_id = await pending_approval(rpc, api_key, site)
     response = await async_client.post(
         f"/api/tool-calls/{call_id}/reject/",
         {"reason": "not today"},
@@ -173,7 +134,7 @@ async def test_reject_with_a_reason_reaches_the_model(rpc, async_client, api_key
         headers={"Authorization": f"Bearer {api_key}"},
     )
     assert response.json()["status"] == "cancelled"
-    done = await _final(rpc, api_key, task["id"])
+    done = await settled(rpc, api_key, task["id"])
     assert done["status"]["state"] == "TASK_STATE_COMPLETED"
     assert task_answer(done) == "http_request was not approved: not today."
     assert site.gets == []
@@ -182,7 +143,7 @@ async def test_reject_with_a_reason_reaches_the_model(rpc, async_client, api_key
 async def test_deciding_again_is_idempotent_and_other_decisions_refused(
     rpc, async_client, api_key, site
 ):
-    _task, call_id = await _pending(rpc, api_key, site)
+    _task, call_id = await pending_approval(rpc, api_key, site)
     headers = {"Authorization": f"Bearer {api_key}"}
     url = f"/api/tool-calls/{call_id}"
     assert (await async_client.post(f"{url}/reject/", headers=headers)).status_code == 200
@@ -210,7 +171,7 @@ async def test_deciding_again_is_idempotent_and_other_decisions_refused(
 async def test_malformed_decision_is_invalid_params_naming_the_shape(
     rpc, api_key, site, decision, text
 ):
-    task, _ = await _pending(rpc, api_key, site)
+    task, _ = await pending_approval(rpc, api_key, site)
     params = message_params(
         "x", task_id=task["id"], parts=[{"data": {"toolCallDecision": decision}}]
     )
@@ -227,8 +188,8 @@ async def test_malformed_decision_is_invalid_params_naming_the_shape(
 async def test_decisions_on_calls_that_are_not_yours_are_not_found(
     rpc, async_client, api_key, other_api_key, site
 ):
-    task, call_id = await _pending(rpc, api_key, site)
-    _other_task, other_call = await _pending(rpc, other_api_key, site)
+    task, call_id = await pending_approval(rpc, api_key, site)
+    _other_task, other_call = await pending_approval(rpc, other_api_key, site)
     params = message_params(
         "x",
         task_id=task["id"],
@@ -248,7 +209,7 @@ async def test_decisions_on_calls_that_are_not_yours_are_not_found(
 
 
 async def test_cancel_while_awaiting_approval_cancels_the_calls(rpc, async_client, api_key, site):
-    task, call_id = await _pending(rpc, api_key, site)
+    task, call_id = await pending_approval(rpc, api_key, site)
     canceled = (await rpc("CancelTask", {"id": task["id"]}, key=api_key)).json()["result"]
     assert canceled["status"]["state"] == "TASK_STATE_CANCELED"
     call = await ToolCall.objects.aget(pk=call_id)

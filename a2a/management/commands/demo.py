@@ -43,10 +43,12 @@ class Command(BaseCommand):
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         base = f"http://{shown_host}:{port}"
         mode = "embedded" if settings.EMBEDDED else "production"
-        body = (
-            '{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"message":'
-            '{"messageId":"demo-\'$RANDOM\'","role":"ROLE_USER",'
-            '"parts":[{"text":"hello from curl"}]}}}'
+        model = (
+            settings.WEBCAP_MODEL or "the offline model (a rule-based stand-in; set WEBCAP_MODEL)"
+        )
+        headers = (
+            "-H 'Content-Type: application/json' -H 'A2A-Version: 1.0' \\\n"
+            f"  -H 'Authorization: Bearer {key}'"
         )
         self.stdout.write(
             f"""
@@ -54,18 +56,45 @@ webcap: an A2A v1.0 agent server ({mode} mode, agent: {settings.WEBCAP_AGENT})
 
   Agent card:  {base}/.well-known/agent-card.json
   JSON-RPC:    POST {base}/a2a/jsonrpc   (SSE for SendStreamingMessage)
+  REST:        {base}/a2a/rest/message:send and friends
   WebSocket:   ws://{shown_host}:{port}/ws/a2a
+  Approvals:   {base}/approvals/ and {base}/api/tool-calls/
   Health:      {base}/health
+  Model:       {model}
   Demo user:   {DEMO_USER}
   API key:     {key}
 
 Send a message (blocks until the task is done):
 
 curl -s {base}/a2a/jsonrpc \\
-  -H 'Content-Type: application/json' -H 'A2A-Version: 1.0' \\
-  -H 'Authorization: Bearer {key}' \\
-  -d '{body}'
-
-Stream the same kind of request with -N and "method":"SendStreamingMessage".
+  {headers} \\
+  -d '{self._send_body("what is 12*7?")}'
 """
         )
+        if settings.WEBCAP_AGENT == "assistant":
+            self.stdout.write(
+                f"""
+Ask for something risky and the task waits for a person (state TASK_STATE_INPUT_REQUIRED):
+
+curl -s {base}/a2a/jsonrpc \\
+  {headers} \\
+  -d '{self._send_body("fetch http://example.com")}'
+
+List what waits, then approve (or reject) it by the toolCallId the task showed:
+
+curl -s '{base}/api/tool-calls/?status=awaiting-approval' -H 'Authorization: Bearer {key}'
+curl -s -X POST {base}/api/tool-calls/TOOL_CALL_ID/approve/ -H 'Authorization: Bearer {key}'
+
+For the approval page, give the demo user a password: manage.py changepassword {DEMO_USER}
+"""
+            )
+        self.stdout.write('Stream with curl -N and "method":"SendStreamingMessage".\n')
+
+    @staticmethod
+    def _send_body(text: str) -> str:
+        """A SendMessage body for a shell's single quotes, with a fresh messageId per run."""
+        message = (
+            '{"messageId":"demo-\'$RANDOM$RANDOM\'","role":"ROLE_USER",'
+            f'"parts":[{{"text":"{text}"}}]}}'
+        )
+        return f'{{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{{"message":{message}}}}}'
