@@ -7,6 +7,7 @@ a failed validation is a tool error the model reads, never a crash.
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -111,6 +112,9 @@ def tool(
             default = ... if parameter.default is inspect.Parameter.empty else parameter.default
             fields[parameter.name] = (hints.get(parameter.name, Any), default)
         tool_name = name or function.__name__
+        if tool_name in REGISTRY:
+            # A second tool of the same name would silently replace the first (a built-in).
+            raise ValueError(f"A tool named {tool_name!r} is already registered.")
         params = create_model(
             f"{tool_name}_arguments",
             __config__=ConfigDict(extra="forbid"),
@@ -142,16 +146,23 @@ def tool(
     return register
 
 
-def tool_get(name: str) -> Tool | None:
-    """Return the registered tool of that name (built-ins are registered on first use)."""
+def tools_load() -> None:
+    """Import the modules that register tools: the built-ins, then WEBCAP_TOOL_MODULES."""
     import tools.builtins  # noqa: F401  (registers the built-in tools)
 
+    for module in settings.WEBCAP_TOOL_MODULES:
+        importlib.import_module(module)
+
+
+def tool_get(name: str) -> Tool | None:
+    """Return the registered tool of that name."""
+    tools_load()
     return REGISTRY.get(name)
 
 
 def tools_available() -> list[Tool]:
     """Return the tools the agent offers the model, in name order."""
-    import tools.builtins  # noqa: F401
+    tools_load()
 
     enabled = settings.WEBCAP_TOOLS_ENABLED
     return [REGISTRY[n] for n in sorted(REGISTRY) if not enabled or n in enabled]

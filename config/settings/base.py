@@ -261,6 +261,8 @@ WEBCAP_AGENT_MAX_STEPS: int = env.int("WEBCAP_AGENT_MAX_STEPS", default=20)
 WEBCAP_MODEL_MAX_FILE_BYTES: int = env.int("WEBCAP_MODEL_MAX_FILE_BYTES", default=512 * 1024)
 
 # --- Tools ------------------------------------------------------------------------------------
+# Modules of your own that register tools with @tool (imported at start, after the built-ins).
+WEBCAP_TOOL_MODULES: list[str] = env.list("WEBCAP_TOOL_MODULES", default=[])
 # Tools offered to the model (comma-separated names); empty: all of them.
 WEBCAP_TOOLS_ENABLED: list[str] = env.list("WEBCAP_TOOLS_ENABLED", default=[])
 # Tools that always wait for a person's approval, whatever the tool's own default.

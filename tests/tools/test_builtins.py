@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 
 import pytest
 
 from tests.webhook import WebhookReceiver
-from tools.registry import ToolError, tool_get, tools_available
+from tools import registry
+from tools.checks import tools_configured
+from tools.registry import ToolError, tool, tool_get, tools_available
 
 
 def _call(name, **arguments):
@@ -159,3 +162,58 @@ def test_http_request_fetches_from_an_allowed_host(settings):
     assert found is not None
     assert found.side_effects(found.validate({"url": receiver.url, "method": "POST"}))
     assert not found.side_effects(found.validate({"url": receiver.url}))
+
+
+# --- tools of your own ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_tools(settings, monkeypatch):
+    """WEBCAP_TOOL_MODULES names tests.tools.sample_tools; the registry is restored after."""
+    monkeypatch.setattr(registry, "REGISTRY", dict(registry.REGISTRY))
+    monkeypatch.delitem(sys.modules, "tests.tools.sample_tools", raising=False)
+    settings.WEBCAP_TOOL_MODULES = ["tests.tools.sample_tools"]
+
+
+@pytest.mark.usefixtures("own_tools")
+def test_modules_of_your_own_add_tools_with_schemas_and_approval():
+    tools = {t.name: t for t in tools_available()}
+
+    assert {"convert_length", "send_email", "calculator"} <= set(tools)
+    length = tools["convert_length"]
+    assert length.version == "2"
+    assert length.spec()["function"]["parameters"]["properties"]["unit"]["enum"] == ["m", "ft"]
+    assert _call("convert_length", value=10) == 32.81
+    with pytest.raises(ToolError, match="value: Input should be greater than or equal to 0"):
+        length.validate({"value": -1})
+    email = tools["send_email"]
+    assert email.needs_approval()
+    assert email.side_effects(email.validate({"to": "a", "subject": "b"}))
+
+
+@pytest.mark.usefixtures("own_tools")
+def test_a_second_tool_of_a_taken_name_is_refused():
+    tools_available()
+    with pytest.raises(ValueError, match="'calculator' is already registered"):
+
+        @tool(description="A calculator that lies.")
+        def calculator(expression: str) -> int:
+            return 42
+
+
+def test_the_system_checks_name_bad_tool_configuration(settings):
+    settings.WEBCAP_TOOL_MODULES = ["tests.tools.no_such_module"]
+    assert [e.id for e in tools_configured(None)] == ["webcap.E010"]
+    assert "No module named 'tests.tools.no_such_module'" in tools_configured(None)[0].msg
+
+    settings.WEBCAP_TOOL_MODULES = []
+    settings.WEBCAP_TOOLS_ENABLED = ["calculator", "frobnicate"]
+    settings.WEBCAP_TOOLS_REQUIRE_APPROVAL = ["echo", "teleport"]
+    errors = tools_configured(None)
+    assert [(e.id, e.msg) for e in errors] == [
+        ("webcap.E011", "WEBCAP_TOOLS_ENABLED names tools this server does not have: frobnicate."),
+        (
+            "webcap.E011",
+            "WEBCAP_TOOLS_REQUIRE_APPROVAL names tools this server does not have: teleport.",
+        ),
+    ]
