@@ -116,7 +116,14 @@ class ArtifactWriter:
     def write(self, text: str) -> None:
         self.pending += text
         if len(self.pending) >= FLUSH_CHARS or time.monotonic() - self.flushed_at > FLUSH_SECONDS:
-            self._emit(last=False)
+            # Send up to the last word boundary and keep the rest, so chunks end between words
+            # and the last chunk (lastChunk) always carries text rather than arriving empty.
+            cut = max(self.pending.rfind(" "), self.pending.rfind("\n"))
+            if cut <= 0:
+                cut = len(self.pending) - 1
+            if cut > 0:
+                self._emit(self.pending[:cut], last=False)
+                self.pending = self.pending[cut:]
 
     def restart(self) -> None:
         """The model is asked again: the next chunk replaces what was sent."""
@@ -124,17 +131,18 @@ class ArtifactWriter:
 
     def close(self) -> None:
         if self.pending or self.sent:
-            self._emit(last=True)
+            self._emit(self.pending, last=True)
+            self.pending = ""
 
-    def _emit(self, *, last: bool) -> None:
+    def _emit(self, text: str, *, last: bool) -> None:
         self.run.artifact(
             artifact_id=self.artifact_id,
             name="response",
-            parts=[{"text": self.pending}],
+            parts=[{"text": text}],
             append=self.sent,
             last_chunk=last,
         )
-        self.pending, self.sent, self.flushed_at = "", True, time.monotonic()
+        self.sent, self.flushed_at = True, time.monotonic()
 
 
 class AssistantAgent(Agent):

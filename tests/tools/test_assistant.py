@@ -12,6 +12,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
+from a2a.agents.assistant import ArtifactWriter
 from a2a.models import Context, Task
 from tests.factories import message_params, rpc_send_task, task_answer
 from tests.tools.helpers import pending_approval, settled
@@ -259,3 +260,39 @@ async def test_three_tasks_in_one_context_fold_older_turns_into_a_summary(rpc, a
     folded = await TranscriptEntry.objects.filter(context=context, summarized=True).acount()
     assert folded >= 3
     assert await LLMCall.objects.filter(purpose="summary").aexists()
+
+
+class _Recorder:
+    """Stands in for TaskRun: records the artifact chunks a writer sends."""
+
+    def __init__(self) -> None:
+        self.chunks: list[tuple[str, bool, bool]] = []
+
+    def artifact(self, *, artifact_id, name, parts, append, last_chunk):
+        self.chunks.append((parts[0]["text"], append, last_chunk))
+
+
+def test_streamed_text_is_cut_between_words_and_the_last_chunk_has_text():
+    recorder = _Recorder()
+    writer = ArtifactWriter(recorder, "response-1")  # type: ignore[arg-type]
+    words = [f" word{i}" for i in range(30)] + [" end. "]
+    for word in words:
+        writer.write(word)
+    writer.close()
+
+    texts = [text for text, _, _ in recorder.chunks]
+    assert "".join(texts) == "".join(words)
+    assert len(texts) > 3
+    assert all(text.startswith(" word") for text in texts[1:-1])
+    assert texts[-1].strip()  # never an empty closing chunk
+    assert [(a, last) for _, a, last in recorder.chunks] == (
+        [(False, False)] + [(True, False)] * (len(texts) - 2) + [(True, True)]
+    )
+
+
+def test_a_long_word_is_sent_without_waiting_for_a_space():
+    recorder = _Recorder()
+    writer = ArtifactWriter(recorder, "response-1")  # type: ignore[arg-type]
+    writer.write("x" * 100)
+    writer.close()
+    assert [text for text, _, _ in recorder.chunks] == ["x" * 99, "x"]
