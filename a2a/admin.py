@@ -11,11 +11,17 @@ from a2a.models import (
     TaskEvent,
 )
 from a2a.services.push import push_deliveries_retry
+from audit.admin_mixins import AuditedAdminMixin
 
 
 class ReadOnlyInline(admin.TabularInline):  # type: ignore[type-arg]
+    """A task's history, shown and never edited (non-editable fields cannot be form fields)."""
+
     extra = 0
     can_delete = False
+
+    def get_readonly_fields(self, request, obj=None):  # type: ignore[no-untyped-def]
+        return self.fields
 
     def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
         return False
@@ -42,7 +48,7 @@ class TaskEventInline(ReadOnlyInline):
 
 
 @admin.register(Task)
-class TaskAdmin(admin.ModelAdmin[Task]):
+class TaskAdmin(AuditedAdminMixin, admin.ModelAdmin[Task]):
     """Tasks are changed only through the A2A services; the admin shows them."""
 
     list_display = ("id", "owner", "state", "agent", "status_timestamp", "last_seq")
@@ -57,14 +63,14 @@ class TaskAdmin(admin.ModelAdmin[Task]):
 
 
 @admin.register(Context)
-class ContextAdmin(admin.ModelAdmin[Context]):
+class ContextAdmin(AuditedAdminMixin, admin.ModelAdmin[Context]):
     list_display = ("key", "owner", "created_at")
     search_fields = ("key", "owner__username")
     readonly_fields = ("id", "owner", "key", "created_at", "updated_at")
 
 
 @admin.register(PushConfig)
-class PushConfigAdmin(admin.ModelAdmin[PushConfig]):
+class PushConfigAdmin(AuditedAdminMixin, admin.ModelAdmin[PushConfig]):
     """Webhooks are created over A2A; the admin shows them (credentials stay hidden)."""
 
     list_display = ("config_id", "task", "owner", "url", "created_at")
@@ -86,7 +92,7 @@ class PushConfigAdmin(admin.ModelAdmin[PushConfig]):
 
 
 @admin.register(PushDelivery)
-class PushDeliveryAdmin(admin.ModelAdmin[PushDelivery]):
+class PushDeliveryAdmin(AuditedAdminMixin, admin.ModelAdmin[PushDelivery]):
     """The push outbox: dead-lettered deliveries are listed here and can be retried."""
 
     list_display = (

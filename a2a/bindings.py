@@ -10,23 +10,25 @@ from django.conf import settings
 from a2a.protocol.context import CallContext
 from a2a.protocol.errors import UnauthenticatedError
 from a2a.protocol.versions import HEADER, negotiate
-from accounts.auth import AuthenticationFailed, authenticate
-from accounts.models import User
+from accounts.auth import AuthenticationFailed, Identity, identify
+
+UNAUTHENTICATED = (
+    "Authentication required: send 'Authorization: Bearer <access token or API key>' or "
+    "'X-API-Key: <API key>'"
+)
 
 
-async def authenticate_caller(headers: Mapping[str, str]) -> User:
+async def authenticate_caller(headers: Mapping[str, str]) -> Identity:
     """Return the caller of an A2A request or raise UnauthenticatedError (401)."""
     try:
-        user = await sync_to_async(authenticate)(
+        identity = await sync_to_async(identify)(
             authorization=headers.get("authorization"), api_key=headers.get("x-api-key")
         )
     except AuthenticationFailed as exc:
         raise UnauthenticatedError(exc.message) from exc
-    if user is None:
-        raise UnauthenticatedError(
-            "Authentication required: send 'Authorization: Bearer <API key>' or 'X-API-Key'"
-        )
-    return user
+    if identity is None:
+        raise UnauthenticatedError(UNAUTHENTICATED)
+    return identity
 
 
 def public_base_url(scheme: str, host: str) -> str:
@@ -38,9 +40,10 @@ async def call_context(
     *, headers: Mapping[str, str], query_version: str | None, binding: str, base_url: str
 ) -> CallContext:
     """Authenticate and read the requested version; headers are looked up in lower case."""
-    user = await authenticate_caller(headers)
+    identity = await authenticate_caller(headers)
     return CallContext(
-        user=user,
+        user=identity.user,
+        identity=identity,
         binding=binding,
         version=negotiate(headers.get(HEADER.lower()), query_version),
         base_url=base_url,

@@ -27,6 +27,37 @@ REST_PATH = "/a2a/rest"
 WEBSOCKET_PATH = "/ws/a2a"
 BEARER_SCHEME = "bearer"
 API_KEY_SCHEME = "apiKey"
+OIDC_SCHEME = "oidc"
+
+
+def security_schemes() -> dict[str, wire.SecurityScheme]:
+    """Every way a caller may authenticate: the card declares each enabled scheme."""
+    schemes = {
+        BEARER_SCHEME: wire.SecurityScheme(
+            http_auth_security_scheme=wire.HTTPAuthSecurityScheme(
+                scheme="Bearer",
+                bearer_format="JWT",
+                description="An access token from POST /api/auth/token/ (a JWT), or a webcap "
+                "API key (wcp_...) as the bearer token.",
+            )
+        ),
+        API_KEY_SCHEME: wire.SecurityScheme(
+            api_key_security_scheme=wire.APIKeySecurityScheme(
+                location="header", name="X-API-Key", description="A webcap API key."
+            )
+        ),
+    }
+    if settings.OIDC_ISSUER and settings.OIDC_AUDIENCE:
+        schemes[OIDC_SCHEME] = wire.SecurityScheme(
+            open_id_connect_security_scheme=wire.OpenIdConnectSecurityScheme(
+                open_id_connect_url=f"{settings.OIDC_ISSUER}/.well-known/openid-configuration",
+                description="An access token of the configured OpenID Connect provider, "
+                f"for the audience {settings.OIDC_AUDIENCE!r}, as a bearer token.",
+            )
+        )
+    return schemes
+
+
 # The card changes only with configuration, i.e. with a restart.
 _STARTED = http_date(timezone.now().timestamp())
 
@@ -74,22 +105,11 @@ def agent_card(base_url: str) -> dict[str, Any]:
             push_notifications=settings.WEBCAP_PUSH_ENABLED,
             extended_agent_card=bool(settings.WEBCAP_EXTENDED_AGENT_CARD),
         ),
-        security_schemes={
-            BEARER_SCHEME: wire.SecurityScheme(
-                http_auth_security_scheme=wire.HTTPAuthSecurityScheme(
-                    scheme="Bearer", description="A webcap API key as a bearer token."
-                )
-            ),
-            API_KEY_SCHEME: wire.SecurityScheme(
-                api_key_security_scheme=wire.APIKeySecurityScheme(
-                    location="header", name="X-API-Key", description="A webcap API key."
-                )
-            ),
-        },
-        # Either scheme is enough: requirements in the list are alternatives.
+        security_schemes=security_schemes(),
+        # Any one scheme is enough: requirements in the list are alternatives.
         security_requirements=[
-            wire.SecurityRequirement(schemes={BEARER_SCHEME: wire.StringList()}),
-            wire.SecurityRequirement(schemes={API_KEY_SCHEME: wire.StringList()}),
+            wire.SecurityRequirement(schemes={name: wire.StringList()})
+            for name in security_schemes()
         ]
         if auth_required
         else None,

@@ -35,7 +35,7 @@ from a2a.protocol.errors import (
 )
 from a2a.protocol.versions import HEADER, negotiate
 from a2a.streams import ResultStream
-from accounts.middleware import scope_headers
+from accounts.middleware import TOKEN_SUBPROTOCOL_PREFIX, offered_subprotocols, scope_headers
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,18 @@ STREAM_NOTIFICATION = "StreamResponse"
 # Close codes in the private range, sent before the handshake is accepted (HTTP 403).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_BAD_VERSION = 4400
+
+
+def _chosen_subprotocol(scope: dict[str, Any]) -> str | None:
+    """Select the first offered subprotocol that is not a credential (never echo a token).
+
+    A browser that sends a token as ``bearer.<token>`` must also offer a real subprotocol
+    such as ``a2a.v1``: browsers fail a handshake whose answer selects none of the offered.
+    """
+    for item in offered_subprotocols(scope):
+        if not item.startswith(TOKEN_SUBPROTOCOL_PREFIX):
+            return item
+    return None
 
 
 class A2AConsumer(AsyncWebsocketConsumer):
@@ -67,8 +79,9 @@ class A2AConsumer(AsyncWebsocketConsumer):
             binding="websocket",
             version=version,
             base_url=public_base_url(scheme, headers.get("host", "localhost")),
+            identity=self.scope.get("identity"),
         )
-        await self.accept()
+        await self.accept(subprotocol=_chosen_subprotocol(self.scope))
 
     async def disconnect(self, code: int) -> None:
         for task in list(self.inflight):

@@ -124,6 +124,10 @@ def push_deliver_job(config_id: str) -> None:
     """Deliver a webhook's pending events in order; come back when a retry is due."""
     wait = push_deliveries_drain(config_pk=config_id)
     if wait is not None:
+        if push_deliver_job.app.conf.task_always_eager:
+            # Eager mode (tests) ignores countdowns: rescheduling would recurse at once until
+            # the stack ran out. The periodic sweep resumes the delivery instead.
+            return
         push_deliver_job.apply_async(args=(config_id,), countdown=max(wait, 0.05))
 
 

@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from common.models import TimeStampedModel
 
@@ -97,9 +98,17 @@ class Task(TimeStampedModel):
                 fields=["owner", "state", "-status_timestamp"], name="task_owner_state_ts"
             ),
             models.Index(fields=["state", "status_timestamp"], name="task_state_ts"),
+            # ListTasks of admins and operators: every task, newest status first.
+            models.Index(fields=["-status_timestamp", "-id"], name="task_status_ts"),
         ]
         constraints = [
             models.CheckConstraint(condition=Q(state__in=TaskState.values), name="task_state_valid")
+        ]
+        # Besides guardian's view_task and change_task (follow-up messages, push configs):
+        # who may cancel the task and who may decide its tool calls (accounts/roles.py).
+        permissions = [
+            ("cancel_task", "Can cancel the task"),
+            ("approve_task", "Can decide tool calls of the task"),
         ]
 
     def __str__(self) -> str:
@@ -276,3 +285,26 @@ class PushDelivery(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"event {self.event_id} -> {self.url} ({self.status})"
+
+
+class TaskUserObjectPermission(UserObjectPermissionBase):
+    """One permission on one task granted to one user (the owner's, or a share).
+
+    A direct foreign key instead of guardian's generic one, so "tasks this user may read"
+    is a join on an indexed integer and UUID rather than a cast of a text column. The
+    inherited unique (user, permission, task) also serves as the index of that lookup.
+    """
+
+    content_object = models.ForeignKey(Task, on_delete=models.CASCADE)
+
+    def __str__(self) -> str:
+        return f"{self.user_id} {self.permission_id} {self.content_object_id}"
+
+
+class TaskGroupObjectPermission(GroupObjectPermissionBase):
+    """One permission on one task granted to every member of a group."""
+
+    content_object = models.ForeignKey(Task, on_delete=models.CASCADE)
+
+    def __str__(self) -> str:
+        return f"group {self.group_id} {self.permission_id} {self.content_object_id}"

@@ -1,4 +1,10 @@
-"""Reads of the A2A store. Every lookup by an id a client sent is scoped to its owner first."""
+"""Reads of the A2A store. Every lookup by an id a client sent is scoped to the caller first.
+
+A task the caller may not read does not exist for it: the lookup filters by what the caller
+may read before it looks at the id, so a foreign id and a missing id raise the same
+TaskNotFoundError. A task the caller may read but not act on raises PermissionDeniedError.
+The rules are in accounts/roles.py.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +14,30 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 
-from a2a.models import Artifact, Message, Task, TaskEvent
+from a2a.models import (
+    Artifact,
+    Message,
+    Task,
+    TaskEvent,
+    TaskGroupObjectPermission,
+    TaskUserObjectPermission,
+)
 from a2a.protocol import convert
 from a2a.protocol import types as wire
-from a2a.protocol.errors import InvalidParamsError, TaskNotFoundError
+from a2a.protocol.errors import InvalidParamsError, PermissionDeniedError, TaskNotFoundError
 from accounts.models import User
+from accounts.roles import (
+    cancels_all_tasks,
+    decides_when_granted,
+    manages_all_tasks,
+    may_send,
+    sees_all_tasks,
+)
 
 DEFAULT_PAGE_SIZE = 50
 _CURSOR_SALT = "a2a.list-tasks.v1"
@@ -32,16 +53,90 @@ def parse_task_id(task_id: str) -> uuid.UUID:
         ) from None
 
 
-def task_get_for_user(*, user: User, task_id: str, for_update: bool = False) -> Task:
-    """Return the user's task; a missing task and another user's task raise the same error."""
+# The object permissions of a task (guardian codenames).
+VIEW = "view_task"
+CHANGE = "change_task"
+CANCEL = "cancel_task"
+APPROVE = "approve_task"
+OWNER_PERMISSIONS = (VIEW, CHANGE, CANCEL, APPROVE)
+# Not a stored permission: sharing a task is for its owner and admins only.
+MANAGE_SHARES = "manage_shares"
+
+_DENIED = {
+    CHANGE: "send messages to or change",
+    CANCEL: "cancel",
+    APPROVE: "decide the tool calls of",
+    MANAGE_SHARES: "manage the shares of",
+}
+
+
+def granted(*, user: User, permission: str) -> Q:
+    """Return a filter on tasks: user holds permission on the task, itself or via a group.
+
+    Two EXISTS on the direct-FK permission tables, each answered by their unique
+    (user or group, permission, task) index; usable in any task query, keyset pages too.
+    """
+    direct = TaskUserObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), user=user, permission__codename=permission
+    )
+    through_group = TaskGroupObjectPermission.objects.filter(
+        content_object=OuterRef("pk"), group__user=user, permission__codename=permission
+    )
+    return Q(Exists(direct)) | Q(Exists(through_group))
+
+
+def tasks_visible_to(*, user: User) -> QuerySet[Task]:
+    """Return the tasks the user may read: own, shared with them, or all (admin, operator)."""
+    if sees_all_tasks(user):
+        return Task.objects.all()
+    return Task.objects.filter(Q(owner=user) | granted(user=user, permission=VIEW))
+
+
+def task_allows(*, user: User, task: Task, permission: str) -> bool:
+    """Return whether the user may do what permission names with a task they may read."""
+    if permission == VIEW or manages_all_tasks(user):
+        return True
+    if permission == MANAGE_SHARES:
+        return task.owner_id == user.pk
+    if not may_send(user):
+        return False  # viewers only read
+    if task.owner_id == user.pk:
+        return True
+    if permission == CANCEL and cancels_all_tasks(user):
+        return True
+    if permission == APPROVE and not decides_when_granted(user):
+        return False  # an approve share counts only for approvers
+    return (
+        Task.objects.filter(pk=task.pk).filter(granted(user=user, permission=permission)).exists()
+    )
+
+
+def task_require(*, user: User, task: Task, permission: str) -> None:
+    """Raise PermissionDeniedError unless the user may do what permission names with task."""
+    if not task_allows(user=user, task=task, permission=permission):
+        raise PermissionDeniedError(
+            f"You may read task {task.id} but not {_DENIED.get(permission, 'change')} it",
+            metadata={"taskId": str(task.id), "permission": permission},
+        )
+
+
+def task_get_for_user(
+    *, user: User, task_id: str, for_update: bool = False, permission: str = VIEW
+) -> Task:
+    """Return a task the user may read and do permission with.
+
+    A missing task and a task the user may not read raise the same TaskNotFoundError; a
+    task the user may read but not act on raises PermissionDeniedError.
+    """
     pk = parse_task_id(task_id)
-    queryset = Task.objects.select_related("context", "status_message")
+    queryset = tasks_visible_to(user=user).select_related("context", "status_message")
     if for_update:
         # of=("self",): lock only the task row, not the joined context and status message.
         queryset = queryset.select_for_update(of=("self",))
-    task = queryset.filter(owner=user, pk=pk).first()
+    task = queryset.filter(pk=pk).first()
     if task is None:
         raise TaskNotFoundError(f"Task {task_id!r} not found", metadata={"taskId": str(task_id)})
+    task_require(user=user, task=task, permission=permission)
     return task
 
 
@@ -73,7 +168,7 @@ def task_wire(*, task: Task, history_length: int | None) -> dict[str, Any]:
 
 
 def task_wire_for_user(*, user: User, task_id: str, history_length: int | None) -> dict[str, Any]:
-    """Return the user's task in wire form (GetTask)."""
+    """Return a task the user may read in wire form (GetTask)."""
     task = task_get_for_user(user=user, task_id=task_id)
     return task_wire(task=task, history_length=history_length)
 
@@ -146,12 +241,13 @@ def _trimmed(messages: list[Message], history_length: int | None) -> list[Messag
 
 
 def tasks_list_for_user(*, user: User, request: wire.ListTasksRequest) -> dict[str, Any]:
-    """ListTasks (A2A §3.1.4): the user's tasks, newest status first, with a keyset cursor.
+    """ListTasks (A2A §3.1.4): the tasks the user may read, newest status first, keyset-paged.
 
+    The user's own tasks and those shared with them; every task for admins and operators.
     The cursor is the (status time, id) of the last task returned, so tasks created while a
     client pages never shift later pages; ``totalSize`` counts every match.
     """
-    queryset = Task.objects.filter(owner=user)
+    queryset = tasks_visible_to(user=user)
     if request.context_id:
         queryset = queryset.filter(context__key=request.context_id)
     if request.status not in (None, wire.TaskState.UNSPECIFIED):
@@ -161,7 +257,7 @@ def tasks_list_for_user(*, user: User, request: wire.ListTasksRequest) -> dict[s
     if request.status_timestamp_after is not None:
         queryset = queryset.filter(status_timestamp__gte=request.status_timestamp_after)
     total = queryset.count()
-    page_size = request.page_size or DEFAULT_PAGE_SIZE
+    page_size = min(request.page_size or DEFAULT_PAGE_SIZE, settings.WEBCAP_MAX_PAGE_SIZE)
     if request.page_token:
         after_time, after_id = _page_cursor(request.page_token)
         queryset = queryset.filter(
@@ -201,3 +297,30 @@ def tasks_list_for_user(*, user: User, request: wire.ListTasksRequest) -> dict[s
         "pageSize": page_size,
         "totalSize": total,
     }
+
+
+@dataclass(frozen=True)
+class Share:
+    """A user a task is shared with, and how: "view", or "approve" (view and decide)."""
+
+    username: str
+    permission: str
+
+
+def task_shares(*, task: Task) -> list[Share]:
+    """Return who the task is shared with (its owner's own rights are not a share)."""
+    held: dict[str, set[str]] = defaultdict(set)
+    rows = (
+        TaskUserObjectPermission.objects.filter(
+            content_object=task, permission__codename__in=(VIEW, APPROVE)
+        )
+        .exclude(user_id=task.owner_id)
+        .values_list("user__username", "permission__codename")
+    )
+    for username, codename in rows:
+        held[username].add(codename)
+    return [
+        Share(username=username, permission="approve" if APPROVE in codenames else "view")
+        for username, codenames in sorted(held.items())
+        if VIEW in codenames
+    ]

@@ -209,6 +209,11 @@ class TaskEventStream(ResultStream):
             await self._leave()
 
     @property
+    def nothing_left(self) -> bool:
+        """A resumed stream of a task that settled, whose client already has every event."""
+        return self._done
+
+    @property
     def snapshot_state_is_terminal(self) -> bool:
         return self.snapshot_state in TERMINAL_STATES
 

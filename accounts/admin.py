@@ -2,12 +2,16 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 
 from accounts.models import ApiKey, User
+from audit.admin_mixins import AuditedAdminMixin
 
-admin.site.register(User, UserAdmin)
+
+@admin.register(User)
+class AuditedUserAdmin(AuditedAdminMixin, UserAdmin):  # type: ignore[type-arg]
+    """The stock user admin; every add, change and delete is in the audit log."""
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin[ApiKey]):
+class ApiKeyAdmin(AuditedAdminMixin, admin.ModelAdmin[ApiKey]):
     """Keys are created with ``manage.py apikey create``; the admin shows and revokes them."""
 
     list_display = (

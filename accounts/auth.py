@@ -1,23 +1,40 @@
-"""Authentication shared by every binding: JSON-RPC, WebSocket and the management API.
+"""Authentication shared by every binding: JSON-RPC, REST, SSE, WebSocket and the management API.
 
-A request presents a key as ``Authorization: Bearer <key>`` or ``X-API-Key: <key>``. No
-credentials at all means anonymous, which the caller may map to the public agent user; wrong
-credentials are always refused, never downgraded to anonymous.
+A request presents one credential:
+
+- ``Authorization: Bearer <credential>`` where the credential is an API key (``wcp_...``),
+  an access token from ``/api/auth/token/`` (a JWT signed by webcap), or, when an OpenID
+  Connect provider is configured, an access token of that provider;
+- ``X-API-Key: <API key>``.
+
+No credentials at all means anonymous, which the caller may map to the public agent user;
+wrong credentials are always refused, never downgraded to anonymous. What a caller may then
+do is decided by its user's roles and object permissions and, for API keys, the key's scopes.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 
 from accounts.models import ApiKey, User
-from accounts.services import api_key_hash, api_key_touch, user_ensure
+from accounts.services import API_KEY_PREFIX, api_key_hash, api_key_touch, user_ensure
 
 logger = logging.getLogger(__name__)
 
 # What a 401 names in WWW-Authenticate, and what the agent card declares.
 AUTH_CHALLENGE = 'Bearer realm="webcap"'
+
+# How the caller proved who it is (also written to audit events).
+METHOD_API_KEY = "api_key"
+METHOD_JWT = "jwt"
+METHOD_OIDC = "oidc"
+METHOD_SESSION = "session"
+METHOD_TICKET = "ws_ticket"
+METHOD_PUBLIC = "public"
 
 
 class AuthenticationFailed(Exception):
@@ -28,12 +45,25 @@ class AuthenticationFailed(Exception):
         self.message = message
 
 
+@dataclass(frozen=True)
+class Identity:
+    """An authenticated caller: the user, how it signed in, and the key it used if any."""
+
+    user: User
+    method: str
+    api_key: ApiKey | None = field(default=None, compare=False)
+
+    def allows(self, scope: str) -> bool:
+        """Return whether the credential carries scope (only API keys are narrowed)."""
+        return self.api_key is None or self.api_key.allows(scope)
+
+
 def credential_from_headers(*, authorization: str | None, api_key: str | None) -> str | None:
-    """Return the key a request presents, None when it presents none."""
+    """Return the credential a request presents, None when it presents none."""
     if authorization:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            raise AuthenticationFailed("Authorization must be 'Bearer <API key>'.")
+            raise AuthenticationFailed("Authorization must be 'Bearer <token or API key>'.")
         return token.strip()
     if api_key is not None:
         if not api_key.strip():
@@ -42,17 +72,84 @@ def credential_from_headers(*, authorization: str | None, api_key: str | None) -
     return None
 
 
-def user_for_credential(credential: str) -> User:
-    """Return the active user a key belongs to, or raise AuthenticationFailed."""
+def _refuse(message: str, *, method: str, hint: str, user: User | None = None) -> None:
+    """Log and audit a refused credential, then raise AuthenticationFailed."""
+    from audit.services import audit_auth_failure
+
+    # Never log the credential; a short hint (a key prefix, a token's claim) tells them apart.
+    logger.warning("Refused %s credential %s: %s", method, hint, message)
+    audit_auth_failure(method=method, reason=message, hint=hint, user=user)
+    raise AuthenticationFailed(message)
+
+
+def identity_for_api_key(credential: str) -> Identity:
+    """Return the identity of an API key, or raise AuthenticationFailed."""
     api_key = (
         ApiKey.objects.select_related("user").filter(key_hash=api_key_hash(credential)).first()
     )
-    if api_key is None or not api_key.is_usable() or not api_key.user.is_active:
-        # Never log the key itself; the prefix is enough to tell keys apart.
-        logger.warning("Refused API key %s…", credential[:10])
-        raise AuthenticationFailed()
-    api_key_touch(api_key=api_key)
-    return api_key.user
+    hint = credential[: len(API_KEY_PREFIX) + 6] + "…"
+    if api_key is None:
+        _refuse("Invalid credentials.", method=METHOD_API_KEY, hint=hint)
+    assert api_key is not None
+    if not api_key.is_usable() or not api_key.user.is_active:
+        _refuse("Invalid credentials.", method=METHOD_API_KEY, hint=hint, user=api_key.user)
+    if api_key_touch(api_key=api_key):
+        from audit.services import audit_key_used
+
+        audit_key_used(api_key=api_key)
+    return Identity(user=api_key.user, method=METHOD_API_KEY, api_key=api_key)
+
+
+def _looks_like_jwt(credential: str) -> bool:
+    return credential.count(".") == 2
+
+
+def identity_for_jwt(credential: str) -> Identity:
+    """Return the identity of an access token webcap (or the OIDC provider) signed."""
+    from jwt import decode as jwt_decode
+    from jwt.exceptions import PyJWTError
+
+    try:
+        unverified: dict[str, Any] = jwt_decode(credential, options={"verify_signature": False})
+    except PyJWTError:
+        unverified = {}
+    issuer = str(unverified.get("iss") or "").rstrip("/")
+    # Providers differ on a trailing slash in "iss"; the OIDC module checks the exact value.
+    if settings.OIDC_ISSUER and issuer == settings.OIDC_ISSUER:
+        from accounts.oidc import OIDCError, user_for_oidc_token
+
+        try:
+            return Identity(user=user_for_oidc_token(credential), method=METHOD_OIDC)
+        except OIDCError as exc:
+            _refuse(str(exc), method=METHOD_OIDC, hint=f"sub={str(unverified.get('sub'))[:64]}")
+    from rest_framework_simplejwt.exceptions import TokenError
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    try:
+        token = AccessToken(credential)  # type: ignore[arg-type]
+    except TokenError as exc:
+        _refuse(f"Token refused: {exc}", method=METHOD_JWT, hint=f"jti={unverified.get('jti')}")
+        raise AssertionError("unreachable") from exc
+    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
+    if user is None:
+        _refuse("Token refused: unknown or inactive user.", method=METHOD_JWT, hint="")
+    assert user is not None
+    return Identity(user=user, method=METHOD_JWT)
+
+
+def identity_for_credential(credential: str) -> Identity:
+    """Return who a bearer credential or API key belongs to, or raise AuthenticationFailed."""
+    if credential.startswith(API_KEY_PREFIX):
+        return identity_for_api_key(credential)
+    if _looks_like_jwt(credential):
+        return identity_for_jwt(credential)
+    _refuse("Invalid credentials.", method="unknown", hint=credential[:4] + "…")
+    raise AssertionError("unreachable")
+
+
+def user_for_credential(credential: str) -> User:
+    """Return the active user a credential belongs to, or raise AuthenticationFailed."""
+    return identity_for_credential(credential).user
 
 
 def public_agent_user() -> User | None:
@@ -63,9 +160,16 @@ def public_agent_user() -> User | None:
     return user_ensure(username=username)
 
 
-def authenticate(*, authorization: str | None, api_key: str | None) -> User | None:
+def identify(*, authorization: str | None, api_key: str | None) -> Identity | None:
     """Return the caller, the public agent user for anonymous calls, or None (401)."""
     credential = credential_from_headers(authorization=authorization, api_key=api_key)
     if credential is None:
-        return public_agent_user()
-    return user_for_credential(credential)
+        user = public_agent_user()
+        return Identity(user=user, method=METHOD_PUBLIC) if user is not None else None
+    return identity_for_credential(credential)
+
+
+def authenticate(*, authorization: str | None, api_key: str | None) -> User | None:
+    """Return the caller's user (see identify)."""
+    identity = identify(authorization=authorization, api_key=api_key)
+    return identity.user if identity is not None else None

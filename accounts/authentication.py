@@ -1,19 +1,22 @@
-"""DRF authentication with the same API keys the A2A bindings accept."""
+"""DRF authentication with the same credentials the A2A bindings accept."""
 
 from __future__ import annotations
 
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
-from accounts.auth import AUTH_CHALLENGE, AuthenticationFailed, user_for_credential
+from accounts.auth import AUTH_CHALLENGE, AuthenticationFailed, Identity, identity_for_credential
 from accounts.auth import credential_from_headers as _credential
 from accounts.models import User
 
 
-class ApiKeyAuthentication(authentication.BaseAuthentication):
-    """``Authorization: Bearer <key>`` or ``X-API-Key: <key>``."""
+class WebcapAuthentication(authentication.BaseAuthentication):
+    """``Authorization: Bearer <API key or access token>`` or ``X-API-Key: <key>``.
 
-    def authenticate(self, request: Request) -> tuple[User, None] | None:
+    ``request.auth`` is the caller's Identity, so views can check an API key's scopes.
+    """
+
+    def authenticate(self, request: Request) -> tuple[User, Identity] | None:
         try:
             credential = _credential(
                 authorization=request.headers.get("Authorization"),
@@ -21,9 +24,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             )
             if credential is None:
                 return None
-            return user_for_credential(credential), None
+            identity = identity_for_credential(credential)
+            return identity.user, identity
         except AuthenticationFailed as exc:
             raise exceptions.AuthenticationFailed(exc.message) from exc
 
     def authenticate_header(self, request: Request) -> str:
         return AUTH_CHALLENGE
+
+
+# The name earlier releases used.
+ApiKeyAuthentication = WebcapAuthentication

@@ -1,18 +1,30 @@
 """Channels middleware that authenticates WebSocket handshakes with the A2A credentials.
 
-Non-browser clients send ``Authorization: Bearer <key>`` (or ``X-API-Key``) with the
-handshake. The scope gets ``user`` (a User, or None when unauthenticated) and, for refused
-credentials, ``auth_error``.
+A handshake authenticates with one of:
+
+- ``Authorization: Bearer <token or key>`` or ``X-API-Key`` (non-browser clients);
+- a ``Sec-WebSocket-Protocol`` entry ``bearer.<token or key>`` next to a real subprotocol
+  such as ``a2a.v1`` (the consumer selects the real one; the token is never echoed);
+- ``?ticket=<ticket>`` from ``POST /api/auth/ws-ticket/`` (short-lived, single use).
+
+Long-lived credentials are never accepted in the URL. The scope gets ``user`` and
+``identity`` (None when unauthenticated) and, for refused credentials, ``auth_error``; the
+request id and client address are bound for everything the socket does.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from channels.middleware import BaseMiddleware
 
-from accounts.auth import AuthenticationFailed, authenticate
+from accounts.auth import AuthenticationFailed, Identity, identify
+from common.request_context import bound, info_from_headers
+
+# The Sec-WebSocket-Protocol entry that carries a credential: "bearer.<token>".
+TOKEN_SUBPROTOCOL_PREFIX = "bearer."  # noqa: S105 (a prefix, not a secret)
 
 
 def scope_headers(scope: dict[str, Any]) -> dict[str, str]:
@@ -23,15 +35,53 @@ def scope_headers(scope: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def offered_subprotocols(scope: dict[str, Any]) -> list[str]:
+    """Return the subprotocols the client offered (daphne parses them into the scope)."""
+    offered = scope.get("subprotocols")
+    if offered is None:
+        header = scope_headers(scope).get("sec-websocket-protocol", "")
+        offered = [item.strip() for item in header.split(",") if item.strip()]
+    return list(offered)
+
+
+def _subprotocol_token(scope: dict[str, Any]) -> str | None:
+    for item in offered_subprotocols(scope):
+        if item.startswith(TOKEN_SUBPROTOCOL_PREFIX):
+            return item[len(TOKEN_SUBPROTOCOL_PREFIX) :]
+    return None
+
+
+def _identify(scope: dict[str, Any], headers: dict[str, str]) -> Identity | None:
+    from accounts.tickets import ws_ticket_redeem
+
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    ticket = (query.get("ticket") or [None])[0]
+    if ticket is not None:
+        identity = ws_ticket_redeem(ticket)
+        if identity is None:
+            raise AuthenticationFailed("The WebSocket ticket is unknown, used or expired.")
+        return identity
+    token = _subprotocol_token(scope)
+    if token is not None:
+        if headers.get("authorization") or headers.get("x-api-key"):
+            raise AuthenticationFailed("Send one credential, not a header and a subprotocol.")
+        return identify(authorization=f"Bearer {token}", api_key=None)
+    return identify(authorization=headers.get("authorization"), api_key=headers.get("x-api-key"))
+
+
 class ApiKeyAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         headers = scope_headers(scope)
         scope = dict(scope)
-        try:
-            scope["user"] = await sync_to_async(authenticate)(
-                authorization=headers.get("authorization"), api_key=headers.get("x-api-key")
-            )
-        except AuthenticationFailed as exc:
-            scope["user"] = None
-            scope["auth_error"] = exc.message
-        return await super().__call__(scope, receive, send)
+        client = scope.get("client") or (None, None)
+        info = info_from_headers(headers, client[0])
+        scope["webcap_info"] = info
+        with bound(info):
+            try:
+                identity = await sync_to_async(_identify)(scope, headers)
+            except AuthenticationFailed as exc:
+                identity = None
+                scope["auth_error"] = exc.message
+            scope["identity"] = identity
+            scope["user"] = identity.user if identity is not None else None
+            return await super().__call__(scope, receive, send)

@@ -16,6 +16,16 @@ class User(AbstractUser):
     """A person or service account that owns tasks and holds API keys."""
 
 
+class Scope(models.TextChoices):
+    """What an API key may do, within what its user may do. A key with no scopes has them all."""
+
+    TASKS_READ = "tasks:read", "Read tasks, their events and push configs"
+    TASKS_WRITE = "tasks:write", "Send messages, cancel tasks, manage push configs and shares"
+    TOOLS_APPROVE = "tools:approve", "Approve or reject tool calls"
+    AUDIT_READ = "audit:read", "Read the audit log (admins and operators)"
+    KEYS_MANAGE = "keys:manage", "List, create and revoke the user's API keys"
+
+
 class ApiKey(TimeStampedModel):
     """A named, revocable API key; only the SHA-256 of the key is stored, never the key."""
 
@@ -30,6 +40,8 @@ class ApiKey(TimeStampedModel):
     expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
     last_used_at = models.DateTimeField(null=True, blank=True)
+    # Scope values (Scope); empty: everything the user may do.
+    scopes = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["user", "-created_at"], name="apikey_user_created")]
@@ -42,3 +54,33 @@ class ApiKey(TimeStampedModel):
         if self.revoked_at is not None:
             return False
         return self.expires_at is None or self.expires_at > timezone.now()
+
+    def allows(self, scope: str) -> bool:
+        """Return whether the key carries scope (a key without scopes carries every scope)."""
+        return not self.scopes or scope in self.scopes
+
+
+class ExternalIdentity(TimeStampedModel):
+    """A person of an OpenID Connect provider (issuer and subject) and the local user they are.
+
+    Found by (issuer, subject), never by username, so a provider cannot name an existing
+    local account such as ``admin``; the local user is created on the first sign-in.
+    """
+
+    # OpenID Connect Core §2: iss is a URL, sub at most 255 ASCII characters.
+    issuer = models.CharField(max_length=255)
+    subject = models.CharField(max_length=255)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="external_identities"
+    )
+    last_seen_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["issuer", "subject"], name="externalidentity_issuer_subject"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subject} at {self.issuer}"

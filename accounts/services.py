@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import Group
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey, User
+from accounts.models import ApiKey, Scope, User
+from accounts.roles import ROLES, forget_roles
 from common.errors import ApplicationError
 
 API_KEY_PREFIX = "wcp_"
-# Roles are Django groups; the full permission model builds on these names.
-ROLES = ("admin", "operator", "approver", "user", "viewer")
 
 
 def api_key_hash(key: str) -> str:
@@ -23,11 +23,34 @@ def api_key_hash(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
 
 
+def _scopes_checked(scopes: Iterable[str]) -> list[str]:
+    chosen = sorted(set(scopes))
+    unknown = [scope for scope in chosen if scope not in Scope.values]
+    if unknown:
+        raise ApplicationError(
+            f"Unknown scope {unknown[0]!r}; choose from {', '.join(Scope.values)}.",
+            extra={"field": "scopes"},
+        )
+    return chosen
+
+
 @transaction.atomic
 def api_key_create(
-    *, user: User, name: str, expires_at: datetime | None = None
+    *,
+    user: User,
+    name: str,
+    expires_at: datetime | None = None,
+    scopes: Iterable[str] = (),
+    actor: User | None = None,
 ) -> tuple[ApiKey, str]:
-    """Create an API key for user and return it with the plain key, which is shown only once."""
+    """Create an API key for user and return it with the plain key, which is shown only once.
+
+    ``actor`` is who asked (the user, an admin; None for the command line), for the audit log.
+    """
+    from audit.services import audit_record
+
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ApplicationError("expiresAt must be in the future.", extra={"field": "expiresAt"})
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
     api_key = ApiKey.objects.create(
         user=user,
@@ -35,25 +58,51 @@ def api_key_create(
         prefix=key[: len(API_KEY_PREFIX) + 6],
         key_hash=api_key_hash(key),
         expires_at=expires_at,
+        scopes=_scopes_checked(scopes),
+    )
+    audit_record(
+        action="apikey.create",
+        actor=actor,
+        target=api_key,
+        extra={
+            "owner": user.username,
+            "name": name,
+            "prefix": api_key.prefix,
+            "scopes": api_key.scopes,
+            "expiresAt": expires_at.isoformat() if expires_at else None,
+        },
     )
     return api_key, key
 
 
 @transaction.atomic
-def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
-    """Revoke a key; revoking twice keeps the first revocation time."""
+def api_key_revoke(*, api_key: ApiKey, actor: User | None = None) -> ApiKey:
+    """Revoke a key; revoking twice keeps the first revocation time (and one audit row)."""
+    from audit.services import audit_record
+
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at", "updated_at"])
+        audit_record(
+            action="apikey.revoke",
+            actor=actor,
+            target=api_key,
+            extra={"owner": api_key.user.username, "name": api_key.name, "prefix": api_key.prefix},
+        )
     return api_key
 
 
-def api_key_touch(*, api_key: ApiKey) -> None:
-    """Record that a key was used, at most once a minute so requests do not all write."""
+def api_key_touch(*, api_key: ApiKey) -> bool:
+    """Record that a key was used, at most once a minute so requests do not all write.
+
+    Return whether this call recorded it (the audit log notes key use at the same pace).
+    """
     now = timezone.now()
     if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+        return True
+    return False
 
 
 @transaction.atomic
@@ -71,4 +120,5 @@ def user_ensure(*, username: str, role: str | None = None, create: bool = True) 
             raise ApplicationError(f"Unknown role {role!r}; choose one of {', '.join(ROLES)}.")
         group, _ = Group.objects.get_or_create(name=role)
         user.groups.add(group)
+        forget_roles(user)
     return user

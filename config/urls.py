@@ -1,13 +1,21 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView
 
+from a2a.api_urls import api_urlpatterns as task_api_urlpatterns
+from accounts.urls import api_urlpatterns as account_api_urlpatterns
+from audit.urls import api_urlpatterns as audit_api_urlpatterns
 from common.views import health
 from tools.urls import api_urlpatterns, page_urlpatterns
 
 urlpatterns = [
     path("", include("a2a.urls")),
+    path("api/", include(account_api_urlpatterns)),
     path("api/", include(api_urlpatterns)),
+    path("api/", include(audit_api_urlpatterns)),
+    path("api/", include(task_api_urlpatterns)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("", include(page_urlpatterns)),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -14,6 +14,16 @@ from tests.factories import make_key, make_user
 from tests.live.server import LiveServer
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> Iterator[None]:
+    """Rate-limit counters, tickets and breaker state must not leak from one test to the next."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
 @pytest.fixture
 def user(db: None) -> User:
     return make_user("alice")

@@ -87,3 +87,17 @@ async def rpc_send_task(rpc: Any, key: str, text: str, **kwargs: Any) -> dict[st
 def task_answer(task: dict[str, Any]) -> str:
     """The text of a wire task's newest artifact (the assistant's answer for the last turn)."""
     return "".join(part["text"] for part in task["artifacts"][-1]["parts"])
+
+
+def make_access_token(user: User) -> str:
+    """Return a webcap access token (JWT) for user, as /api/auth/token/ would issue it."""
+    from rest_framework_simplejwt.tokens import AccessToken
+
+    return str(AccessToken.for_user(user))
+
+
+def make_password_user(username: str, password: str = "correct horse battery staple") -> User:
+    user = make_user(username)
+    user.set_password(password)
+    user.save()
+    return user

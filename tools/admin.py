@@ -3,12 +3,13 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from accounts.models import User
+from audit.admin_mixins import AuditedAdminMixin
 from tools.models import LLMCall, ToolCall, ToolCallStatus, TranscriptEntry
 from tools.services import tool_calls_decide_as_admin
 
 
 @admin.register(ToolCall)
-class ToolCallAdmin(admin.ModelAdmin[ToolCall]):
+class ToolCallAdmin(AuditedAdminMixin, admin.ModelAdmin[ToolCall]):
     """Tool calls with their arguments and results; pending ones can be decided here."""
 
     list_display = ("id", "tool", "status", "decision", "requester", "task", "created_at")
@@ -40,7 +41,7 @@ class ToolCallAdmin(admin.ModelAdmin[ToolCall]):
 
 
 @admin.register(TranscriptEntry)
-class TranscriptEntryAdmin(admin.ModelAdmin[TranscriptEntry]):
+class TranscriptEntryAdmin(AuditedAdminMixin, admin.ModelAdmin[TranscriptEntry]):
     list_display = ("context", "position", "role", "task", "summarized", "created_at")
     list_filter = ("role", "summarized")
     readonly_fields = [f.name for f in TranscriptEntry._meta.fields]
@@ -50,7 +51,7 @@ class TranscriptEntryAdmin(admin.ModelAdmin[TranscriptEntry]):
 
 
 @admin.register(LLMCall)
-class LLMCallAdmin(admin.ModelAdmin[LLMCall]):
+class LLMCallAdmin(AuditedAdminMixin, admin.ModelAdmin[LLMCall]):
     """Every model request with its tokens, cost and outcome."""
 
     list_display = (

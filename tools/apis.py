@@ -1,4 +1,9 @@
-"""The management API for tool calls (list, approve, reject) and for model usage per task."""
+"""The management API for tool calls (list, approve, reject) and for model usage per task.
+
+Lists hold the rows of the tasks the caller may read (accounts/roles.py); anything else is
+404, exactly like a missing id. Deciding needs the right to decide (403 otherwise) and, for
+an API key, the tools:approve scope; reading needs tasks:read.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +11,19 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
+from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.models import User
+from accounts.auth import Identity
+from accounts.models import Scope, User
 from tools.models import LLMCall, ToolCall, ToolCallStatus
+from tools.selectors import llm_calls_visible_to, tool_calls_visible_to
 from tools.services import tool_call_decide
 
 
@@ -54,24 +62,48 @@ class DecisionSerializer(serializers.Serializer[Any]):
 
 
 class ToolCallPagination(PageNumberPagination):
+    """Pages of 50; ``?page_size=`` up to WEBCAP_MAX_PAGE_SIZE (a larger one is capped)."""
+
     page_size = 50
     page_size_query_param = "page_size"
-    max_page_size = 100
+
+    def get_page_size(self, request: Request) -> int | None:
+        # Read per request, so the setting (from the environment) can change in tests.
+        self.max_page_size = settings.WEBCAP_MAX_PAGE_SIZE
+        return super().get_page_size(request)
+
+
+def require_scope(request: Request, scope: str) -> None:
+    """Refuse (403) an API key without scope; JWTs and sessions carry every scope."""
+    if isinstance(request.auth, Identity) and not request.auth.allows(scope):
+        raise PermissionDenied(f"This API key lacks the {scope} scope.")
+
+
+def _user(request: Request) -> User:
+    user = request.user
+    assert isinstance(user, User)
+    return user
 
 
 class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
-    """Your tool calls, newest first; ``?status=awaiting-approval`` lists what waits for you.
+    """Tool calls of the tasks you may read, newest first; ``?status=awaiting-approval``.
 
-    ``POST .../approve/`` and ``.../reject/`` take an optional ``{"reason": "..."}``.
+    ``POST .../approve/`` and ``.../reject/`` take an optional ``{"reason": "..."}``; they
+    are for the task's owner, an approver it is shared with for approval, and admins.
     """
 
     serializer_class = ToolCallSerializer
     pagination_class = ToolCallPagination
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        deciding = self.action in ("approve", "reject")
+        require_scope(request, Scope.TOOLS_APPROVE if deciding else Scope.TASKS_READ)
+
     def get_queryset(self) -> QuerySet[ToolCall]:
-        user = self.request.user
-        assert isinstance(user, User)
-        queryset = ToolCall.objects.filter(requester=user).select_related("decided_by")
+        if getattr(self, "swagger_fake_view", False):
+            return ToolCall.objects.none()  # the OpenAPI schema: no caller, only the model
+        queryset = tool_calls_visible_to(user=_user(self.request)).select_related("decided_by")
         status = self.request.query_params.get("status")
         if status is not None:
             if status not in ToolCallStatus.values:
@@ -88,7 +120,7 @@ class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
         body = DecisionSerializer(data=request.data or {})
         body.is_valid(raise_exception=True)
         call = tool_call_decide(
-            user=request.user,  # type: ignore[arg-type]
+            user=_user(request),
             tool_call_id=pk,
             approved=approved,
             reason=body.validated_data["reason"],
@@ -127,7 +159,7 @@ class LLMCallSerializer(serializers.ModelSerializer[LLMCall]):
 
 
 class LLMCallViewSet(viewsets.ReadOnlyModelViewSet[LLMCall]):
-    """Model requests made for your tasks, newest first; ``?task=<id>`` narrows to one task.
+    """Model requests for the tasks you may read, newest first; ``?task=<id>`` narrows.
 
     ``GET .../usage/?task=<id>`` sums them: calls, tokens and cost in US dollars.
     """
@@ -135,10 +167,14 @@ class LLMCallViewSet(viewsets.ReadOnlyModelViewSet[LLMCall]):
     serializer_class = LLMCallSerializer
     pagination_class = ToolCallPagination
 
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        require_scope(request, Scope.TASKS_READ)
+
     def get_queryset(self) -> QuerySet[LLMCall]:
-        user = self.request.user
-        assert isinstance(user, User)
-        queryset = LLMCall.objects.filter(task__owner=user)
+        if getattr(self, "swagger_fake_view", False):
+            return LLMCall.objects.none()  # the OpenAPI schema: no caller, only the model
+        queryset = llm_calls_visible_to(user=_user(self.request))
         return _for_task(queryset, self.request).order_by("-created_at", "-id")
 
     @action(detail=False, methods=["get"])

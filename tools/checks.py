@@ -1,4 +1,4 @@
-"""System checks: the tool configuration names modules and tools that exist."""
+"""System checks: the tool configuration names modules, tools and roles that exist."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from django.core.checks import Error, register
 
 @register()
 def tools_configured(app_configs: Any, **kwargs: Any) -> list[Error]:
-    """WEBCAP_TOOL_MODULES must import; the tool lists must name registered tools."""
+    """WEBCAP_TOOL_MODULES must import; the tool settings must name known tools and roles."""
+    from accounts.roles import ROLES
     from tools.registry import REGISTRY, tools_load
 
     try:
@@ -25,7 +26,7 @@ def tools_configured(app_configs: Any, **kwargs: Any) -> list[Error]:
             )
         ]
     errors = []
-    for setting in ("WEBCAP_TOOLS_ENABLED", "WEBCAP_TOOLS_REQUIRE_APPROVAL"):
+    for setting in ("WEBCAP_TOOLS_ENABLED", "WEBCAP_TOOLS_REQUIRE_APPROVAL", "WEBCAP_TOOL_ROLES"):
         unknown = [name for name in getattr(settings, setting) if name not in REGISTRY]
         if unknown:
             errors.append(
@@ -35,4 +36,15 @@ def tools_configured(app_configs: Any, **kwargs: Any) -> list[Error]:
                     id="webcap.E011",
                 )
             )
+    unknown_roles = sorted(
+        {role for roles in settings.WEBCAP_TOOL_ROLES.values() for role in roles} - set(ROLES)
+    )
+    if unknown_roles:
+        errors.append(
+            Error(
+                f"WEBCAP_TOOL_ROLES names roles that do not exist: {', '.join(unknown_roles)}.",
+                hint=f"Roles: {', '.join(ROLES)}; e.g. WEBCAP_TOOL_ROLES=http_request=admin;user",
+                id="webcap.E012",
+            )
+        )
     return errors

@@ -5,7 +5,9 @@ stream; text reaches the caller as it arrives. Rate limits, server errors, timeo
 connection failures are retried with exponential backoff (``Retry-After`` honoured); a
 provider that keeps failing opens a circuit breaker shared through the cache, so tasks fail
 at once with a clear message until the cooldown passes. Every request is recorded with its
-tokens, cost and latency (``LLMCall``).
+tokens, cost and latency (``LLMCall``). Each task owner has a daily token budget
+(``WEBCAP_LLM_TOKENS_PER_DAY``, summed from those rows): once it is spent, requests are
+refused before they reach the provider, until 00:00 UTC.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db.models import F, Sum
 
 from tools.models import LLMCall
 
@@ -151,6 +155,44 @@ def _breaker_record(model: str, *, ok: bool) -> None:
     cache.set(key, state, timeout=int(settings.WEBCAP_MODEL_BREAKER_COOLDOWN) + 3600)
 
 
+# --- The daily token budget ---------------------------------------------------------------------
+
+
+def tokens_used_today(*, owner_id: int) -> int:
+    """Return the prompt + completion tokens the owner's tasks used since 00:00 UTC."""
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    total = LLMCall.objects.filter(task__owner_id=owner_id, created_at__gte=midnight).aggregate(
+        total=Sum(F("prompt_tokens") + F("completion_tokens"))
+    )["total"]
+    return int(total or 0)
+
+
+def _budget_check(task_id: Any) -> None:
+    """Refuse the request when the task owner's daily token budget is spent."""
+    budget = int(settings.WEBCAP_LLM_TOKENS_PER_DAY)
+    if budget <= 0 or task_id is None:
+        return
+    from a2a.models import Task
+
+    owner_id = Task.objects.filter(pk=task_id).values_list("owner_id", flat=True).first()
+    if owner_id is None:
+        return
+    # A soft limit: the request that crosses the budget is served in full, the next refused.
+    used = tokens_used_today(owner_id=owner_id)
+    if used >= budget:
+        logger.warning(
+            "Task %s: user %s used %d of %d model tokens today; refusing",
+            task_id,
+            owner_id,
+            used,
+            budget,
+        )
+        raise LLMError(
+            f"Daily model token budget of {budget} tokens used up; it resets at 00:00 UTC.",
+            outcome="budget",
+        )
+
+
 # --- Calling the model --------------------------------------------------------------------------
 
 
@@ -268,6 +310,7 @@ def complete(
     model = model_name()
     started = time.monotonic()
     try:
+        _budget_check(task_id)
         _breaker_check(model)
     except LLMError as refused:
         _record(task_id, model, purpose, started, 0, refused.outcome, str(refused), None)

@@ -3,6 +3,9 @@
 A tool is a plain function decorated with ``@tool``. Its signature becomes a pydantic model,
 which gives the JSON schema the model sees and validates the arguments the model sends;
 a failed validation is a tool error the model reads, never a crash.
+
+Which roles may cause a tool to run is configuration (WEBCAP_TOOL_ROLES): the model is
+offered only the tools the task owner's roles allow, and a call of any other tool is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +18,9 @@ from typing import Any, TypeVar, get_type_hints
 
 from django.conf import settings
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
+
+from accounts.models import User
+from accounts.roles import roles_of, tool_roles_default
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -160,9 +166,30 @@ def tool_get(name: str) -> Tool | None:
     return REGISTRY.get(name)
 
 
-def tools_available() -> list[Tool]:
-    """Return the tools the agent offers the model, in name order."""
+def tool_roles(name: str) -> frozenset[str]:
+    """Return the roles that may cause the tool to run (WEBCAP_TOOL_ROLES, else the default).
+
+    A tool configured with no roles at all runs for nobody.
+    """
+    configured = settings.WEBCAP_TOOL_ROLES.get(name)
+    return frozenset(tool_roles_default() if configured is None else configured)
+
+
+def tool_allowed_for(*, name: str, user: User) -> bool:
+    """Return whether one of the user's roles may cause the tool to run."""
+    return not roles_of(user).isdisjoint(tool_roles(name))
+
+
+def tools_available(*, user: User | None = None) -> list[Tool]:
+    """Return the tools the agent offers the model, in name order.
+
+    With a user (the task's owner), only the tools the user's roles may cause to run.
+    """
     tools_load()
 
     enabled = settings.WEBCAP_TOOLS_ENABLED
-    return [REGISTRY[n] for n in sorted(REGISTRY) if not enabled or n in enabled]
+    return [
+        REGISTRY[n]
+        for n in sorted(REGISTRY)
+        if (not enabled or n in enabled) and (user is None or tool_allowed_for(name=n, user=user))
+    ]

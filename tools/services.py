@@ -3,6 +3,10 @@
 Every decision, from whichever channel (an A2A follow-up, the REST API, the approval page,
 the admin), goes through ``tool_call_decide_locked``; once no call of a task waits for a
 person, the task is queued to run again. No worker waits for a decision.
+
+Who may decide is checked before (``a2a.selectors.task_require`` with approve_task); which
+tools the task owner's roles may run is checked when the model asks for a call. Requests
+that wait for a person, decisions and executions are audited in their own transaction.
 """
 
 from __future__ import annotations
@@ -19,7 +23,10 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from a2a.models import TERMINAL_STATES, Task, TaskState
+from a2a.protocol.errors import PermissionDeniedError
+from a2a.selectors import APPROVE, task_allows, task_require
 from accounts.models import User
+from accounts.roles import roles_of
 from common.errors import ApplicationError
 from tools.models import (
     FINISHED_STATUSES,
@@ -29,7 +36,8 @@ from tools.models import (
     ToolCallStatus,
     TranscriptEntry,
 )
-from tools.registry import ToolError, tool_get
+from tools.registry import ToolError, tool_allowed_for, tool_get, tool_roles
+from tools.selectors import tool_calls_visible_to
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +52,33 @@ class DecisionRefused(ApplicationError):
     status_code = 409
 
 
+class DecisionForbidden(ApplicationError):
+    """The caller may see the call but not decide it (an operator, a viewer, no approve share)."""
+
+    status_code = 403
+
+
+def _audit(
+    *,
+    action: str,
+    actor: User | None,
+    call: ToolCall,
+    outcome: str = "success",
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write one audit event about a call, in the caller's transaction."""
+    # Imported here: the audit app must not load before the models it points at.
+    from audit.services import audit_record
+
+    audit_record(
+        action=action,
+        actor=actor,
+        target=call,
+        outcome=outcome,
+        extra={"tool": call.tool, "taskId": str(call.task_id), **(extra or {})},
+    )
+
+
 @dataclass(frozen=True)
 class RequestedCall:
     """A tool call as the model made it: its id, the tool's name and raw JSON arguments."""
@@ -56,7 +91,18 @@ class RequestedCall:
 # --- Creating calls -------------------------------------------------------------------------------
 
 
-def _validated(call: ToolCall, raw_arguments: str) -> None:
+def _refuse_by_role(call: ToolCall, owner: User) -> None:
+    """Record a call of a tool the owner's roles may not run as rejected by policy."""
+    allowed = ", ".join(sorted(tool_roles(call.tool))) or "no role"
+    reason = (
+        f"{call.tool} may be run for the roles {allowed}; the task owner has "
+        f"{', '.join(sorted(roles_of(owner)))}"
+    )
+    call.status, call.decision = ToolCallStatus.CANCELLED, Decision.REJECTED
+    call.decision_reason, call.error = reason, f"refused: {reason}"
+
+
+def _validated(call: ToolCall, raw_arguments: str, owner: User) -> None:
     """Decode and check a new call's arguments; set its status for what comes next."""
     try:
         arguments = json.loads(raw_arguments) if raw_arguments.strip() else {}
@@ -70,6 +116,10 @@ def _validated(call: ToolCall, raw_arguments: str) -> None:
         call.status, call.error = ToolCallStatus.ERROR, f"unknown tool {call.tool!r}"
         return
     call.tool_version = found.version
+    if not tool_allowed_for(name=call.tool, user=owner):
+        # The model was not offered this tool, but named it anyway.
+        _refuse_by_role(call, owner)
+        return
     try:
         found.validate(arguments)
     except ToolError as exc:
@@ -87,8 +137,13 @@ def _validated(call: ToolCall, raw_arguments: str) -> None:
 def assistant_turn_store(
     *, task: Task, text: str, requested: list[RequestedCall]
 ) -> tuple[TranscriptEntry, list[ToolCall]]:
-    """Store a model turn and the tool calls it asked for, validated, in one transaction."""
-    locked = Task.objects.select_for_update().get(pk=task.pk)
+    """Store a model turn and the tool calls it asked for, validated, in one transaction.
+
+    A call that waits for a person is audited as ``toolcall.request``; a call of a tool the
+    owner's roles may not run is stored rejected (the model reads why, the task goes on)
+    and audited as a denied ``toolcall.reject``.
+    """
+    locked = Task.objects.select_for_update(of=("self",)).select_related("owner").get(pk=task.pk)
     entry = TranscriptEntry.objects.create(
         context_id=locked.context_id,
         task=locked,
@@ -107,10 +162,25 @@ def assistant_turn_store(
             position=position,
             tool=request.name,
         )
-        _validated(call, request.arguments)
-        if call.status == ToolCallStatus.ERROR:
+        _validated(call, request.arguments, locked.owner)
+        if call.status in FINISHED_STATUSES:
             call.finished_at = finished_at
         call.save()
+        if call.status == ToolCallStatus.AWAITING_APPROVAL:
+            _audit(
+                action="toolcall.request",
+                actor=locked.owner,
+                call=call,
+                extra={"reason": call.approval_reason},
+            )
+        elif call.decision == Decision.REJECTED:
+            _audit(
+                action="toolcall.reject",
+                actor=None,
+                call=call,
+                outcome="denied",
+                extra={"reason": call.decision_reason},
+            )
         calls.append(call)
     return entry, calls
 
@@ -132,7 +202,7 @@ def transcript_next_position(*, context_id: Any) -> int:
 def tool_call_decide_locked(
     *, task: Task, call: ToolCall, user: User, approved: bool, reason: str = ""
 ) -> ToolCall:
-    """Record a decision on a call of a task locked by the caller.
+    """Record a decision on a call of a task locked by the caller (who checked the right).
 
     Deciding again the same way is a no-op (idempotent); any other decision on a call that
     no longer waits, or on a task that has ended, is refused.
@@ -159,6 +229,12 @@ def tool_call_decide_locked(
         call.error = f"rejected by {user.get_username()}" + (f": {reason}" if reason else "")
         call.finished_at = call.decided_at
     call.save()
+    _audit(
+        action="toolcall.approve" if approved else "toolcall.reject",
+        actor=user,
+        call=call,
+        extra={"reason": reason},
+    )
     logger.info("Tool call %s %s by user %s", call.id, decision, user.pk)
     return call
 
@@ -172,14 +248,14 @@ def tool_calls_pending(*, task: Task) -> list[ToolCall]:
     )
 
 
-def task_resume_if_decided(*, task: Task) -> bool:
+def task_resume_if_decided(*, task: Task, actor: User | None = None) -> bool:
     """Queue an interrupted task (locked) again when nothing waits for a decision."""
     if task.state != TaskState.INPUT_REQUIRED or tool_calls_pending(task=task):
         return False
     # Imported here: a2a's services reach the tools app only through the agent's hooks.
     from a2a.services.tasks import task_requeue_locked
 
-    task_requeue_locked(task=task)
+    task_requeue_locked(task=task, actor=actor)
     return True
 
 
@@ -187,18 +263,29 @@ def task_resume_if_decided(*, task: Task) -> bool:
 def tool_call_decide(
     *, user: User, tool_call_id: str, approved: bool, reason: str = ""
 ) -> ToolCall:
-    """Decide on one of the user's tool calls (REST, approval page, admin)."""
+    """Decide on a tool call the user may decide (REST, approval page).
+
+    A call of a task the user may not read is not found, exactly like a missing one; a call
+    the user may read but not decide is forbidden (403).
+    """
     try:
         pk = uuid.UUID(str(tool_call_id))
     except ValueError:
         raise ToolCallNotFound(f"Tool call {tool_call_id!r} not found.") from None
-    found = ToolCall.objects.filter(pk=pk, requester=user).values_list("task_id", flat=True).first()
+    found = tool_calls_visible_to(user=user).filter(pk=pk).values_list("task_id", flat=True).first()
     if found is None:
         raise ToolCallNotFound(f"Tool call {tool_call_id!r} not found.")
-    task = Task.objects.select_for_update().select_related("context").get(pk=found)
+    task = Task.objects.select_for_update(of=("self",)).select_related("context").get(pk=found)
+    try:
+        task_require(user=user, task=task, permission=APPROVE)
+    except PermissionDeniedError as exc:
+        raise DecisionForbidden(
+            f"You may see tool call {tool_call_id} but not decide it.",
+            extra={"toolCallId": str(pk), "taskId": str(task.id)},
+        ) from exc
     call = ToolCall.objects.select_for_update().get(pk=pk)
     tool_call_decide_locked(task=task, call=call, user=user, approved=approved, reason=reason)
-    task_resume_if_decided(task=task)
+    task_resume_if_decided(task=task, actor=user)
     return call
 
 
@@ -206,10 +293,17 @@ def tool_call_decide(
 def tool_calls_decide_as_admin(
     *, user: User, calls: list[ToolCall], approved: bool, reason: str = ""
 ) -> int:
-    """Decide on several calls from the admin; return how many were decided."""
+    """Decide on several calls from the admin; return how many were decided.
+
+    Calls the user may not decide (an operator's view of others' calls) are skipped.
+    """
     decided = 0
     for pk, task_id in [(c.pk, c.task_id) for c in calls]:
-        task = Task.objects.select_for_update().select_related("context").get(pk=task_id)
+        task = (
+            Task.objects.select_for_update(of=("self",)).select_related("context").get(pk=task_id)
+        )
+        if not task_allows(user=user, task=task, permission=APPROVE):
+            continue
         call = ToolCall.objects.select_for_update().get(pk=pk)
         try:
             tool_call_decide_locked(
@@ -218,7 +312,7 @@ def tool_calls_decide_as_admin(
         except DecisionRefused:
             continue
         decided += 1
-        task_resume_if_decided(task=task)
+        task_resume_if_decided(task=task, actor=user)
     return decided
 
 
@@ -260,13 +354,30 @@ def tool_calls_recover(*, task: Task) -> None:
 
 
 def _finish_if_executing(call: ToolCall, **fields: Any) -> bool:
-    """Update a call that is still executing (a cancel or a timeout may have settled it)."""
-    if "status" in fields and fields["status"] in FINISHED_STATUSES:
+    """Update a call that is still executing (a cancel or a timeout may have settled it).
+
+    A call that ends here ran (or was cut off while running): ``toolcall.execute`` is
+    audited in the same transaction, a success or a failure with the error.
+    """
+    finished = fields.get("status") in FINISHED_STATUSES
+    if finished:
         fields.setdefault("finished_at", timezone.now())
     fields["updated_at"] = timezone.now()
-    return (
-        ToolCall.objects.filter(pk=call.pk, status=ToolCallStatus.EXECUTING).update(**fields) == 1
-    )
+    with transaction.atomic():
+        updated = (
+            ToolCall.objects.filter(pk=call.pk, status=ToolCallStatus.EXECUTING).update(**fields)
+            == 1
+        )
+        if updated and finished:
+            success = fields["status"] == ToolCallStatus.SUCCESS
+            _audit(
+                action="toolcall.execute",
+                actor=User.objects.filter(pk=call.requester_id).first(),
+                call=call,
+                outcome="success" if success else "failure",
+                extra={} if success else {"error": fields.get("error", "")},
+            )
+    return updated
 
 
 def _execute(call_id: Any) -> None:
@@ -326,8 +437,12 @@ def tool_result_message(call: ToolCall) -> dict[str, Any]:
     if call.status == ToolCallStatus.SUCCESS:
         payload: dict[str, Any] = {"result": call.result}
     elif call.decision == Decision.REJECTED:
+        # Nobody decided a call refused by WEBCAP_TOOL_ROLES: the owner may not run the tool.
+        refused = call.decided_at is None
         payload = {
-            "error": f"{call.tool} was not approved",
+            "error": f"{call.tool} is not allowed for this user"
+            if refused
+            else f"{call.tool} was not approved",
             "rejected": True,
             "reason": call.decision_reason or "no reason given",
         }

@@ -1,4 +1,8 @@
-"""The approval page: a person sees their pending tool calls and decides on them."""
+"""The approval page: a person sees the pending tool calls they may decide, and decides.
+
+Listed: calls of their own tasks, of tasks shared with them for approval (approvers), and
+every call for admins. A call of a task they may not read is "not found", like a missing one.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,14 @@ from django.views.decorators.http import require_http_methods
 
 from accounts.models import User
 from common.errors import ApplicationError
-from tools.models import ToolCall, ToolCallStatus
+from tools.selectors import tool_calls_awaiting_decision_by
 from tools.services import tool_call_decide
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def approvals(request: HttpRequest) -> HttpResponse:
-    """GET lists the caller's calls that wait for a decision; POST records one."""
+    """GET lists the calls that wait for the caller's decision; POST records one."""
     user = request.user
     assert isinstance(user, User)
     if request.method == "POST":
@@ -39,11 +43,5 @@ def approvals(request: HttpRequest) -> HttpResponse:
                 verb = "Approved" if decision == "approve" else "Rejected"
                 messages.success(request, f"{verb} {call.tool} for task {call.task_id}.")
         return HttpResponseRedirect(reverse("approvals"))
-    pending = (
-        ToolCall.objects.filter(
-            requester=user, status=ToolCallStatus.AWAITING_APPROVAL, decision=""
-        )
-        .select_related("task")
-        .order_by("created_at", "position")
-    )
+    pending = tool_calls_awaiting_decision_by(user=user)
     return render(request, "tools/approvals.html", {"pending": pending})

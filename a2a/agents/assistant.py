@@ -34,6 +34,7 @@ from a2a.agents.base import Agent, StepResult, TaskRun
 from a2a.models import Context, Message, Role, Task, TaskState
 from a2a.protocol import types as wire
 from a2a.protocol.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
+from accounts.models import User
 from tools import llm
 from tools.models import EntryRole, ToolCall, ToolCallStatus, TranscriptEntry
 from tools.registry import tools_available
@@ -164,7 +165,10 @@ class AssistantAgent(Agent):
     input_modes = ["text/plain", "application/json", "image/png", "image/jpeg"]
     output_modes = ["text/plain"]
 
-    def on_follow_up(self, task: Task, message: wire.Message) -> bool:
+    def on_follow_up(self, task: Task, message: wire.Message, *, sender: User) -> bool:
+        # The sender, not always the owner: an approver or an admin decides in their name.
+        # message_send checked that the sender may decide before calling this.
+        decider = sender
         for decision in decisions_in(message):
             call_id = _uuid_or_none(decision.toolCallId)
             call = (
@@ -181,7 +185,7 @@ class AssistantAgent(Agent):
                 tool_call_decide_locked(
                     task=task,
                     call=call,
-                    user=task.owner,
+                    user=decider,
                     approved=decision.approved,
                     reason=decision.reason or "",
                 )
@@ -310,7 +314,8 @@ class AssistantStep:
         try:
             completion = llm.complete(
                 messages=messages,
-                tools=[t.spec() for t in tools_available()],
+                # Only the tools the owner's roles may cause to run (WEBCAP_TOOL_ROLES).
+                tools=[t.spec() for t in tools_available(user=self.task.owner)],
                 on_text=writer.write,
                 on_restart=writer.restart,
                 task_id=self.task.id,

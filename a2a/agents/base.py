@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 from a2a.models import Message, Role, Task, TaskState
 from a2a.protocol import types as wire
 from a2a.services.tasks import TaskStateError, task_artifact_update, task_transition
+from accounts.models import User
 
 
 class TaskStopped(Exception):
@@ -130,11 +131,13 @@ class Agent(ABC):
         """
         return None
 
-    def on_follow_up(self, task: Task, message: wire.Message) -> bool:
+    def on_follow_up(self, task: Task, message: wire.Message, *, sender: User) -> bool:
         """Take a follow-up to an interrupted task (locked); return whether to run again.
 
-        Runs in the transaction that stores the message, before the task is resumed; an
-        A2AError raised here refuses the message and stores nothing.
+        ``sender`` is who sent it: the owner, or someone allowed to act on the task (an
+        approver deciding tool calls of a task shared with them, an admin). Runs in the
+        transaction that stores the message, before the task is resumed; an A2AError raised
+        here refuses the message and stores nothing.
         """
         return True
 

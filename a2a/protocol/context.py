@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accounts.auth import Identity
 from accounts.models import User
 
 
@@ -18,3 +19,6 @@ class CallContext:
     base_url: str
     # The SSE Last-Event-ID a reconnecting client sent: resume after that event.
     last_event_id: str | None = None
+    # How the caller authenticated (API key scopes narrow what it may do); None in tests
+    # and internal calls, which act with the user's full rights.
+    identity: Identity | None = None

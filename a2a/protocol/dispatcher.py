@@ -6,13 +6,21 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
 from a2a.protocol import handlers, v03
 from a2a.protocol import types as wire
 from a2a.protocol.context import CallContext
-from a2a.protocol.errors import MethodNotFoundError, VersionNotSupportedError
+from a2a.protocol.errors import (
+    MethodNotFoundError,
+    PermissionDeniedError,
+    VersionNotSupportedError,
+)
 from a2a.protocol.validation import parse_params
 from a2a.protocol.versions import require_supported
 from a2a.streams import ResultStream
+from accounts.models import Scope
+from accounts.roles import may_send
 
 Result = dict[str, Any] | ResultStream
 
@@ -28,21 +36,25 @@ class Operation:
     # Raises when the capability the operation needs is not declared (A2A §3.3.4); runs
     # before the params are looked at, so the refusal does not depend on them.
     gate: Callable[[], None] | None = None
+    # Changes something (a task, a push config): needs the tasks:write scope and a role
+    # that may send; everything else needs tasks:read.
+    writes: bool = False
 
 
 OPERATIONS: dict[str, Operation] = {
     op.method: op
     for op in (
-        Operation("SendMessage", wire.SendMessageRequest, handlers.send_message),
+        Operation("SendMessage", wire.SendMessageRequest, handlers.send_message, writes=True),
         Operation(
             "SendStreamingMessage",
             wire.SendMessageRequest,
             handlers.send_streaming_message,
             streaming=True,
+            writes=True,
         ),
         Operation("GetTask", wire.GetTaskRequest, handlers.get_task),
         Operation("ListTasks", wire.ListTasksRequest, handlers.list_tasks),
-        Operation("CancelTask", wire.CancelTaskRequest, handlers.cancel_task),
+        Operation("CancelTask", wire.CancelTaskRequest, handlers.cancel_task, writes=True),
         Operation(
             "SubscribeToTask",
             wire.SubscribeToTaskRequest,
@@ -54,6 +66,7 @@ OPERATIONS: dict[str, Operation] = {
             wire.TaskPushNotificationConfig,
             handlers.create_push_config,
             gate=handlers.require_push,
+            writes=True,
         ),
         Operation(
             "GetTaskPushNotificationConfig",
@@ -72,6 +85,7 @@ OPERATIONS: dict[str, Operation] = {
             wire.DeleteTaskPushNotificationConfigRequest,
             handlers.delete_push_config,
             gate=handlers.require_push,
+            writes=True,
         ),
         Operation(
             "GetExtendedAgentCard",
@@ -83,7 +97,25 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+async def authorize(ctx: CallContext, operation: Operation) -> None:
+    """Refuse an operation the caller's API key scopes or roles do not allow (403).
+
+    Whether the caller may touch a particular task is decided later, by the selectors.
+    """
+    scope = Scope.TASKS_WRITE if operation.writes else Scope.TASKS_READ
+    if ctx.identity is not None and not ctx.identity.allows(scope):
+        raise PermissionDeniedError(
+            f"This API key lacks the {scope} scope needed for {operation.method}",
+            metadata={"scope": str(scope)},
+        )
+    if operation.writes and not await sync_to_async(may_send)(ctx.user):
+        raise PermissionDeniedError(
+            f"The viewer role is read-only: {operation.method} is not allowed"
+        )
+
+
 async def _run(ctx: CallContext, operation: Operation, params: Any) -> Result:
+    await authorize(ctx, operation)
     if operation.gate is not None:
         operation.gate()
     request = parse_params(operation.request, params)
@@ -97,6 +129,10 @@ async def dispatch(ctx: CallContext, method: str, params: Any) -> Result:
     A 0.3 method name from a client speaking 0.3 runs the same operation through the 0.3
     translation (``v03.py``).
     """
+    from common.ratelimit import enforce_a2a_call
+
+    # Every call counts, on every binding, before any work is done for it (issue 5 §4).
+    await enforce_a2a_call(ctx)
     legacy = v03.METHODS.get(method)
     if legacy is not None:
         if ctx.version != v03.LEGACY_VERSION:

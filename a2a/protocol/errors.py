@@ -243,3 +243,36 @@ class ServiceUnavailableError(A2AError):
     reason = "UNAVAILABLE"
     domain = WEBCAP_DOMAIN
     default_message = "Service temporarily unavailable"
+
+
+class PermissionDeniedError(A2AError):
+    """The caller is known but its role or its API key's scopes do not allow the operation.
+
+    Only for operations, never for a particular task: a task the caller may not see is
+    reported as TaskNotFoundError, so ids of other users' tasks cannot be probed.
+    """
+
+    code = -32040
+    http_status = 403
+    grpc_status = "PERMISSION_DENIED"
+    reason = "PERMISSION_DENIED"
+    domain = WEBCAP_DOMAIN
+    default_message = "Permission denied"
+
+
+class RateLimitedError(A2AError):
+    """Too many requests in the current window: HTTP 429 with Retry-After on every binding.
+
+    ``retry_after`` (seconds) is also in the ErrorInfo metadata as ``retryAfter``.
+    """
+
+    code = -32029
+    http_status = 429
+    grpc_status = "RESOURCE_EXHAUSTED"
+    reason = "RATE_LIMITED"
+    domain = WEBCAP_DOMAIN
+    default_message = "Rate limit exceeded"
+
+    def __init__(self, message: str | None = None, *, retry_after: int, limit: int) -> None:
+        super().__init__(message, metadata={"retryAfter": str(retry_after), "limit": str(limit)})
+        self.retry_after = retry_after

@@ -147,7 +147,7 @@ async def get_task(ctx: CallContext, request: wire.GetTaskRequest) -> dict[str, 
 
 
 async def list_tasks(ctx: CallContext, request: wire.ListTasksRequest) -> dict[str, Any]:
-    """ListTasks (A2A §3.1.4): owner-scoped, filtered, newest first, cursor-paged."""
+    """ListTasks (A2A §3.1.4): the caller's readable tasks, filtered, newest first, paged."""
     return await sync_to_async(tasks_list_for_user)(user=ctx.user, request=request)
 
 
@@ -173,6 +173,14 @@ async def subscribe_to_task(
     if resume_after is not None:
         stream = TaskEventStream(user=ctx.user, task_id=request.id, from_seq=resume_after + 1)
         await stream.open()
+        if stream.nothing_left:
+            # An empty stream would leave a JSON-RPC client without any response.
+            await stream.close()
+            raise UnsupportedOperationError(
+                f"Task {request.id} has already finished and event {resume_after} was its "
+                "last; there is nothing more to send",
+                metadata={"taskId": request.id},
+            )
         return stream
     stream = TaskEventStream(user=ctx.user, task_id=request.id)
     await stream.open()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,8 +29,37 @@ class EnvelopeError(Exception):
 
 
 def dumps(value: Any) -> bytes:
-    """Encode compactly, keeping non-ASCII text as UTF-8."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    """Encode compactly, keeping non-ASCII text as UTF-8.
+
+    A lone surrogate (which only a JSON escape such as a client's ``"\\ud800"`` can produce)
+    has no UTF-8 form; ``backslashreplace`` writes it back as that same JSON escape, so an
+    echoed id or method name never turns an answer into a 500.
+    """
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8", "backslashreplace")
+
+
+# A JSON escape of a UTF-16 surrogate; only then can decoded text hold a lone surrogate.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
+
+
+def loads(body: bytes | str) -> Any:
+    """Decode a JSON request body, refusing what cannot be stored or answered.
+
+    Raises ValueError for invalid JSON, nesting deeper than the parser's recursion limit and
+    text with unpaired surrogates (a valid pair, such as an escaped emoji, is fine).
+    """
+    raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
+    try:
+        data = json.loads(raw)
+    except RecursionError as exc:
+        raise ValueError("nested too deeply") from exc
+    if _SURROGATE_ESCAPE.search(raw):
+        try:
+            json.dumps(data, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ValueError("text holds an unpaired UTF-16 surrogate") from exc
+    return data
 
 
 def _valid_id(value: Any) -> bool:
@@ -39,7 +69,7 @@ def _valid_id(value: Any) -> bool:
 def parse_request(body: bytes | str) -> RpcRequest:
     """Parse one JSON-RPC request object or raise EnvelopeError (-32700 / -32600)."""
     try:
-        data = json.loads(body)
+        data = loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise EnvelopeError(None, JSONParseError(f"Invalid JSON payload: {exc}")) from exc
     if isinstance(data, list):

@@ -3,7 +3,10 @@
 Fields are camelCase on the wire (snake_case names are accepted too, as ProtoJSON parsers do),
 enums travel by name, unknown fields are ignored, and unset fields are left out when dumped.
 Validation here is what "invalid params" means: a ``ValidationError`` from these models becomes
--32602 naming each bad field (see ``validation.py``).
+-32602 naming each bad field (see ``validation.py``). Requests from clients are validated with
+the configured limits in the validation context (``limits.py``): sizes, counts, depths and the
+shape of media types, file names and URLs; a file part whose bytes contradict its media type
+is refused (``common/media.py``). Objects the server builds itself skip those checks.
 """
 
 from __future__ import annotations
@@ -11,17 +14,23 @@ from __future__ import annotations
 import base64
 import binascii
 import enum
-from typing import Any, Self
+from datetime import UTC, datetime
+from typing import Annotated, Any, Self
 
 from pydantic import (
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+
+from a2a.protocol import limits as lim
+from common.media import media_type_mismatch
 
 MAX_ID_LENGTH = 256
 
@@ -44,6 +53,12 @@ class WireModel(BaseModel):
 
 Id = Field(min_length=1, max_length=MAX_ID_LENGTH)
 OptionalId = Field(default=None, max_length=MAX_ID_LENGTH)
+Tenant = Field(default=None, max_length=MAX_ID_LENGTH)
+PageToken = Field(default=None, max_length=lim.MAX_PAGE_TOKEN_CHARS)
+HistoryLength = Field(default=None, ge=0, le=lim.MAX_INT32)
+
+
+TaskIdRef = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 
 
 class TaskState(enum.StrEnum):
@@ -75,27 +90,36 @@ class Part(WireModel):
 
     text: str | None = None
     raw: str | None = None
-    url: str | None = None
-    data: Any = None
-    metadata: dict[str, Any] | None = None
-    filename: str | None = None
-    media_type: str | None = None
+    url: lim.PartUrl = None
+    data: Annotated[Any, BeforeValidator(lim.bounded_json)] = None
+    metadata: lim.Metadata = None
+    filename: lim.Filename = None
+    media_type: lim.MediaType = None
+
+    @field_validator("text")
+    @classmethod
+    def _text_is_bounded(cls, value: str | None, info: ValidationInfo) -> str | None:
+        limits = lim.client_limits(info)
+        if value is not None and limits is not None:
+            lim.check_length(value, limits.text_chars)
+        return value
 
     @field_validator("raw")
     @classmethod
-    def _raw_is_base64(cls, value: str | None) -> str | None:
-        # ProtoJSON bytes: standard or URL-safe alphabet, padding optional.
+    def _raw_is_base64(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return value
-        padded = value + "=" * (-len(value) % 4)
-        try:
-            base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise ValueError("must be base64-encoded bytes") from exc
+        limits = lim.client_limits(info)
+        if limits is not None and len(value) > 4 * (limits.file_bytes // 3 + 1):
+            # Refused by its length alone: no need to decode megabytes first.
+            raise ValueError(f"holds more than {limits.file_bytes} bytes")
+        size = len(decode_bytes(value))
+        if limits is not None and size > limits.file_bytes:
+            raise ValueError(f"holds {size} bytes; at most {limits.file_bytes} are allowed")
         return value
 
     @model_validator(mode="after")
-    def _exactly_one_content(self) -> Self:
+    def _exactly_one_content(self, info: ValidationInfo) -> Self:
         present = [
             name for name in ("text", "raw", "url", "data") if getattr(self, name) is not None
         ]
@@ -104,7 +128,20 @@ class Part(WireModel):
                 "a part must have exactly one of text, raw, url or data"
                 + (f" (got {', '.join(present)})" if present else "")
             )
+        if self.raw is not None and self.media_type and lim.client_limits(info) is not None:
+            problem = media_type_mismatch(self.media_type, decode_bytes(self.raw))
+            if problem is not None:
+                raise ValueError(problem)
         return self
+
+
+def decode_bytes(value: str) -> bytes:
+    """Decode ProtoJSON bytes: standard or URL-safe base64, padding optional."""
+    padded = value + "=" * (-len(value) % 4)
+    try:
+        return base64.b64decode(padded.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("must be base64-encoded bytes") from exc
 
 
 class Message(WireModel):
@@ -115,9 +152,18 @@ class Message(WireModel):
     task_id: str | None = OptionalId
     role: Role
     parts: list[Part] = Field(min_length=1)
-    metadata: dict[str, Any] | None = None
-    extensions: list[str] | None = None
-    reference_task_ids: list[str] | None = None
+    metadata: lim.Metadata = None
+    extensions: Annotated[list[lim.ExtensionUri] | None, BeforeValidator(lim.bounded_list)] = None
+    reference_task_ids: Annotated[list[TaskIdRef] | None, BeforeValidator(lim.bounded_list)] = None
+
+    @field_validator("parts", mode="before")
+    @classmethod
+    def _parts_are_bounded(cls, value: Any, info: ValidationInfo) -> Any:
+        # Counted before each part is validated, so a flood of parts costs nothing.
+        limits = lim.client_limits(info)
+        if limits is not None:
+            lim.check_count(value, limits.parts)
+        return value
 
 
 class TaskStatus(WireModel):
@@ -170,31 +216,33 @@ class StreamResponse(WireModel):
 
 
 class AuthenticationInfo(WireModel):
-    scheme: str = Field(min_length=1)
-    credentials: str | None = None
+    scheme: str = Field(min_length=1, max_length=lim.MAX_AUTH_SCHEME_CHARS)
+    credentials: str | None = Field(default=None, max_length=lim.MAX_CREDENTIALS_CHARS)
 
 
 class TaskPushNotificationConfig(WireModel):
-    tenant: str | None = None
+    tenant: str | None = Tenant
     id: str | None = OptionalId
     task_id: str | None = OptionalId
-    url: str = Field(min_length=1)
-    token: str | None = None
+    url: lim.WebhookUrl = Field(min_length=1)
+    token: str | None = Field(default=None, max_length=lim.MAX_PUSH_TOKEN_CHARS)
     authentication: AuthenticationInfo | None = None
 
 
 class SendMessageConfiguration(WireModel):
-    accepted_output_modes: list[str] | None = None
+    accepted_output_modes: Annotated[
+        list[lim.OutputMode] | None, BeforeValidator(lim.bounded_list)
+    ] = None
     task_push_notification_config: TaskPushNotificationConfig | None = None
-    history_length: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    history_length: int | None = HistoryLength
     return_immediately: bool = False
 
 
 class SendMessageRequest(WireModel):
-    tenant: str | None = None
+    tenant: str | None = Tenant
     message: Message
     configuration: SendMessageConfiguration | None = None
-    metadata: dict[str, Any] | None = None
+    metadata: lim.Metadata = None
 
 
 class SendMessageResponse(WireModel):
@@ -203,26 +251,27 @@ class SendMessageResponse(WireModel):
 
 
 class GetTaskRequest(WireModel):
-    tenant: str | None = None
+    tenant: str | None = Tenant
     id: str = Id
-    history_length: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    history_length: int | None = HistoryLength
 
 
 class CancelTaskRequest(WireModel):
-    tenant: str | None = None
+    tenant: str | None = Tenant
     id: str = Id
-    metadata: dict[str, Any] | None = None
+    metadata: lim.Metadata = None
 
 
 class SubscribeToTaskRequest(WireModel):
-    tenant: str | None = None
+    tenant: str | None = Tenant
     id: str = Id
     # webcap: resume after this event sequence number (the WebSocket binding's Last-Event-ID).
-    last_event_seq: int | None = Field(default=None, ge=0)
+    # Sequence numbers are 32-bit columns; the next one asked for must fit too.
+    last_event_seq: int | None = Field(default=None, ge=0, lt=lim.MAX_INT32)
 
 
 class GetTaskPushNotificationConfigRequest(WireModel):
-    tenant: str | None = None
+    tenant: str | None = Tenant
     task_id: str = Id
     id: str = Id
 
@@ -232,21 +281,32 @@ class DeleteTaskPushNotificationConfigRequest(GetTaskPushNotificationConfigReque
 
 
 class ListTaskPushNotificationConfigsRequest(WireModel):
-    tenant: str | None = None
+    tenant: str | None = Tenant
     task_id: str = Id
-    page_size: int | None = Field(default=None, ge=0, le=100)
-    page_token: str | None = Field(default=None, max_length=1024)
+    page_size: lim.PageSize = Field(default=None, ge=0)
+    page_token: str | None = PageToken
 
 
 class ListTasksRequest(WireModel):
-    tenant: str | None = None
+    tenant: str | None = Tenant
     context_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
     status: TaskState | None = None
-    page_size: int | None = Field(default=None, ge=1, le=100)
-    page_token: str | None = Field(default=None, max_length=1024)
-    history_length: int | None = Field(default=None, ge=0, le=2**31 - 1)
+    page_size: lim.PageSize = Field(default=None, ge=1)
+    page_token: str | None = PageToken
+    history_length: int | None = HistoryLength
     status_timestamp_after: AwareDatetime | None = None
     include_artifacts: bool | None = None
+
+    @field_validator("status_timestamp_after")
+    @classmethod
+    def _timestamp_in_range(cls, value: datetime | None) -> datetime | None:
+        # "0001-01-01T00:00:00+01:00" is valid ISO 8601 but has no UTC equivalent.
+        if value is None:
+            return value
+        try:
+            return value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("is out of range") from exc
 
 
 class ListTasksResponse(WireModel):
@@ -259,7 +319,7 @@ class ListTasksResponse(WireModel):
 class TenantRequest(WireModel):
     """Requests webcap does not serve yet carry at least a tenant; other fields are ignored."""
 
-    tenant: str | None = None
+    tenant: str | None = Tenant
 
 
 # --- Agent card (§4.4, §4.5) ------------------------------------------------------------------
@@ -323,11 +383,17 @@ class APIKeySecurityScheme(WireModel):
     description: str | None = None
 
 
+class OpenIdConnectSecurityScheme(WireModel):
+    open_id_connect_url: str
+    description: str | None = None
+
+
 class SecurityScheme(WireModel):
-    """A oneof over the scheme kinds; webcap declares HTTP bearer and API-key schemes."""
+    """A oneof over the scheme kinds webcap declares: HTTP bearer, API key, OpenID Connect."""
 
     api_key_security_scheme: APIKeySecurityScheme | None = None
     http_auth_security_scheme: HTTPAuthSecurityScheme | None = None
+    open_id_connect_security_scheme: OpenIdConnectSecurityScheme | None = None
 
 
 class AgentCard(WireModel):

@@ -321,6 +321,8 @@ def card_out(card: dict[str, Any]) -> dict[str, Any]:
         elif "apiKeySecurityScheme" in scheme:
             key = dict(scheme["apiKeySecurityScheme"])
             schemes[name] = {"type": "apiKey", "in": key.pop("location"), **key}
+        elif "openIdConnectSecurityScheme" in scheme:
+            schemes[name] = {"type": "openIdConnect", **scheme["openIdConnectSecurityScheme"]}
     if schemes:
         out["securitySchemes"] = schemes
     if card.get("securityRequirements"):

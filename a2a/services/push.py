@@ -7,6 +7,10 @@ sees events in order; a failed POST is retried with exponential backoff up to
 WEBCAP_PUSH_MAX_ATTEMPTS and then dead-lettered (visible in the admin). URLs are checked
 against SSRF when a config is created and again, with the address resolved and pinned, at
 every delivery (``common/netguard.py``).
+
+Configs carry the webhook's secrets, so reading them needs the same right as changing them
+(change_task: the owner, an admin); a caller who may only read the task gets
+PermissionDeniedError, one who may not read it TaskNotFoundError.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from a2a.models import DeliveryStatus, PushConfig, PushDelivery, Task, TaskEvent
 from a2a.protocol import types as wire
 from a2a.protocol.errors import InvalidParamsError, TaskNotFoundError
 from a2a.protocol.jsonrpc import dumps
-from a2a.selectors import task_get_for_user
+from a2a.selectors import CHANGE, task_get_for_user
 from accounts.models import User
 from common.netguard import (
     DeliveryError,
@@ -128,8 +132,8 @@ def push_config_add(
 def push_config_create(
     *, user: User, task_id: str, config: wire.TaskPushNotificationConfig
 ) -> PushConfig:
-    """CreateTaskPushNotificationConfig for the user's task."""
-    task = task_get_for_user(user=user, task_id=task_id, for_update=True)
+    """CreateTaskPushNotificationConfig for a task the user may change."""
+    task = task_get_for_user(user=user, task_id=task_id, for_update=True, permission=CHANGE)
     return push_config_add(task=task, config=config)
 
 
@@ -143,7 +147,7 @@ def _config_not_found(task_id: str, config_id: str) -> TaskNotFoundError:
 @transaction.atomic(durable=True)
 def push_config_delete(*, user: User, task_id: str, config_id: str) -> None:
     """Delete a webhook; deleting one that is gone is not an error (idempotent)."""
-    task = task_get_for_user(user=user, task_id=task_id, for_update=True)
+    task = task_get_for_user(user=user, task_id=task_id, for_update=True, permission=CHANGE)
     config = PushConfig.objects.filter(task=task, config_id=config_id).first()
     if config is None:
         return
@@ -156,14 +160,14 @@ def push_config_delete(*, user: User, task_id: str, config_id: str) -> None:
 
 
 def push_configs_for_user(*, user: User, task_id: str) -> list[PushConfig]:
-    """Return the webhooks of the user's task, oldest first."""
-    task = task_get_for_user(user=user, task_id=task_id)
+    """Return the webhooks of a task the user may change, oldest first."""
+    task = task_get_for_user(user=user, task_id=task_id, permission=CHANGE)
     return list(PushConfig.objects.filter(task=task).order_by("created_at", "id"))
 
 
 def push_config_get_for_user(*, user: User, task_id: str, config_id: str) -> PushConfig:
-    """Return one webhook of the user's task; a missing one is not found, like its task."""
-    task = task_get_for_user(user=user, task_id=task_id)
+    """Return one webhook of a task the user may change; a missing one is not found."""
+    task = task_get_for_user(user=user, task_id=task_id, permission=CHANGE)
     config = PushConfig.objects.filter(task=task, config_id=config_id).first()
     if config is None:
         raise _config_not_found(task_id, config_id)

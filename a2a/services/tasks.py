@@ -1,7 +1,9 @@
 """Writes of the A2A store: sending messages, the task state machine, artifacts, cancel.
 
 Every change to a task happens under its row lock, appends one TaskEvent in the same
-transaction, and leaves work (jobs) and fan-out (doorbells) to ``on_commit``.
+transaction, writes its audit event in that transaction too, and leaves work (jobs) and
+fan-out (doorbells) to ``on_commit``. Who may do what with a task is checked by the
+selectors (``task_get_for_user``) before anything changes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -29,6 +32,7 @@ from a2a.models import (
     Task,
     TaskEvent,
     TaskState,
+    TaskUserObjectPermission,
 )
 from a2a.protocol import convert
 from a2a.protocol import types as wire
@@ -37,7 +41,14 @@ from a2a.protocol.errors import (
     TaskNotCancelableError,
     UnsupportedOperationError,
 )
-from a2a.selectors import task_get_for_user
+from a2a.selectors import (
+    APPROVE,
+    CANCEL,
+    CHANGE,
+    OWNER_PERMISSIONS,
+    task_get_for_user,
+    task_require,
+)
 from a2a.services.events import event_append
 from a2a.services.push import push_config_add
 from accounts.models import User
@@ -48,6 +59,9 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INLINE_PUSH_PREFIX = "configuration.taskPushNotificationConfig."
+# The DataPart key of a tool-call decision (see a2a/agents/assistant.py).
+DECISION_KEY = "toolCallDecision"
+
 
 # The state machine (A2A §4.1.3). Terminal states have no row: leaving them is impossible.
 ALLOWED_TRANSITIONS: dict[str, frozenset[str]] = {
@@ -126,6 +140,34 @@ class Reply:
     message: dict[str, Any]
 
 
+def audit(
+    *,
+    action: str,
+    actor: User | None,
+    target: Any = None,
+    outcome: str = "success",
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """Write one audit event in the caller's transaction (see audit.services)."""
+    # Imported here: the audit app reads users and tasks, and must not load before them.
+    from audit.services import audit_record
+
+    audit_record(action=action, actor=actor, target=target, outcome=outcome, extra=extra)
+
+
+def _owner_permissions_grant(task: Task) -> None:
+    """Give the task's owner view, change, cancel and approve on it (guardian rows)."""
+    permissions = Permission.objects.filter(
+        content_type__app_label="a2a", content_type__model="task", codename__in=OWNER_PERMISSIONS
+    )
+    TaskUserObjectPermission.objects.bulk_create(
+        [
+            TaskUserObjectPermission(user_id=task.owner_id, permission=p, content_object=task)
+            for p in permissions
+        ]
+    )
+
+
 def _task_run_enqueue(task_id: uuid.UUID) -> None:
     # Imported here: jobs import services, and only commit time needs the job.
     from a2a.jobs import task_run_job
@@ -159,11 +201,21 @@ def _message_create(
 
 
 def _transition(
-    *, task: Task, state: str, message_parts: list[dict[str, Any]] | None = None
+    *,
+    task: Task,
+    state: str,
+    message_parts: list[dict[str, Any]] | None = None,
+    actor: User | None = None,
 ) -> TaskEvent:
-    """Move a locked task to state, with an optional agent status message, and log it."""
+    """Move a locked task to state, with an optional agent status message, and log it.
+
+    The one place a task's state changes, so the one place ``task.state`` is audited: when
+    the state differs (progress messages within a state are events, not transitions). The
+    actor is the user whose request caused it; None when the agent moved the task.
+    """
     if state not in ALLOWED_TRANSITIONS.get(task.state, frozenset()):
         raise TaskStateError(task, state)
+    previous = task.state
     task.status_message = None
     if message_parts:
         task.status_message = _message_create(
@@ -179,6 +231,8 @@ def _transition(
     task.save(
         update_fields=["state", "status_message", "status_timestamp", "last_seq", "updated_at"]
     )
+    if previous != state:
+        audit(action="task.state", actor=actor, target=task, extra={"from": previous, "to": state})
     return event
 
 
@@ -248,7 +302,7 @@ def message_send(
             [("message.role", "must be ROLE_USER for a message sent to the agent")]
         )
     if message.task_id:
-        return _message_continue(owner=owner, message=message, push_config=push_config)
+        return _message_continue(sender=owner, message=message, push_config=push_config)
 
     context = _context_for(owner=owner, context_id=message.context_id)
     if push_config is None:
@@ -263,6 +317,8 @@ def message_send(
         status_timestamp=timezone.now(),
         metadata=request_metadata or None,
     )
+    _owner_permissions_grant(task)
+    audit(action="task.create", actor=owner, target=task, extra={"contextId": context.key})
     if push_config is not None:
         push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message)
@@ -314,11 +370,32 @@ def _reply_store(
     return Reply(message=convert.message_to_wire(reply, context_key=context.key))
 
 
+def _is_decision(part: wire.Part) -> bool:
+    return isinstance(part.data, dict) and DECISION_KEY in part.data
+
+
+def _follow_up_allowed(*, sender: User, task: Task, message: wire.Message) -> None:
+    """Refuse a follow-up the sender may not send (the sender may read the task).
+
+    Input for the agent needs change_task (the owner, an admin); tool-call decisions need
+    the right to decide (the owner, an admin, an approver the task is shared with for
+    approval). So an approver can answer a pending call but not talk to the agent, and a
+    viewer of a shared task can do neither: both get PermissionDeniedError (-32040, 403).
+    """
+    if any(_is_decision(part) for part in message.parts):
+        task_require(user=sender, task=task, permission=APPROVE)
+    if any(not _is_decision(part) for part in message.parts):
+        task_require(user=sender, task=task, permission=CHANGE)
+
+
 def _message_continue(
-    *, owner: User, message: wire.Message, push_config: wire.TaskPushNotificationConfig | None
+    *, sender: User, message: wire.Message, push_config: wire.TaskPushNotificationConfig | None
 ) -> SendResult:
     assert message.task_id is not None
-    task = task_get_for_user(user=owner, task_id=message.task_id, for_update=True)
+    task = task_get_for_user(user=sender, task_id=message.task_id, for_update=True)
+    _follow_up_allowed(sender=sender, task=task, message=message)
+    if push_config is not None:
+        task_require(user=sender, task=task, permission=CHANGE)
     earlier = (
         Message.objects.filter(
             task=task,
@@ -353,18 +430,20 @@ def _message_continue(
         push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message)
     agent = _agent_of(task)
-    if agent is not None and not agent.on_follow_up(task, message):
+    resume = agent is None or agent.on_follow_up(task, message, sender=sender)
+    if not resume:
         # The agent took the message but still waits for more (e.g. other approvals): the
         # task stays interrupted, its status saying what it still waits for.
         event = _transition(
             task=task,
             state=task.state,
             message_parts=task.status_message.parts if task.status_message else None,
+            actor=sender,
         )
         user_message.seq = event.seq
         user_message.save(update_fields=["seq", "content_hash"])
         return SendResult(task_id=task.id, start_seq=event.seq, created=False, duplicate=False)
-    event = _transition(task=task, state=TaskState.SUBMITTED)
+    event = _transition(task=task, state=TaskState.SUBMITTED, actor=sender)
     return _turn_started(task=task, user_message=user_message, event=event, created=False)
 
 
@@ -372,9 +451,9 @@ def _lock_task(task_id: uuid.UUID | str) -> Task:
     return Task.objects.select_related("context").select_for_update(of=("self",)).get(pk=task_id)
 
 
-def task_requeue_locked(*, task: Task) -> TaskEvent:
+def task_requeue_locked(*, task: Task, actor: User | None = None) -> TaskEvent:
     """Put an interrupted task (locked by the caller) back in the queue to run again."""
-    event = _transition(task=task, state=TaskState.SUBMITTED)
+    event = _transition(task=task, state=TaskState.SUBMITTED, actor=actor)
     task_id = task.id
     transaction.on_commit(lambda: _task_run_enqueue(task_id))
     return event
@@ -429,8 +508,8 @@ def task_artifact_update(
 
 @transaction.atomic(durable=True)
 def task_cancel(*, user: User, task_id: str) -> Task:
-    """Cancel the user's task; CANCELED is stored at once and the running job notices it."""
-    task = task_get_for_user(user=user, task_id=task_id, for_update=True)
+    """Cancel a task the user may cancel; CANCELED is stored at once, the job notices it."""
+    task = task_get_for_user(user=user, task_id=task_id, for_update=True, permission=CANCEL)
     if task.is_terminal:
         # A2A §3.1.5: a task in a terminal state is not cancelable.
         raise TaskNotCancelableError(
@@ -440,10 +519,12 @@ def task_cancel(*, user: User, task_id: str) -> Task:
     agent = _agent_of(task)
     if agent is not None:
         agent.on_cancel(task)
+    audit(action="task.cancel", actor=user, target=task, extra={"from": task.state})
     _transition(
         task=task,
         state=TaskState.CANCELED,
         message_parts=[{"text": "Canceled at the client's request."}],
+        actor=user,
     )
     logger.info("Task %s canceled by user %s", task.id, user.pk)
     return task

@@ -20,6 +20,7 @@ from a2a.protocol.errors import (
     InternalError,
     InvalidRequestError,
     PayloadTooLargeError,
+    RateLimitedError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
@@ -31,9 +32,9 @@ from accounts.auth import AUTH_CHALLENGE
 logger = logging.getLogger(__name__)
 
 JSON = "application/json"
-# Errors about the HTTP exchange itself keep their HTTP status; A2A and JSON-RPC errors
-# travel with 200 (A2A §9.5).
-TRANSPORT_STATUSES = frozenset({401, 405, 413, 415, 503})
+# Errors about the HTTP exchange itself keep their HTTP status (429 too, so HTTP clients and
+# proxies back off by Retry-After); A2A and JSON-RPC errors travel with 200 (A2A §9.5).
+TRANSPORT_STATUSES = frozenset({401, 405, 413, 415, 429, 503})
 
 
 class _MethodNotAllowed(InvalidRequestError):
@@ -57,6 +58,8 @@ def _rpc_error(
     response = HttpResponse(body, content_type=JSON, status=status)
     if isinstance(error, UnauthenticatedError):
         response["WWW-Authenticate"] = AUTH_CHALLENGE
+    if isinstance(error, RateLimitedError):
+        response["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -64,7 +67,10 @@ def _legacy_stream_error(request_id: jsonrpc.RequestId, error: A2AError) -> Http
     """An error before a 0.3 stream started: 0.3 clients read it only as an SSE event."""
     _log(error, f"JSON-RPC 0.3 stream {request_id!r}")
     frame = b"data: %s\n\n" % jsonrpc.dumps(jsonrpc.failure(request_id, error, legacy=True))
-    return HttpResponse(frame, content_type="text/event-stream", headers=SSE_HEADERS)
+    response = HttpResponse(frame, content_type="text/event-stream", headers=SSE_HEADERS)
+    if isinstance(error, RateLimitedError):
+        response["Retry-After"] = str(error.retry_after)
+    return response
 
 
 @csrf_exempt

@@ -9,7 +9,6 @@ whose data is a bare StreamResponse, and an error inside a stream is an ``event:
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -26,10 +25,11 @@ from a2a.protocol.errors import (
     InvalidRequestError,
     JSONParseError,
     PayloadTooLargeError,
+    RateLimitedError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
-from a2a.protocol.jsonrpc import dumps
+from a2a.protocol.jsonrpc import dumps, loads
 from a2a.protocol.versions import HEADER
 from a2a.streams import ResultStream
 from a2a.views.sse import sse_response
@@ -76,6 +76,8 @@ def _error(request: HttpRequest, error: A2AError) -> HttpResponse:
     )
     if isinstance(error, UnauthenticatedError):
         response["WWW-Authenticate"] = AUTH_CHALLENGE
+    if isinstance(error, RateLimitedError):
+        response["Retry-After"] = str(error.retry_after)
     return response
 
 
@@ -92,7 +94,7 @@ def _body(request: HttpRequest) -> dict[str, Any]:
             f"Content-Type {content_type or '(none)'!r} is not supported; send {A2A_JSON}"
         )
     try:
-        body = json.loads(raw)
+        body = loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise JSONParseError(f"Invalid JSON payload: {exc}") from exc
     if not isinstance(body, dict):

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,7 +74,12 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
+    "rest_framework_simplejwt",
+    "rest_framework_simplejwt.token_blacklist",
+    "drf_spectacular",
+    "guardian",
     "channels",
     "common",
     "accounts",
@@ -83,7 +89,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: every later layer (and every log record and audit row) sees the request id.
+    "common.request_context.RequestContextMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -141,6 +150,14 @@ DATABASES = {"default": _database()}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
+# guardian's backend answers user.has_perm(perm, task) from the object permissions.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
+# No anonymous user row: anonymous callers are refused (or mapped to the public agent user).
+ANONYMOUS_USER_NAME = None
+GUARDIAN_MONKEY_PATCH_USER = False
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -168,12 +185,87 @@ if env.bool("DJANGO_SECURE_PROXY_SSL_HEADER", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_SECURE: bool = env.bool("DJANGO_SECURE_COOKIES", default=not DEBUG and not EMBEDDED)
 CSRF_COOKIE_SECURE: bool = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SECURE_HSTS_SECONDS: int = env.int("DJANGO_SECURE_HSTS_SECONDS", default=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS: bool = env.bool(
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False
+)
+SECURE_HSTS_PRELOAD: bool = env.bool("DJANGO_SECURE_HSTS_PRELOAD", default=False)
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
-# Browser origins allowed to open the A2A WebSocket. Non-browser clients send no Origin header
-# and authenticate with the Authorization header instead.
+# How many reverse proxies in front of webcap append to X-Forwarded-For. 0: the client address
+# is the socket peer and X-Forwarded-For is ignored (anyone can send it). N: the Nth address
+# from the right, the one the outermost trusted proxy saw.
+NUM_PROXIES: int = env.int("NUM_PROXIES", default=0)
+
+# Browser origins allowed to call the API cross-origin (django-cors-headers) and to open the
+# A2A WebSocket. Non-browser clients send no Origin header and authenticate with a header.
 CORS_ALLOWED_ORIGINS: list[str] = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "a2a-version",
+    "a2a-extensions",
+    "last-event-id",
+    "x-api-key",
+    "x-request-id",
+)
+CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after", "a2a-version")
+# The agent card sets its own "Access-Control-Allow-Origin: *": it is public.
+CORS_URLS_REGEX = r"^/(a2a/|api/).*$"
+
+# --- Sign-in tokens (SimpleJWT) -----------------------------------------------------------------
+JWT_ACCESS_MINUTES: int = env.int("JWT_ACCESS_MINUTES", default=5)
+JWT_REFRESH_HOURS: int = env.int("JWT_REFRESH_HOURS", default=24)
+# Defaults to DJANGO_SECRET_KEY; set it to rotate token signing apart from the secret key.
+JWT_SIGNING_KEY: str = env.str("JWT_SIGNING_KEY", default="") or SECRET_KEY
+JWT_ISSUER: str = env.str("JWT_ISSUER", default="webcap")
+JWT_AUDIENCE: str = env.str("JWT_AUDIENCE", default="webcap")
+
+# --- External identity provider (OpenID Connect), optional ------------------------------------
+# Set OIDC_ISSUER and OIDC_AUDIENCE to accept the provider's access tokens (RS256/ES256, keys
+# from its JWKS). The JWKS URL is discovered from the issuer unless OIDC_JWKS_URL is set.
+OIDC_ISSUER: str = env.str("OIDC_ISSUER", default="").rstrip("/")
+OIDC_AUDIENCE: str = env.str("OIDC_AUDIENCE", default="")
+OIDC_JWKS_URL: str = env.str("OIDC_JWKS_URL", default="")
+OIDC_ALGORITHMS: list[str] = env.list("OIDC_ALGORITHMS", default=["RS256", "ES256"])
+# The claim that names the local user (created on first sign-in with the "user" role).
+OIDC_USERNAME_CLAIM: str = env.str("OIDC_USERNAME_CLAIM", default="sub")
+OIDC_JWKS_CACHE_SECONDS: int = env.int("OIDC_JWKS_CACHE_SECONDS", default=300)
+# At most one key-set refetch per this many seconds for tokens naming an unknown key id.
+OIDC_JWKS_REFETCH_SECONDS: float = env.float("OIDC_JWKS_REFETCH_SECONDS", default=30.0)
+OIDC_TIMEOUT: float = env.float("OIDC_TIMEOUT", default=5.0)
+
+# --- Limits -----------------------------------------------------------------------------------
+# Requests per window (seconds) on the A2A operations, per user and per API key; 0: no limit.
+WEBCAP_RATE_LIMIT_WINDOW: int = env.int("WEBCAP_RATE_LIMIT_WINDOW", default=60)
+WEBCAP_RATE_LIMIT_USER: int = env.int("WEBCAP_RATE_LIMIT_USER", default=600)
+WEBCAP_RATE_LIMIT_KEY: int = env.int("WEBCAP_RATE_LIMIT_KEY", default=300)
+# Sign-in attempts per window on /api/auth/token/, per client address and per username.
+WEBCAP_RATE_LIMIT_TOKEN_IP: int = env.int("WEBCAP_RATE_LIMIT_TOKEN_IP", default=30)
+WEBCAP_RATE_LIMIT_TOKEN_USER: int = env.int("WEBCAP_RATE_LIMIT_TOKEN_USER", default=10)
+# Model tokens (prompt + completion) one user may spend per UTC day; 0: no budget.
+WEBCAP_LLM_TOKENS_PER_DAY: int = env.int("WEBCAP_LLM_TOKENS_PER_DAY", default=2_000_000)
+# Largest page of any list (ListTasks, management API).
+WEBCAP_MAX_PAGE_SIZE: int = env.int("WEBCAP_MAX_PAGE_SIZE", default=100)
+# Shape limits of every incoming message (A2A Message, parts, metadata).
+WEBCAP_MAX_PARTS: int = env.int("WEBCAP_MAX_PARTS", default=64)
+WEBCAP_MAX_TEXT_CHARS: int = env.int("WEBCAP_MAX_TEXT_CHARS", default=1_000_000)
+WEBCAP_MAX_FILE_BYTES: int = env.int("WEBCAP_MAX_FILE_BYTES", default=8 * 1024 * 1024)
+WEBCAP_MAX_METADATA_BYTES: int = env.int("WEBCAP_MAX_METADATA_BYTES", default=16 * 1024)
+WEBCAP_MAX_METADATA_DEPTH: int = env.int("WEBCAP_MAX_METADATA_DEPTH", default=8)
+# Entries of the lists a request carries (acceptedOutputModes, extensions, referenceTaskIds).
+WEBCAP_MAX_LIST_ITEMS: int = env.int("WEBCAP_MAX_LIST_ITEMS", default=64)
+# Seconds a WebSocket ticket from POST /api/auth/ws-ticket/ stays valid (it works once).
+WEBCAP_WS_TICKET_SECONDS: int = env.int("WEBCAP_WS_TICKET_SECONDS", default=30)
+
+# --- Audit log --------------------------------------------------------------------------------
+# Audit events older than this many days are deleted by the daily purge; 0: kept forever.
+AUDIT_RETENTION_DAYS: int = env.int("AUDIT_RETENTION_DAYS", default=365)
 
 # --- Channels and Celery ----------------------------------------------------------------------
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
@@ -188,6 +280,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # Periodic jobs, run by `celery beat` in production (the Procfile's beat process).
 CELERY_BEAT_SCHEDULE = {
     "push-deliveries-sweep": {"task": "a2a.jobs.push_deliveries_sweep_job", "schedule": 60.0},
+    "audit-purge": {"task": "audit.jobs.audit_purge_job", "schedule": 24 * 3600.0},
 }
 
 CHANNEL_LAYERS: dict[str, dict[str, Any]]
@@ -218,11 +311,40 @@ else:
 
 # --- Django REST framework --------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.ApiKeyAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "accounts.authentication.WebcapAuthentication",
+        # The approval page's browser session also reaches the API (with CSRF checks).
+        "rest_framework.authentication.SessionAuthentication",
+    ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "common.drf.drf_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": None,
+}
+
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=JWT_ACCESS_MINUTES),
+    "REFRESH_TOKEN_LIFETIME": timedelta(hours=JWT_REFRESH_HOURS),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    # Pinned: a token naming another algorithm (or "none") is refused.
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": JWT_SIGNING_KEY,
+    "AUDIENCE": JWT_AUDIENCE,
+    "ISSUER": JWT_ISSUER,
+    "LEEWAY": 5,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "USER_ID_FIELD": "id",
+    "USER_ID_CLAIM": "user_id",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "webcap management API",
+    "DESCRIPTION": "Tasks, tool calls, API keys, audit events. The A2A bindings are described "
+    "by the agent card at /.well-known/agent-card.json.",
+    "SERVE_INCLUDE_SCHEMA": False,
 }
 
 # --- webcap -----------------------------------------------------------------------------------
@@ -267,6 +389,11 @@ WEBCAP_TOOL_MODULES: list[str] = env.list("WEBCAP_TOOL_MODULES", default=[])
 WEBCAP_TOOLS_ENABLED: list[str] = env.list("WEBCAP_TOOLS_ENABLED", default=[])
 # Tools that always wait for a person's approval, whatever the tool's own default.
 WEBCAP_TOOLS_REQUIRE_APPROVAL: list[str] = env.list("WEBCAP_TOOLS_REQUIRE_APPROVAL", default=[])
+# Which roles may cause a tool to run: "tool=role;role,tool2=role". A tool not named here may
+# be run by the admin, operator, approver and user roles (viewers never send messages).
+WEBCAP_TOOL_ROLES: dict[str, list[str]] = env.dict(
+    "WEBCAP_TOOL_ROLES", cast={"value": lambda v: [r for r in v.split(";") if r]}, default={}
+)
 # The folder read_file may read (nothing outside it).
 WEBCAP_FILES_ROOT: str = env.str("WEBCAP_FILES_ROOT", default=str(VAR_DIR / "files"))
 WEBCAP_READ_FILE_MAX_BYTES: int = env.int("WEBCAP_READ_FILE_MAX_BYTES", default=1024 * 1024)

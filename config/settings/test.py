@@ -19,6 +19,11 @@ WEBCAP_RUN_LEASE_SECONDS = 600.0
 WEBCAP_ECHO_DELAY_MS = 0
 WEBCAP_PUBLIC_AGENT_USER = ""
 WEBCAP_STREAM_POLL_INTERVAL = 0.2
+# Counters live in the shared in-process cache: tests that check limits switch them on.
+WEBCAP_RATE_LIMIT_USER = 0
+WEBCAP_RATE_LIMIT_KEY = 0
+WEBCAP_RATE_LIMIT_TOKEN_IP = 0
+WEBCAP_RATE_LIMIT_TOKEN_USER = 0
 
 # A file, not :memory:, so the threads that async views and consumers use share one database
 # with real locking (pytest-django suffixes the name per xdist worker).

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import pytest
+from django.test import override_settings
 
 from a2a.card import rendered_card
+
+BEARER_DESCRIPTION = (
+    "An access token from POST /api/auth/token/ (a JWT), or a webcap API key (wcp_...) as "
+    "the bearer token."
+)
 
 
 @pytest.fixture(autouse=True)
@@ -52,9 +58,11 @@ def test_card_declares_what_is_served(client):
     assert card["securitySchemes"]["bearer"] == {
         "httpAuthSecurityScheme": {
             "scheme": "Bearer",
-            "description": "A webcap API key as a bearer token.",
+            "bearerFormat": "JWT",
+            "description": BEARER_DESCRIPTION,
         }
     }
+    assert "oidc" not in card["securitySchemes"]
     assert card["securitySchemes"]["apiKey"]["apiKeySecurityScheme"]["name"] == "X-API-Key"
     assert card["securityRequirements"] == [
         {"schemes": {"bearer": {"list": []}}},
@@ -109,11 +117,34 @@ def test_legacy_path_serves_the_card_with_its_0_3_fields(client):
     assert card["securitySchemes"]["bearer"] == {
         "httpAuthSecurityScheme": {
             "scheme": "Bearer",
-            "description": "A webcap API key as a bearer token.",
+            "bearerFormat": "JWT",
+            "description": BEARER_DESCRIPTION,
         },
         "type": "http",
         "scheme": "Bearer",
-        "description": "A webcap API key as a bearer token.",
+        "bearerFormat": "JWT",
+        "description": BEARER_DESCRIPTION,
     }
     assert card["securitySchemes"]["apiKey"]["in"] == "header"
     assert card["security"] == [{"bearer": []}, {"apiKey": []}]
+
+
+@override_settings(OIDC_ISSUER="https://id.example.com", OIDC_AUDIENCE="webcap-api")
+def test_card_declares_the_openid_connect_provider_when_configured(client):
+    card = client.get("/.well-known/agent-card.json").json()
+    assert card["securitySchemes"]["oidc"] == {
+        "openIdConnectSecurityScheme": {
+            "openIdConnectUrl": "https://id.example.com/.well-known/openid-configuration",
+            "description": "An access token of the configured OpenID Connect provider, for the "
+            "audience 'webcap-api', as a bearer token.",
+        }
+    }
+    assert {"schemes": {"oidc": {"list": []}}} in card["securityRequirements"]
+    legacy = client.get("/.well-known/agent.json").json()
+    assert legacy["securitySchemes"]["oidc"]["type"] == "openIdConnect"
+    assert {"oidc": []} in legacy["security"]
+
+
+def test_card_is_readable_from_any_origin(client):
+    response = client.get("/.well-known/agent-card.json", headers={"Origin": "https://x.example"})
+    assert response["Access-Control-Allow-Origin"] == "*"

@@ -141,12 +141,17 @@ async def test_resume_with_last_event_id_replays_exactly_the_missed_events(rpc, 
     assert frames[-1]["data"]["result"]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
 
 
-async def test_resume_of_a_finished_stream_with_nothing_missed_closes_at_once(rpc, api_key):
+async def test_resume_of_a_finished_stream_with_nothing_missed_is_an_error(rpc, api_key):
+    # Not an empty stream: a JSON-RPC client needs a response, and an EventSource would
+    # reconnect after an empty stream forever; a JSON answer stops it.
     task = await _send(rpc, api_key, "a")
     response = await rpc(
         "SubscribeToTask", {"id": task["id"]}, key=api_key, headers={"Last-Event-ID": "4"}
     )
-    assert await sse_frames(response) == []
+    assert response["Content-Type"].startswith("application/json")
+    error = response.json()["error"]
+    assert error["code"] == -32004
+    assert "nothing more to send" in error["message"]
 
 
 async def test_resume_needs_a_numeric_last_event_id(rpc, api_key):

@@ -106,7 +106,13 @@ def test_drf_authentication(user):
     _, key = api_key_create(user=user, name="ci")
     factory = APIRequestFactory()
     auth = ApiKeyAuthentication()
-    assert auth.authenticate(factory.get("/", HTTP_X_API_KEY=key)) == (user, None)
+    found = auth.authenticate(factory.get("/", HTTP_X_API_KEY=key))
+    assert found is not None
+    authenticated, identity = found
+    assert authenticated == user
+    assert identity.method == "api_key"
+    assert identity.api_key is not None
+    assert identity.api_key.user == user
     assert auth.authenticate(factory.get("/")) is None
     with pytest.raises(exceptions.AuthenticationFailed):
         auth.authenticate(factory.get("/", HTTP_AUTHORIZATION="Bearer wrong"))

@@ -79,3 +79,68 @@ def test_env_example_and_docs_list_every_variable_settings_read():
     assert read, "no env reads found; the pattern is out of date"
     assert read <= listed, f"missing from .env.example: {sorted(read - listed)}"
     assert read <= documented, f"missing from docs/configuration.md: {sorted(read - documented)}"
+
+
+# What docs/security.md gives as the production environment behind a TLS-terminating proxy.
+PRODUCTION_ENV = {
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+    "DATABASE_URL": "postgres://webcap:webcap@127.0.0.1:1/webcap",
+    "DJANGO_SECRET_KEY": "k" * 20 + "-production-secret-key-with-enough-entropy-" + "z" * 20,
+    "ALLOWED_HOSTS": "agents.example.com",
+    "DJANGO_SECURE_SSL_REDIRECT": "true",
+    "DJANGO_SECURE_PROXY_SSL_HEADER": "true",
+    "DJANGO_SECURE_HSTS_SECONDS": "31536000",
+    "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "DJANGO_SECURE_HSTS_PRELOAD": "true",
+}
+
+
+def test_deploy_check_is_clean_with_production_settings(tmp_path):
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS"))
+    }
+    clean.pop("DATABASE_URL", None)
+    clean.update(
+        {"DJANGO_SETTINGS_MODULE": "config.settings", "WEBCAP_VAR_DIR": str(tmp_path)},
+        **PRODUCTION_ENV,
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_production_cookies_are_secure_and_http_only(tmp_path):
+    probe = (
+        "import json, django; from django.conf import settings as s; django.setup(); "
+        "print(json.dumps([s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
+        "s.SESSION_COOKIE_HTTPONLY, s.SECURE_HSTS_SECONDS, s.SECURE_PROXY_SSL_HEADER]))"
+    )
+    clean = {
+        k: v for k, v in os.environ.items() if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS"))
+    }
+    clean.update(
+        {"DJANGO_SETTINGS_MODULE": "config.settings", "WEBCAP_VAR_DIR": str(tmp_path)},
+        **PRODUCTION_ENV,
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == [
+        True,
+        True,
+        True,
+        31536000,
+        ["HTTP_X_FORWARDED_PROTO", "https"],
+    ]

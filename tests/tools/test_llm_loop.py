@@ -10,35 +10,17 @@ import json
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 
 from a2a import jobs
 from a2a.models import Task, TaskState
 from a2a.services.tasks import tasks_requeue_unfinished
 from tests.factories import make_user, rpc_send_task, send, task_answer
-from tests.fakellm import Error, FakeLLM, Hang, Text, ToolCalls
+from tests.fakellm import Error, Hang, Text, ToolCalls
 from tools import registry
 from tools.models import LLMCall, ToolCall, ToolCallStatus
 from tools.registry import tool
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def fake(settings):
-    server = FakeLLM()
-    settings.WEBCAP_AGENT = "assistant"
-    settings.WEBCAP_MODEL = "openai/fake-model"
-    settings.WEBCAP_MODEL_API_BASE = server.base_url
-    settings.WEBCAP_MODEL_API_KEY = "test-key"
-    settings.WEBCAP_MODEL_CONTEXT_TOKENS = 100_000
-    settings.WEBCAP_MODEL_TIMEOUT = 5.0
-    settings.WEBCAP_MODEL_MAX_RETRIES = 2
-    settings.WEBCAP_MODEL_RETRY_BASE = 0.01
-    cache.clear()  # the circuit breaker's state
-    yield server
-    server.close()
-    cache.clear()
 
 
 def _tool_messages(request: dict[str, Any]) -> list[dict[str, Any]]:

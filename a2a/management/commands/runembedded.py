@@ -40,4 +40,7 @@ class Command(BaseCommand):
             ping_interval=20,
             ping_timeout=30,
             application_close_timeout=10,
+            # Daphne's own 1 MiB default would close sockets far below the configured limit.
+            websocket_max_message_size=settings.WEBCAP_MAX_REQUEST_BYTES,
+            websocket_max_frame_size=settings.WEBCAP_MAX_REQUEST_BYTES,
         ).run()

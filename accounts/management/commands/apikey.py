@@ -12,7 +12,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from accounts.services import ROLES, api_key_create, api_key_revoke, user_ensure
+from accounts.roles import ROLES
+from accounts.services import api_key_create, api_key_revoke, user_ensure
 from common.errors import ApplicationError
 
 

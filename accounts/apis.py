@@ -1,0 +1,283 @@
+"""Sign-in tokens, WebSocket tickets and API keys over the management API.
+
+- ``POST /api/auth/token/`` ``{"username", "password"}`` -> ``{"access", "refresh"}``
+- ``POST /api/auth/token/refresh/`` (also ``/api/auth/refresh/``) ``{"refresh"}`` -> a new
+  pair; the old refresh token is blacklisted (rotation)
+- ``POST /api/auth/logout/`` ``{"refresh"}`` -> 204; the refresh token is blacklisted
+- ``POST /api/auth/ws-ticket/`` -> ``{"ticket", "expiresIn", "url"}`` (single use)
+- ``/api/keys/``: list, create (the key is in the response once), retrieve, ``DELETE`` revokes
+
+Every outcome of a sign-in, refresh and logout is in the audit log; the token endpoint is
+rate-limited per client address and per username.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.exceptions import AuthenticationFailed as DRFAuthenticationFailed
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
+from rest_framework_simplejwt.serializers import (
+    TokenBlacklistSerializer,
+    TokenObtainPairSerializer,
+    TokenRefreshSerializer,
+)
+from rest_framework_simplejwt.tokens import RefreshToken
+
+from accounts.auth import AUTH_CHALLENGE, METHOD_JWT, METHOD_SESSION, Identity
+from accounts.models import ApiKey, Scope, User
+from accounts.services import api_key_create, api_key_revoke
+from accounts.tickets import ws_ticket_issue
+from common.errors import ApplicationError
+from common.request_context import current_client_ip
+
+
+def _identity(request: Request) -> Identity:
+    """Return the caller's Identity (a browser session counts as a session identity)."""
+    if isinstance(request.auth, Identity):
+        return request.auth
+    user = request.user
+    assert isinstance(user, User)
+    return Identity(user=user, method=METHOD_SESSION)
+
+
+def _require_scope(request: Request, scope: str) -> None:
+    if not _identity(request).allows(scope):
+        raise PermissionDenied(f"This API key lacks the {scope} scope.")
+
+
+def _bounded(value: Any, length: int = 150) -> str:
+    return str(value)[:length] if value is not None else ""
+
+
+class _PublicAuthView(APIView):
+    """Token endpoints take credentials in the body, not a header: no auth classes run."""
+
+    authentication_classes: list[Any] = []
+    permission_classes = [AllowAny]
+
+    def get_authenticate_header(self, request: Request) -> str:
+        # A refused sign-in is a 401 with a challenge, not DRF's header-less 403.
+        return AUTH_CHALLENGE
+
+
+class TicketSerializer(serializers.Serializer[Any]):
+    ticket = serializers.CharField()
+    expiresIn = serializers.IntegerField()
+    url = serializers.CharField()
+
+
+class TokenObtainView(_PublicAuthView):
+    @extend_schema(request=TokenObtainPairSerializer, responses=TokenObtainPairSerializer)
+    def post(self, request: Request) -> Response:
+        from audit.services import audit_record
+        from common.ratelimit import enforce
+
+        username = _bounded(request.data.get("username") if hasattr(request.data, "get") else "")
+        window = settings.WEBCAP_RATE_LIMIT_WINDOW
+        enforce(
+            bucket="token-ip",
+            ident=current_client_ip() or "unknown",
+            limit=settings.WEBCAP_RATE_LIMIT_TOKEN_IP,
+            window=window,
+        )
+        if username:
+            enforce(
+                bucket="token-user",
+                ident=username,
+                limit=settings.WEBCAP_RATE_LIMIT_TOKEN_USER,
+                window=window,
+            )
+        serializer = TokenObtainPairSerializer(data=request.data)
+        try:
+            serializer.is_valid(raise_exception=True)
+        except DRFAuthenticationFailed:
+            audit_record(
+                action="auth.failure",
+                outcome="failure",
+                auth_method="password",
+                actor=User.objects.filter(username=username).first(),
+                extra={"username": username, "reason": "wrong username or password"},
+            )
+            raise
+        user = serializer.user
+        audit_record(action="auth.login", actor=user, auth_method=METHOD_JWT)
+        return Response(serializer.validated_data)
+
+
+class TokenRefreshView(_PublicAuthView):
+    @extend_schema(request=TokenRefreshSerializer, responses=TokenRefreshSerializer)
+    def post(self, request: Request) -> Response:
+        from audit.services import audit_record
+
+        serializer = TokenRefreshSerializer(data=request.data)
+        try:
+            with transaction.atomic():
+                serializer.is_valid(raise_exception=True)
+                user = _refresh_user(serializer.validated_data["refresh"])
+                audit_record(action="auth.refresh", actor=user, auth_method=METHOD_JWT)
+        except TokenError as exc:
+            _audit_token_failure("refresh", str(exc))
+            raise InvalidToken(str(exc)) from exc
+        except InvalidToken as exc:
+            _audit_token_failure("refresh", str(exc.detail))
+            raise
+        return Response(serializer.validated_data)
+
+
+class LogoutView(_PublicAuthView):
+    @extend_schema(request=TokenBlacklistSerializer, responses={204: None})
+    def post(self, request: Request) -> Response:
+        from audit.services import audit_record
+
+        refresh = request.data.get("refresh") if hasattr(request.data, "get") else None
+        serializer = TokenBlacklistSerializer(data=request.data)
+        try:
+            with transaction.atomic():
+                serializer.is_valid(raise_exception=True)
+                audit_record(
+                    action="auth.logout", actor=_refresh_user(refresh), auth_method=METHOD_JWT
+                )
+        except TokenError as exc:
+            _audit_token_failure("logout", str(exc))
+            raise InvalidToken(str(exc)) from exc
+        except InvalidToken as exc:
+            _audit_token_failure("logout", str(exc.detail))
+            raise
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _refresh_user(token: Any) -> User | None:
+    """Return the user a (valid) refresh token names, for the audit row."""
+    try:
+        user_id = RefreshToken(token, verify=False).get("user_id")
+    except TokenError:
+        return None
+    return User.objects.filter(pk=user_id).first()
+
+
+def _audit_token_failure(step: str, reason: str) -> None:
+    from audit.services import audit_record
+
+    audit_record(
+        action="auth.failure",
+        outcome="failure",
+        auth_method=METHOD_JWT,
+        extra={"step": step, "reason": reason[:200]},
+    )
+
+
+class WebSocketTicketView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={201: TicketSerializer})
+    def post(self, request: Request) -> Response:
+        from audit.services import audit_record
+
+        identity = _identity(request)
+        _require_scope(request, Scope.TASKS_READ)
+        ticket, lifetime = ws_ticket_issue(identity=identity)
+        audit_record(action="auth.ws_ticket", actor=identity.user, auth_method=identity.method)
+        return Response(
+            {"ticket": ticket, "expiresIn": lifetime, "url": f"/ws/a2a?ticket={ticket}"},
+            status=status.HTTP_201_CREATED,
+        )
+
+
+class ApiKeySerializer(serializers.ModelSerializer[ApiKey]):
+    class Meta:
+        model = ApiKey
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scopes",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+        ]
+        read_only_fields = fields
+
+
+class ApiKeyCreateSerializer(serializers.Serializer[Any]):
+    name = serializers.CharField(max_length=100)
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=Scope.choices), required=False, default=list
+    )
+
+
+class ApiKeyPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+
+    def get_page_size(self, request: Request) -> int | None:
+        size = super().get_page_size(request)
+        return min(size or self.page_size, settings.WEBCAP_MAX_PAGE_SIZE)
+
+
+class ApiKeyViewSet(
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet[ApiKey],
+):
+    """Your API keys. The key itself is returned once, by create, as ``key``.
+
+    ``DELETE /api/keys/{id}/`` revokes (the row stays, with ``revoked_at``). A request made
+    with an API key needs the ``keys:manage`` scope, and a scoped key can only create keys
+    with a subset of its own scopes.
+    """
+
+    serializer_class = ApiKeySerializer
+    pagination_class = ApiKeyPagination
+    # For the schema; requests use get_queryset (the caller's keys only).
+    queryset = ApiKey.objects.none()
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        _require_scope(request, Scope.KEYS_MANAGE)
+
+    def get_queryset(self) -> QuerySet[ApiKey]:
+        user = self.request.user
+        assert isinstance(user, User)
+        return ApiKey.objects.filter(user=user).order_by("-created_at")
+
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        payload = ApiKeyCreateSerializer(data=request.data)
+        payload.is_valid(raise_exception=True)
+        identity = _identity(request)
+        scopes: list[str] = payload.validated_data["scopes"]
+        own = identity.api_key.scopes if identity.api_key is not None else []
+        if own and (not scopes or not set(scopes) <= set(own)):
+            # A narrowed key must not mint a key that can do more than itself.
+            raise ValidationError({"scopes": [f"must be a non-empty subset of {own}"]})
+        try:
+            api_key, key = api_key_create(
+                user=identity.user,
+                name=payload.validated_data["name"],
+                expires_at=payload.validated_data["expires_at"],
+                scopes=scopes,
+                actor=identity.user,
+            )
+        except ApplicationError as exc:
+            raise ValidationError({exc.extra.get("field", "detail"): [exc.message]}) from exc
+        body = dict(ApiKeySerializer(api_key).data)
+        body["key"] = key
+        return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance: ApiKey) -> None:
+        api_key_revoke(api_key=instance, actor=_identity(self.request).user)

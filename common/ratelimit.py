@@ -1,0 +1,203 @@
+"""Fixed-window rate limits on Django's cache, atomic across processes.
+
+A limit allows ``limit`` hits per ``window`` seconds for one identifier in one bucket (for
+example bucket ``a2a-user``, identifier a user id). Windows are aligned to the epoch, and each
+window has its own counter ``rl:{bucket}:{ident}:{window_start}``: ``cache.add(key, 0)``
+creates it if missing, then ``cache.incr(key)`` counts the hit. On Redis ``incr`` is one
+atomic ``INCR``, so every web process and worker shares the count; on the embedded
+LocMemCache it runs under the cache's lock, which is enough for one process. Nothing is
+read-modified-written in Python, so concurrent requests can never both take the last slot.
+
+Identifiers go into keys only as a keyed hash (``salted_hmac``), so the cache holds no
+username, client address or key material; API keys are identified by their row id anyway.
+
+A fixed window lets a client spend up to twice the limit across a window boundary; that is
+the usual price for one round trip per request, and the limits are coarse abuse guards, not
+billing. ``0`` disables a limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.cache import cache
+from django.db import models
+from django.utils.crypto import salted_hmac
+
+from a2a.protocol.errors import RateLimitedError
+
+if TYPE_CHECKING:
+    from a2a.protocol.context import CallContext
+    from accounts.models import User
+
+logger = logging.getLogger(__name__)
+
+AUDIT_ACTION = "limit.exceeded"
+# How many times a counter that vanished between add and incr (evicted, or expired after a
+# very long pause) is recreated before giving up and letting the request through.
+_MAX_ATTEMPTS = 3
+# What each bucket counts, for the message the client reads.
+SUBJECTS = {
+    "a2a-user": "A2A requests per user",
+    "a2a-key": "A2A requests per API key",
+    "token-ip": "sign-in attempts per client address",
+    "token-user": "sign-in attempts per username",
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The outcome of one hit: allowed or not, and what is left of the current window."""
+
+    allowed: bool
+    limit: int
+    remaining: int
+    # Seconds until the current window ends (at least 1); 0 when the limit is disabled.
+    retry_after: int
+
+
+def _digest(ident: str) -> str:
+    # Keyed, so a cache dump does not reveal which usernames or addresses were counted.
+    return salted_hmac("webcap.ratelimit", ident, algorithm="sha256").hexdigest()[:32]
+
+
+def _window_start(moment: float, window: int) -> int:
+    return int(moment // window) * window
+
+
+def _count(key: str, timeout: int) -> int:
+    """Add one to the counter at key, creating it if missing; return the new count."""
+    try:
+        for _ in range(_MAX_ATTEMPTS):
+            cache.add(key, 0, timeout=timeout)
+            try:
+                return int(cache.incr(key))
+            except ValueError:
+                # The key expired or was evicted between add and incr: create it again.
+                continue
+    except Exception:
+        # A cache outage must not take every A2A call down with it: fail open, loudly.
+        logger.exception("Rate-limit cache unavailable; not counting hit on %s", key)
+        return 0
+    logger.warning("Rate-limit counter %s keeps vanishing; not counting this hit", key)
+    return 0
+
+
+def hit(*, bucket: str, ident: str, limit: int, window: int, now: float | None = None) -> Decision:
+    """Count one hit for ident in bucket and return whether it is within the limit."""
+    if limit <= 0 or window <= 0:
+        return Decision(allowed=True, limit=limit, remaining=0, retry_after=0)
+    moment = time.time() if now is None else now
+    window_start = _window_start(moment, window)
+    # The key names its window, so the timeout only reclaims memory; +1 s keeps a counter
+    # alive until its window has certainly ended on every clock.
+    count = _count(f"rl:{bucket}:{_digest(ident)}:{window_start}", window + 1)
+    retry_after = max(1, math.ceil(window_start + window - moment))
+    return Decision(
+        allowed=count <= limit,
+        limit=limit,
+        remaining=max(0, limit - count),
+        retry_after=retry_after,
+    )
+
+
+def _audit_once(
+    *,
+    bucket: str,
+    ident: str,
+    limit: int,
+    window: int,
+    window_start: int,
+    actor: User | None,
+    target: models.Model | None,
+    auth_method: str,
+) -> None:
+    """Record limit.exceeded the first time ident is refused in a window, not on every hit."""
+    guard = f"rl-audited:{bucket}:{_digest(ident)}:{window_start}"
+    if not cache.add(guard, 1, timeout=window + 1):
+        return
+    from audit.services import audit_record
+
+    audit_record(
+        action=AUDIT_ACTION,
+        actor=actor,
+        target=target,
+        outcome="denied",
+        auth_method=auth_method,
+        extra={"bucket": bucket, "limit": limit, "window": window},
+    )
+
+
+def enforce(
+    *,
+    bucket: str,
+    ident: str,
+    limit: int,
+    window: int,
+    actor: User | None = None,
+    target: models.Model | None = None,
+    auth_method: str = "",
+) -> Decision:
+    """Count one hit; raise RateLimitedError (429, Retry-After) when it is over the limit.
+
+    The first refusal in each window is written to the audit log as ``limit.exceeded``.
+    """
+    moment = time.time()
+    decision = hit(bucket=bucket, ident=ident, limit=limit, window=window, now=moment)
+    if decision.allowed:
+        return decision
+    subject = SUBJECTS.get(bucket, f"requests ({bucket})")
+    logger.warning("Rate limit %s exceeded: %d per %d s", bucket, limit, window)
+    _audit_once(
+        bucket=bucket,
+        ident=ident,
+        limit=limit,
+        window=window,
+        window_start=_window_start(moment, window),
+        actor=actor,
+        target=target,
+        auth_method=auth_method,
+    )
+    raise RateLimitedError(
+        f"Rate limit exceeded: at most {limit} {subject} every {window} s; "
+        f"retry in {decision.retry_after} s",
+        retry_after=decision.retry_after,
+        limit=limit,
+    )
+
+
+def _enforce_call(ctx: CallContext) -> None:
+    window = int(settings.WEBCAP_RATE_LIMIT_WINDOW)
+    auth_method = ctx.identity.method if ctx.identity is not None else ""
+    enforce(
+        bucket="a2a-user",
+        ident=str(ctx.user.pk),
+        limit=int(settings.WEBCAP_RATE_LIMIT_USER),
+        window=window,
+        actor=ctx.user,
+        auth_method=auth_method,
+    )
+    api_key = ctx.identity.api_key if ctx.identity is not None else None
+    if api_key is not None:
+        enforce(
+            bucket="a2a-key",
+            ident=str(api_key.pk),
+            limit=int(settings.WEBCAP_RATE_LIMIT_KEY),
+            window=window,
+            actor=ctx.user,
+            target=api_key,
+            auth_method=auth_method,
+        )
+
+
+async def enforce_a2a_call(ctx: CallContext) -> None:
+    """Count one A2A operation against its user's and API key's limits (every binding)."""
+    if settings.WEBCAP_RATE_LIMIT_USER <= 0 and settings.WEBCAP_RATE_LIMIT_KEY <= 0:
+        return
+    await sync_to_async(_enforce_call)(ctx)
