@@ -18,7 +18,6 @@ from django.conf import settings
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -26,8 +25,8 @@ from rest_framework.views import APIView
 
 from a2a.selectors import MANAGE_SHARES, task_get_for_user, task_shares
 from a2a.services.shares import SHARE_PERMISSIONS, task_share_revoke, task_share_set
-from accounts.auth import Identity
-from accounts.models import Scope, User
+from accounts.authentication import request_user, require_scope
+from accounts.models import Scope
 
 
 class ShareSerializer(serializers.Serializer[Any]):
@@ -59,18 +58,10 @@ class SharePagination(PageNumberPagination):
         return super().get_page_size(request)
 
 
-def _user(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 class _TaskShareView(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        scope = Scope.TASKS_READ if request.method == "GET" else Scope.TASKS_WRITE
-        if isinstance(request.auth, Identity) and not request.auth.allows(scope):
-            raise PermissionDenied(f"This API key lacks the {scope} scope.")
+        require_scope(request, Scope.TASKS_READ if request.method == "GET" else Scope.TASKS_WRITE)
 
 
 class TaskSharesView(_TaskShareView):
@@ -78,7 +69,9 @@ class TaskSharesView(_TaskShareView):
 
     @extend_schema(parameters=[TASK_ID], responses=SHARE_PAGE)
     def get(self, request: Request, task_id: str) -> Response:
-        task = task_get_for_user(user=_user(request), task_id=task_id, permission=MANAGE_SHARES)
+        task = task_get_for_user(
+            user=request_user(request), task_id=task_id, permission=MANAGE_SHARES
+        )
         paginator = SharePagination()
         shares: Any = [ShareSerializer(s).data for s in task_shares(task=task)]
         page = paginator.paginate_queryset(shares, request, view=self)
@@ -90,7 +83,7 @@ class TaskSharesView(_TaskShareView):
         responses={201: ShareSerializer, 200: ShareSerializer},
     )
     def post(self, request: Request, task_id: str) -> Response:
-        user = _user(request)
+        user = request_user(request)
         # Authorize before looking at the body: a task the caller may not manage answers the
         # same whatever it was sent.
         task_get_for_user(user=user, task_id=task_id, permission=MANAGE_SHARES)
@@ -113,5 +106,5 @@ class TaskShareView(_TaskShareView):
 
     @extend_schema(parameters=[TASK_ID, USERNAME], responses={204: None})
     def delete(self, request: Request, task_id: str, username: str) -> Response:
-        task_share_revoke(user=_user(request), task_id=task_id, username=username)
+        task_share_revoke(user=request_user(request), task_id=task_id, username=username)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import AuthenticationFailed as DRFAuthenticationFailed
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
@@ -36,6 +36,7 @@ from rest_framework_simplejwt.serializers import (
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from accounts.auth import AUTH_CHALLENGE, METHOD_JWT, METHOD_SESSION, Identity
+from accounts.authentication import require_scope
 from accounts.models import ApiKey, Scope, User
 from accounts.services import api_key_create, api_key_revoke
 from accounts.tickets import ws_ticket_issue
@@ -50,11 +51,6 @@ def _identity(request: Request) -> Identity:
     user = request.user
     assert isinstance(user, User)
     return Identity(user=user, method=METHOD_SESSION)
-
-
-def _require_scope(request: Request, scope: str) -> None:
-    if not _identity(request).allows(scope):
-        raise PermissionDenied(f"This API key lacks the {scope} scope.")
 
 
 def _bounded(value: Any, length: int = 150) -> str:
@@ -186,7 +182,7 @@ class WebSocketTicketView(APIView):
         from audit.services import audit_record
 
         identity = _identity(request)
-        _require_scope(request, Scope.TASKS_READ)
+        require_scope(request, Scope.TASKS_READ)
         ticket, lifetime = ws_ticket_issue(identity=identity)
         audit_record(action="auth.ws_ticket", actor=identity.user, auth_method=identity.method)
         return Response(
@@ -249,7 +245,7 @@ class ApiKeyViewSet(
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        _require_scope(request, Scope.KEYS_MANAGE)
+        require_scope(request, Scope.KEYS_MANAGE)
 
     def get_queryset(self) -> QuerySet[ApiKey]:
         user = self.request.user

@@ -35,3 +35,19 @@ class WebcapAuthentication(authentication.BaseAuthentication):
 
 # The name earlier releases used.
 ApiKeyAuthentication = WebcapAuthentication
+
+
+def request_user(request: Request) -> User:
+    """Return the signed-in user of a request that passed IsAuthenticated."""
+    user = request.user
+    assert isinstance(user, User)
+    return user
+
+
+def require_scope(request: Request, scope: str) -> None:
+    """Refuse (403) a request made with an API key that lacks scope.
+
+    Access tokens and browser sessions carry every scope: only API keys are narrowed.
+    """
+    if isinstance(request.auth, Identity) and not request.auth.allows(scope):
+        raise exceptions.PermissionDenied(f"This API key lacks the {scope} scope.")

@@ -15,13 +15,13 @@ from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from accounts.auth import Identity
-from accounts.models import Scope, User
+from accounts.authentication import request_user, require_scope
+from accounts.models import Scope
 from tools.models import LLMCall, ToolCall, ToolCallStatus
 from tools.selectors import llm_calls_visible_to, tool_calls_visible_to
 from tools.services import tool_call_decide
@@ -73,18 +73,6 @@ class ToolCallPagination(PageNumberPagination):
         return super().get_page_size(request)
 
 
-def require_scope(request: Request, scope: str) -> None:
-    """Refuse (403) an API key without scope; JWTs and sessions carry every scope."""
-    if isinstance(request.auth, Identity) and not request.auth.allows(scope):
-        raise PermissionDenied(f"This API key lacks the {scope} scope.")
-
-
-def _user(request: Request) -> User:
-    user = request.user
-    assert isinstance(user, User)
-    return user
-
-
 class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
     """Tool calls of the tasks you may read, newest first; ``?status=awaiting-approval``.
 
@@ -103,7 +91,9 @@ class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
     def get_queryset(self) -> QuerySet[ToolCall]:
         if getattr(self, "swagger_fake_view", False):
             return ToolCall.objects.none()  # the OpenAPI schema: no caller, only the model
-        queryset = tool_calls_visible_to(user=_user(self.request)).select_related("decided_by")
+        queryset = tool_calls_visible_to(user=request_user(self.request)).select_related(
+            "decided_by"
+        )
         status = self.request.query_params.get("status")
         if status is not None:
             if status not in ToolCallStatus.values:
@@ -120,7 +110,7 @@ class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
         body = DecisionSerializer(data=request.data or {})
         body.is_valid(raise_exception=True)
         call = tool_call_decide(
-            user=_user(request),
+            user=request_user(request),
             tool_call_id=pk,
             approved=approved,
             reason=body.validated_data["reason"],
@@ -174,7 +164,7 @@ class LLMCallViewSet(viewsets.ReadOnlyModelViewSet[LLMCall]):
     def get_queryset(self) -> QuerySet[LLMCall]:
         if getattr(self, "swagger_fake_view", False):
             return LLMCall.objects.none()  # the OpenAPI schema: no caller, only the model
-        queryset = llm_calls_visible_to(user=_user(self.request))
+        queryset = llm_calls_visible_to(user=request_user(self.request))
         return _for_task(queryset, self.request).order_by("-created_at", "-id")
 
     @action(detail=False, methods=["get"])
