@@ -345,6 +345,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Tasks, tool calls, API keys, audit events. The A2A bindings are described "
     "by the agent card at /.well-known/agent-card.json.",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The description of the API is public; every endpoint it describes needs credentials.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
 }
 
 # --- webcap -----------------------------------------------------------------------------------
