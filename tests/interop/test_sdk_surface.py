@@ -17,6 +17,9 @@ pytestmark = [pytest.mark.live, pytest.mark.interop]
 
 BINDINGS = ["jsonrpc", "rest"]
 LONG_TEXT = " ".join(f"w{i}" for i in range(40))
+# Long enough (240 chunks x 25 ms) to still be running after three SDK processes have started
+# on a loaded two-core CI machine.
+RESUBSCRIBE_WORDS = 240
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
@@ -72,14 +75,15 @@ def test_subscribe_to_a_running_task(sdk, live_keys, binding):
 @pytest.mark.parametrize("binding", BINDINGS)
 def test_resubscribe_after_a_dropped_subscription(sdk, live_keys, binding):
     key = live_keys["alice"]
-    task = sdk(key, "send", text=LONG_TEXT, returnImmediately=True, binding=binding)["task"]
+    text = " ".join(f"w{i}" for i in range(RESUBSCRIBE_WORDS))
+    task = sdk(key, "send", text=text, returnImmediately=True, binding=binding)["task"]
     dropped = sdk(key, "subscribe", taskId=task["id"], limit=3, binding=binding)
     assert len(dropped) == 3
     resumed = sdk(key, "subscribe", taskId=task["id"], binding=binding)
     assert list(resumed[0]) == ["task"]  # a fresh snapshot first, then live events
     assert resumed[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
     snapshot_parts = len(resumed[0]["task"].get("artifacts", [{"parts": []}])[0]["parts"])
-    assert snapshot_parts + sum("artifactUpdate" in e for e in resumed) == 40
+    assert snapshot_parts + sum("artifactUpdate" in e for e in resumed) == RESUBSCRIBE_WORDS
 
 
 @pytest.mark.parametrize("binding", BINDINGS)
