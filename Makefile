@@ -9,7 +9,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck checks pytest lock clean help
+.PHONY: run test lint typecheck checks pytest lock clean help bench-authz
 
 help:
 	@echo "make run   - install, migrate, print how to call, serve on $(HOST):$(PORT)"
@@ -47,6 +47,11 @@ pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test: lint typecheck checks pytest
+
+# Permission-scoped ListTasks/GetTask timings and query plans (bench/README.md), e.g.
+# make bench-authz BENCH_ARGS="--postgres --tasks 50000".
+bench-authz: $(VENV)/.installed-base
+	$(BIN)/python bench/authz_reads.py $(BENCH_ARGS)
 
 lock:
 	$(BIN)/python -m pip install --quiet pip-tools

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from a2a.models import (
     Artifact,
@@ -73,16 +73,18 @@ _DENIED = {
 def granted(*, user: User, permission: str) -> Q:
     """Return a filter on tasks: user holds permission on the task, itself or via a group.
 
-    Two EXISTS on the direct-FK permission tables, each answered by their unique
-    (user or group, permission, task) index; usable in any task query, keyset pages too.
+    ``pk IN (the user's granted task ids)``, not correlated EXISTS: the subqueries are read
+    once through the (user or group, permission) index, and ``owner = ? OR pk IN (...)``
+    stays an index lookup on both sides. With EXISTS, SQLite and PostgreSQL scanned every
+    task (bench/authz_reads.py: 700 ms -> 4 ms for ListTasks at 20 000 tasks).
     """
     direct = TaskUserObjectPermission.objects.filter(
-        content_object=OuterRef("pk"), user=user, permission__codename=permission
-    )
+        user=user, permission__codename=permission
+    ).values("content_object_id")
     through_group = TaskGroupObjectPermission.objects.filter(
-        content_object=OuterRef("pk"), group__user=user, permission__codename=permission
-    )
-    return Q(Exists(direct)) | Q(Exists(through_group))
+        group__user=user, permission__codename=permission
+    ).values("content_object_id")
+    return Q(pk__in=direct) | Q(pk__in=through_group)
 
 
 def tasks_visible_to(*, user: User) -> QuerySet[Task]:
