@@ -9,12 +9,13 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck checks pytest lock clean help bench-authz
+.PHONY: run test lint typecheck checks pytest lock clean help bench-authz run-cluster
 
 help:
 	@echo "make run   - install, migrate, print how to call, serve on $(HOST):$(PORT)"
 	@echo "make test  - install dev tools, run lint, types, Django checks and the test suite"
 	@echo "make lock  - re-resolve requirements/*.txt from pyproject.toml (needs the network)"
+	@echo "make run-cluster - PostgreSQL, Redis, two web processes, a worker and beat, locally"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +48,11 @@ pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
 test: lint typecheck checks pytest
+
+# The production topology on this machine: PostgreSQL and Redis (AOF) from their local
+# binaries, two web processes, a worker and beat (tests/cluster.py; docs/operations.md).
+run-cluster: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.cluster $(CLUSTER_ARGS)
 
 # Permission-scoped ListTasks/GetTask timings and query plans (bench/README.md), e.g.
 # make bench-authz BENCH_ARGS="--postgres --tasks 50000".

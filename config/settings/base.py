@@ -308,6 +308,9 @@ else:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     }
+    # Sessions (the admin, the approval page) are read from Redis and written through to the
+    # database, so a Redis restart signs nobody out.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # --- Django REST framework --------------------------------------------------------------------
 REST_FRAMEWORK = {

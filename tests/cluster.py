@@ -1,0 +1,235 @@
+"""The production topology on one machine: PostgreSQL, Redis (AOF), web processes, workers.
+
+``make run-cluster`` runs it by hand (``python -m tests.cluster``); the fault tests of the
+production topology drive the same class. Everything listens on 127.0.0.1 on free ports,
+keeps its data in one folder and is stopped by PID.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from tests.audit.postgres import PostgresServer
+from tests.live.server import ROOT, free_port
+from tests.redis_server import redis_server
+
+
+class Cluster:
+    """PostgreSQL + Redis + ``webs`` daphne processes + ``workers`` Celery workers + beat."""
+
+    def __init__(self, workdir: Path, *, webs: int = 2, workers: int = 1, **env: str) -> None:
+        self.workdir = workdir
+        self.webs = webs
+        self.workers = workers
+        self.extra_env = env
+        self.web_ports: list[int] = []
+        self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self.env: dict[str, str] = {}
+        self._stack = ExitStack()
+
+    @property
+    def web_urls(self) -> list[str]:
+        return [f"http://127.0.0.1:{port}" for port in self.web_ports]
+
+    def start(self) -> None:
+        # PostgreSQL runs as the postgres user when we are root: it must reach its folder.
+        self.workdir.chmod(0o755)
+        postgres = PostgresServer(self.workdir / "postgres")
+        (self.workdir / "postgres").mkdir(parents=True, exist_ok=True)
+        postgres.start()
+        self._stack.callback(postgres.stop)
+        redis_dir = self.workdir / "redis"
+        redis_dir.mkdir(exist_ok=True)
+        redis_url = self._stack.enter_context(redis_server(redis_dir, appendonly=True))
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_"))
+        }
+        self.env = {
+            **base,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": postgres.url,
+            "REDIS_URL": redis_url,
+            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+            "WEBCAP_VAR_DIR": str(self.workdir / "var"),
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            **self.extra_env,
+        }
+        self._stack.callback(self.stop_processes)
+        self.manage("migrate", "--noinput")
+        for index in range(self.webs):
+            self.start_web(index)
+        for index in range(self.workers):
+            self.start_worker(index)
+        self._spawn(
+            "beat",
+            "celery",
+            "--app",
+            "config",
+            "beat",
+            "--loglevel",
+            "WARNING",
+            "--schedule",
+            str(self.workdir / "celerybeat-schedule"),
+        )
+        for url in self.web_urls:
+            self.wait_healthy(url)
+
+    def start_web(self, index: int) -> None:
+        if index >= len(self.web_ports):
+            self.web_ports.append(free_port())
+        port = self.web_ports[index]
+        limit = self.env.get("WEBCAP_MAX_REQUEST_BYTES", "10485760")
+        # The Procfile's web line, on loopback.
+        self._spawn(
+            f"web{index}",
+            "daphne",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--websocket-max-message-size",
+            limit,
+            "--websocket-max-frame-size",
+            limit,
+            "config.asgi:application",
+        )
+
+    def start_worker(self, index: int) -> None:
+        self._spawn(
+            f"worker{index}",
+            "celery",
+            "--app",
+            "config",
+            "worker",
+            "--loglevel",
+            "WARNING",
+            "--concurrency",
+            "2",
+            "--hostname",
+            f"worker{index}@%h",
+        )
+
+    def _spawn(self, name: str, program: str, *args: str) -> None:
+        binary = str(Path(sys.executable).parent / program)
+        log = (self.workdir / f"{name}.log").open("ab")
+        self.processes[name] = subprocess.Popen(
+            [binary, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        """Send sig to one process (e.g. "web0", "worker0") and wait for it to end."""
+        process = self.processes.pop(name)
+        process.send_signal(sig)
+        process.wait(timeout=30)
+
+    def manage(self, *args: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+    def create_key(self, username: str) -> str:
+        out = self.manage("apikey", "create", username, "--create-user", "--name", "cluster")
+        return out.strip().splitlines()[-1]
+
+    @staticmethod
+    def wait_healthy(url: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{url} did not become healthy")
+
+    def stop_processes(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        self.processes.clear()
+
+    def stop(self) -> None:
+        self._stack.close()
+
+
+@contextmanager
+def running_cluster(workdir: Path, **kwargs: object) -> Iterator[Cluster]:
+    cluster = Cluster(workdir, **kwargs)  # type: ignore[arg-type]
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--webs", type=int, default=2, help="web processes (default 2)")
+    parser.add_argument("--workers", type=int, default=1, help="Celery workers (default 1)")
+    parser.add_argument("--keep", action="store_true", help="keep the data folder afterwards")
+    options = parser.parse_args()
+    workdir = Path(tempfile.mkdtemp(prefix="webcap-cluster-"))
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        with running_cluster(workdir, webs=options.webs, workers=options.workers) as cluster:
+            key = cluster.create_key("demo")
+            print(f"webcap cluster in {workdir} (logs: *.log there)")
+            print(f"  PostgreSQL {cluster.env['DATABASE_URL']}")
+            print(f"  Redis      {cluster.env['REDIS_URL']} (append-only file on)")
+            for url in cluster.web_urls:
+                print(f"  web        {url}")
+            print(f"  workers    {options.workers}, and celery beat")
+            print(f"\nAPI key of the user demo: {key}")
+            print(
+                f"curl -s {cluster.web_urls[0]}/a2a/jsonrpc -H 'Authorization: Bearer {key}' "
+                "-H 'A2A-Version: 1.0' -H 'Content-Type: application/json' -d "
+                '\'{"jsonrpc":"2.0","id":1,"method":"ListTasks","params":{}}\''
+            )
+            print("\nCtrl-C stops everything.", flush=True)
+            while not stopping:
+                time.sleep(0.5)
+    finally:
+        if not options.keep:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
