@@ -19,6 +19,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import IO
 
 import httpx
 
@@ -37,6 +38,7 @@ class Cluster:
         self.extra_env = env
         self.web_ports: list[int] = []
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
+        self._logs: dict[str, IO[bytes]] = {}
         self.env: dict[str, str] = {}
         self._stack = ExitStack()
 
@@ -126,7 +128,7 @@ class Cluster:
 
     def _spawn(self, name: str, program: str, *args: str) -> None:
         binary = str(Path(sys.executable).parent / program)
-        log = (self.workdir / f"{name}.log").open("ab")
+        log = self._logs[name] = (self.workdir / f"{name}.log").open("ab")
         self.processes[name] = subprocess.Popen(
             [binary, *args], cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
         )
@@ -136,6 +138,7 @@ class Cluster:
         process = self.processes.pop(name)
         process.send_signal(sig)
         process.wait(timeout=30)
+        self._logs.pop(name).close()
 
     def manage(self, *args: str) -> str:
         result = subprocess.run(
@@ -178,6 +181,9 @@ class Cluster:
                 process.kill()
                 process.wait()
         self.processes.clear()
+        for log in self._logs.values():
+            log.close()
+        self._logs.clear()
 
     def stop(self) -> None:
         self._stack.close()
