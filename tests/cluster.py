@@ -19,13 +19,13 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import httpx
 
 from tests.audit.postgres import PostgresServer
 from tests.live.server import ROOT, free_port
-from tests.redis_server import redis_server
+from tests.redis_server import RedisServer
 
 
 class Cluster:
@@ -55,7 +55,10 @@ class Cluster:
         self._stack.callback(postgres.stop)
         redis_dir = self.workdir / "redis"
         redis_dir.mkdir(exist_ok=True)
-        redis_url = self._stack.enter_context(redis_server(redis_dir, appendonly=True))
+        self.redis = RedisServer(redis_dir, appendonly=True)
+        self.redis.start()
+        self._stack.callback(self.redis.stop)
+        redis_url = self.redis.url
         base = {
             k: v
             for k, v in os.environ.items()
@@ -157,6 +160,17 @@ class Cluster:
     def create_key(self, username: str) -> str:
         out = self.manage("apikey", "create", username, "--create-user", "--name", "cluster")
         return out.strip().splitlines()[-1]
+
+    @staticmethod
+    def rpc(url: str, key: str, method: str, params: dict[str, Any]) -> Any:
+        """Call one JSON-RPC method on the web process at url; return the decoded body."""
+        response = httpx.post(
+            f"{url}/a2a/jsonrpc",
+            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+            headers={"Authorization": f"Bearer {key}", "A2A-Version": "1.0"},
+            timeout=30,
+        )
+        return response.json()
 
     @staticmethod
     def wait_healthy(url: str, timeout: float = 60) -> None:

@@ -21,19 +21,9 @@ pytestmark = pytest.mark.live
 WORDS = [f"w{i}" for i in range(60)]
 
 
-def _rpc(url: str, key: str, method: str, params: dict[str, Any]) -> Any:
-    response = httpx.post(
-        f"{url}/a2a/jsonrpc",
-        json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
-        headers={"Authorization": f"Bearer {key}", "A2A-Version": "1.0"},
-        timeout=30,
-    )
-    return response.json()
-
-
 def _start(url: str, key: str) -> str:
     params = message_params(" ".join(WORDS), configuration={"returnImmediately": True})
-    body = _rpc(url, key, "SendMessage", params)
+    body = Cluster.rpc(url, key, "SendMessage", params)
     task_id: str = body["result"]["task"]["id"]
     return task_id
 
