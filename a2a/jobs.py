@@ -22,6 +22,7 @@ from a2a.services.tasks import (
     task_lease_renew,
     task_lease_wait,
     task_transition,
+    tasks_requeue_orphaned,
 )
 
 logger = logging.getLogger(__name__)
@@ -129,6 +130,12 @@ def push_deliver_job(config_id: str) -> None:
             # the stack ran out. The periodic sweep resumes the delivery instead.
             return
         push_deliver_job.apply_async(args=(config_id,), countdown=max(wait, 0.05))
+
+
+@shared_task(acks_late=True)
+def tasks_orphaned_sweep_job() -> None:
+    """Periodic safety net: run again the tasks whose worker died or whose job was lost."""
+    tasks_requeue_orphaned(submitted_after=settings.WEBCAP_ORPHAN_SUBMITTED_SECONDS)
 
 
 @shared_task(acks_late=True)

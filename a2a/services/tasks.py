@@ -548,6 +548,30 @@ def tasks_requeue_unfinished() -> int:
     return len(task_ids)
 
 
+def tasks_requeue_orphaned(*, submitted_after: float) -> int:
+    """Enqueue a run of every task whose job was lost; return how many.
+
+    A worker killed mid-step leaves its task working with a lease nobody renews; the broker
+    gives the unacknowledged job back only after its visibility timeout (an hour, longer than
+    any step). This sweep, every few seconds from ``celery beat``, finds such a task as soon
+    as its lease ran out, and also a task still submitted ``submitted_after`` seconds after
+    it was sent (its job lost before a worker took it). Running a task twice is harmless: the
+    lease lets one job at a time run it, and a finished task is left alone.
+    """
+    now = timezone.now()
+    orphaned = Q(state=TaskState.WORKING, lease_until__lt=now) | Q(
+        state=TaskState.SUBMITTED,
+        lease_until__isnull=True,
+        status_timestamp__lt=now - timedelta(seconds=submitted_after),
+    )
+    task_ids = list(Task.objects.filter(orphaned).values_list("id", flat=True))
+    for task_id in task_ids:
+        _task_run_enqueue(task_id)
+    if task_ids:
+        logger.warning("Re-enqueued %d task(s) whose job was lost", len(task_ids))
+    return len(task_ids)
+
+
 # --- The run lease --------------------------------------------------------------------------------
 
 

@@ -281,7 +281,13 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "push-deliveries-sweep": {"task": "a2a.jobs.push_deliveries_sweep_job", "schedule": 60.0},
     "audit-purge": {"task": "audit.jobs.audit_purge_job", "schedule": 24 * 3600.0},
+    "tasks-orphaned-sweep": {
+        "task": "a2a.jobs.tasks_orphaned_sweep_job",
+        "schedule": env.float("WEBCAP_ORPHAN_SWEEP_SECONDS", default=10.0),
+    },
 }
+# A task still submitted this many seconds after it was sent has lost its job: run it again.
+WEBCAP_ORPHAN_SUBMITTED_SECONDS: float = env.float("WEBCAP_ORPHAN_SUBMITTED_SECONDS", default=120)
 
 CHANNEL_LAYERS: dict[str, dict[str, Any]]
 if EMBEDDED:

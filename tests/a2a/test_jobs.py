@@ -148,3 +148,31 @@ def test_job_fails_a_task_whose_agent_is_gone(user):
     task_run_job.apply(args=(str(result.task_id),))
     assert Task.objects.get(pk=result.task_id).state == "failed"
     assert _status_text(result.task_id) == "Agent 'retired' is not available on this server."
+
+
+@pytest.mark.django_db
+def test_the_orphan_sweep_reruns_only_tasks_whose_job_was_lost(monkeypatch, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from a2a.services.tasks import tasks_requeue_orphaned
+
+    now = timezone.now()
+    ids = {name: send(user, name).task_id for name in ("dead", "alive", "lost", "fresh", "done")}
+    Task.objects.filter(pk=ids["dead"]).update(
+        state=TaskState.WORKING, lease_token="x", lease_until=now - timedelta(seconds=1)
+    )
+    Task.objects.filter(pk=ids["alive"]).update(
+        state=TaskState.WORKING, lease_token="y", lease_until=now + timedelta(seconds=30)
+    )
+    Task.objects.filter(pk=ids["lost"]).update(
+        state=TaskState.SUBMITTED, status_timestamp=now - timedelta(seconds=300)
+    )
+    Task.objects.filter(pk=ids["fresh"]).update(state=TaskState.SUBMITTED, status_timestamp=now)
+    # Record what the sweep enqueues instead of running it inline.
+    sent: list[str] = []
+    monkeypatch.setattr(task_run_job, "delay", lambda task_id: sent.append(task_id))
+
+    assert tasks_requeue_orphaned(submitted_after=120) == 2
+    assert sorted(sent) == sorted([str(ids["dead"]), str(ids["lost"])])

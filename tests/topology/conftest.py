@@ -20,7 +20,14 @@ def cluster() -> Iterator[Cluster]:
     workdir = Path(tempfile.mkdtemp(prefix="webcap-cluster-"))
     try:
         with running_cluster(
-            workdir, webs=2, workers=1, WEBCAP_AGENT="echo", WEBCAP_ECHO_DELAY_MS="60"
+            workdir,
+            webs=2,
+            workers=1,
+            WEBCAP_AGENT="echo",
+            WEBCAP_ECHO_DELAY_MS="60",
+            # A killed worker's task is found within seconds, not after the visibility timeout.
+            WEBCAP_RUN_LEASE_SECONDS="4",
+            WEBCAP_ORPHAN_SWEEP_SECONDS="2",
         ) as running:
             yield running
     finally:
