@@ -9,11 +9,11 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck checks pytest lock clean help bench-authz run-cluster
+.PHONY: run test lint typecheck checks pytest pytest-postgres lock clean help bench-authz run-cluster
 
 help:
 	@echo "make run   - install, migrate, print how to call, serve on $(HOST):$(PORT)"
-	@echo "make test  - install dev tools, run lint, types, Django checks and the test suite"
+	@echo "make test  - install dev tools, run lint, types, Django checks and the test suite (SQLite, then PostgreSQL)"
 	@echo "make lock  - re-resolve requirements/*.txt from pyproject.toml (needs the network)"
 	@echo "make run-cluster - PostgreSQL, Redis, two web processes, a worker and beat, locally"
 
@@ -47,7 +47,16 @@ checks: $(VENV)/.installed-dev
 pytest: $(VENV)/.installed-dev
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
 
-test: lint typecheck checks pytest
+# The unit suite again on a throwaway PostgreSQL (tests/postgres_server.py); live and interop
+# tests start their own SQLite-backed servers and are left out, and so are the two SQLite
+# backup tests.
+PG_PYTEST_ARGS ?= -m "not live and not interop" \
+	--deselect tests/common/test_backup.py::test_sqlite_backup_during_writes_restores_into_a_fresh_database \
+	--deselect tests/common/test_backup.py::test_restore_errors_are_clear
+pytest-postgres: $(VENV)/.installed-dev
+	$(BIN)/python -m tests.postgres_server -- $(BIN)/pytest -n 2 $(PG_PYTEST_ARGS) $(PYTEST_ARGS)
+
+test: lint typecheck checks pytest pytest-postgres
 
 # The production topology on this machine: PostgreSQL and Redis (AOF) from their local
 # binaries, two web processes, a worker and beat (tests/cluster.py; docs/operations.md).

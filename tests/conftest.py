@@ -132,3 +132,18 @@ async def sse_frames(response: Any) -> list[dict[str, Any]]:
             frame[field] = json.loads(value) if field == "data" else value
         frames.append(frame)
     return frames
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup: None, django_db_blocker: Any) -> Iterator[None]:
+    """On PostgreSQL, end sessions that worker threads left open so the test database drops."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

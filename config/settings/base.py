@@ -139,10 +139,24 @@ def _database() -> dict[str, Any]:
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     else:
-        config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
         config["CONN_HEALTH_CHECKS"] = True
         options = config.setdefault("OPTIONS", {})
         options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+        statement_timeout = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=0)
+        if statement_timeout > 0:
+            options["options"] = f"-c statement_timeout={statement_timeout}"
+        if config["ENGINE"] == "django.db.backends.postgresql" and env.bool(
+            "DATABASE_POOL", default=True
+        ):
+            # psycopg 3's pool keeps connections open itself; Django requires CONN_MAX_AGE=0.
+            config["CONN_MAX_AGE"] = 0
+            options["pool"] = {
+                "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
+                "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+            }
+        else:
+            config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     return config
 
 

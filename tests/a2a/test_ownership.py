@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import Group
-from django.db import connection
+from django.db import connection, transaction
 from django.test import AsyncClient
 from django.test.utils import CaptureQueriesContext
 from guardian.shortcuts import assign_perm
@@ -110,7 +110,8 @@ def test_a_foreign_task_fails_exactly_like_a_missing_one(cast, task):
     missing = str(uuid.uuid4())
     errors = []
     for task_id in (str(task.id), missing):
-        with pytest.raises(TaskNotFoundError) as caught:
+        # select_for_update needs a transaction on PostgreSQL, as in every caller.
+        with pytest.raises(TaskNotFoundError) as caught, transaction.atomic():
             task_get_for_user(user=stranger, task_id=task_id, for_update=True, permission=CANCEL)
         errors.append(
             (

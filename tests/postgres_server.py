@@ -1,0 +1,124 @@
+"""A throwaway PostgreSQL server on 127.0.0.1 for tests, the cluster and the PostgreSQL pass.
+
+initdb refuses to run as root; as root the server runs as the ``postgres`` system user.
+
+``python -m tests.postgres_server -- <command...>`` starts a server, runs the command with
+``DATABASE_URL`` pointing at it, stops the server by its pg_ctl and exits with the command's
+status (``make test`` runs the unit suite a second time this way).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tests.live.server import ROOT, free_port
+
+BINARIES = ("initdb", "pg_ctl", "postgres")
+
+
+def missing_binaries() -> list[str]:
+    return [name for name in BINARIES if shutil.which(name) is None]
+
+
+class PostgresServer:
+    """initdb + pg_ctl in a temp folder, trust auth on 127.0.0.1, one database ``webcap``."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+        self.data = workdir / "pgdata"
+        self.port = free_port()
+        self.url = f"postgres://webcap@127.0.0.1:{self.port}/webcap"
+        self._as_postgres = os.geteuid() == 0
+
+    def _run(self, *args: str) -> None:
+        command = list(args)
+        if self._as_postgres:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+
+    def start(self) -> None:
+        # The postgres user must reach the data folder: no 0700 parents (pytest's tmp_path).
+        self.workdir.chmod(0o755)
+        self.data.mkdir()
+        if self._as_postgres:
+            shutil.chown(self.data, user="postgres", group="postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "webcap", "--auth=trust", "-E", "UTF8")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.data / "server.log"),
+            "-o",
+            f"-h 127.0.0.1 -p {self.port} -k {self.data}",
+            "-w",
+            "start",
+        )
+        import psycopg
+
+        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+            conn.execute("CREATE DATABASE webcap")
+
+    def stop(self) -> None:
+        if self.data.exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def dsn(self, database: str = "webcap") -> str:
+        return f"host=127.0.0.1 port={self.port} user=webcap dbname={database}"
+
+    def manage(self, *args: str) -> str:
+        """Run a management command with DATABASE_URL pointing here; return its stdout."""
+        base = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_"))
+        }
+        env = {
+            **base,
+            "DJANGO_SETTINGS_MODULE": "config.settings",
+            "DATABASE_URL": self.url,
+            "WEBCAP_VAR_DIR": str(self.workdir / "var"),
+        }
+        result = subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+        return result.stdout
+
+
+def main(argv: list[str]) -> int:
+    """Run ``argv`` (after an optional ``--``) against a fresh server; return its status."""
+    command = argv[1:] if argv[:1] == ["--"] else argv
+    if not command:
+        print("usage: python -m tests.postgres_server -- <command...>", file=sys.stderr)
+        return 2
+    missing = missing_binaries()
+    if missing:
+        print(f"PostgreSQL binaries not found: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    with tempfile.TemporaryDirectory(prefix="webcap-pg-") as tmp:
+        server = PostgresServer(Path(tmp))
+        try:
+            server.start()
+            env = {**os.environ, "DATABASE_URL": server.url}
+            return subprocess.run(command, cwd=ROOT, env=env, check=False).returncode
+        finally:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
