@@ -133,8 +133,10 @@ def _stop_on_sigterm() -> None:
 def _configure_django(*, var_dir: Path, database_url: str) -> None:
     # The settings read the environment once, at import: a WEBCAP_VAR_DIR, DATABASE_URL or
     # REDIS_URL of the caller's shell must not point the benchmark at real data.
+    from tests.live.server import SETTINGS_PREFIXES
+
     for name in list(os.environ):
-        if name.startswith(("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_")):
+        if name.startswith(SETTINGS_PREFIXES):
             del os.environ[name]
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["WEBCAP_VAR_DIR"] = str(var_dir)

@@ -8,7 +8,6 @@ keeps its data in one folder and is stopped by PID.
 from __future__ import annotations
 
 import argparse
-import os
 import secrets
 import shutil
 import signal
@@ -24,7 +23,7 @@ from typing import IO, Any
 import httpx
 
 from tests.audit.postgres import PostgresServer
-from tests.live.server import ROOT, free_port
+from tests.live.server import ROOT, free_port, manage_stdout, webcap_env
 from tests.redis_server import RedisServer
 
 
@@ -59,21 +58,14 @@ class Cluster:
         self.redis.start()
         self._stack.callback(self.redis.stop)
         redis_url = self.redis.url
-        base = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_"))
-        }
-        self.env = {
-            **base,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": postgres.url,
-            "REDIS_URL": redis_url,
-            "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
-            "WEBCAP_VAR_DIR": str(self.workdir / "var"),
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        self.env = webcap_env(
+            self.workdir / "var",
+            DATABASE_URL=postgres.url,
+            REDIS_URL=redis_url,
+            DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
+            ALLOWED_HOSTS="127.0.0.1,localhost",
             **self.extra_env,
-        }
+        )
         self._stack.callback(self.stop_processes)
         self.manage("migrate", "--noinput")
         for index in range(self.webs):
@@ -144,18 +136,7 @@ class Cluster:
         self._logs.pop(name).close()
 
     def manage(self, *args: str) -> str:
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
-        return result.stdout
+        return manage_stdout(self.env, *args)
 
     def create_key(self, username: str) -> str:
         out = self.manage("apikey", "create", username, "--create-user", "--name", "cluster")

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.live.server import ROOT, free_port
+from tests.live.server import ROOT, free_port, manage_stdout, webcap_env
 
 BINARIES = ("initdb", "pg_ctl", "postgres")
 
@@ -75,29 +75,8 @@ class PostgresServer:
 
     def manage(self, *args: str) -> str:
         """Run a management command with DATABASE_URL pointing here; return its stdout."""
-        base = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_"))
-        }
-        env = {
-            **base,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": self.url,
-            "WEBCAP_VAR_DIR": str(self.workdir / "var"),
-        }
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=180,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
-        return result.stdout
+        env = webcap_env(self.workdir / "var", DATABASE_URL=self.url)
+        return manage_stdout(env, *args)
 
 
 def main(argv: list[str]) -> int:

@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import pytest
 
-from tests.live.server import ROOT
+from tests.live.server import run_manage, webcap_env
 from tests.postgres_server import PostgresServer, missing_binaries
 
 # Unapplies app by app, newest leaf first; "migrate <app> zero" also unapplies dependents.
@@ -49,26 +47,8 @@ KNOWN_IRREVERSIBLE = pytest.mark.xfail(
 
 
 def _round_trip(database_url: str, var_dir: Path) -> str:
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_"))
-    }
-    env = {
-        **base,
-        "DJANGO_SETTINGS_MODULE": "config.settings",
-        "DATABASE_URL": database_url,
-        "WEBCAP_VAR_DIR": str(var_dir),
-    }
-    result = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", ROUND_TRIP],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    env = webcap_env(var_dir, DATABASE_URL=database_url)
+    result = run_manage(env, "shell", "-c", ROUND_TRIP, timeout=300)
     assert result.returncode == 0, result.stderr[-4000:]
     return result.stdout
 

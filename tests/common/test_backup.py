@@ -29,6 +29,7 @@ from a2a.models import Task, TaskEvent
 from common.management.commands.backup import find_binary
 from tests.audit.postgres import PostgresServer, missing_binaries
 from tests.factories import make_user, send
+from tests.live.server import run_manage, webcap_env
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ("tasks", "messages", "task_events", "artifacts", "audit_events")
@@ -36,27 +37,8 @@ LABELS = ("tasks", "messages", "task_events", "artifacts", "audit_events")
 
 def _manage(tmp: Path, database_url: str, *args: str) -> subprocess.CompletedProcess[str]:
     """Run manage.py with only DATABASE_URL and a private var folder set."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS", "DATABASE_", "CELERY_"))
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": database_url,
-            "WEBCAP_VAR_DIR": str(tmp / "var"),
-        }
-    )
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
+    env = webcap_env(tmp / "var", DATABASE_URL=database_url)
+    return run_manage(env, *args)
 
 
 class Writer(threading.Thread):
@@ -250,19 +232,7 @@ def test_postgres_backup_during_writes_restores_into_another_database(
         conn.execute("CREATE DATABASE restored")
     restored_url = postgres.url.rsplit("/", 1)[0] + "/restored"
     stop_file = tmp_path / "stop"
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS", "DATABASE_", "CELERY_"))
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "DATABASE_URL": postgres.url,
-            "WEBCAP_VAR_DIR": str(tmp_path / "var"),
-            "BACKUP_TEST_STOP": str(stop_file),
-        }
-    )
+    env = webcap_env(tmp_path / "var", DATABASE_URL=postgres.url, BACKUP_TEST_STOP=str(stop_file))
     writer = subprocess.Popen(
         [sys.executable, "manage.py", "shell", "-c", SEND_LOOP],
         cwd=ROOT,

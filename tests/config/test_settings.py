@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import stat
 import subprocess
 import sys
 from pathlib import Path
+
+from tests.live.server import webcap_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
@@ -20,13 +21,7 @@ PROBE = (
 
 
 def _settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS"))
-    }
-    clean.pop("DATABASE_URL", None)
-    clean.update(
-        {"DJANGO_SETTINGS_MODULE": "config.settings", "WEBCAP_VAR_DIR": str(tmp_path), **env}
-    )
+    clean = webcap_env(tmp_path, **env)
     return subprocess.run(
         [sys.executable, "-c", PROBE],
         cwd=ROOT,
@@ -96,14 +91,7 @@ PRODUCTION_ENV = {
 
 
 def test_deploy_check_is_clean_with_production_settings(tmp_path):
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS"))
-    }
-    clean.pop("DATABASE_URL", None)
-    clean.update(
-        {"DJANGO_SETTINGS_MODULE": "config.settings", "WEBCAP_VAR_DIR": str(tmp_path)},
-        **PRODUCTION_ENV,
-    )
+    clean = webcap_env(tmp_path, **PRODUCTION_ENV)
     result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
@@ -121,13 +109,7 @@ def test_production_cookies_are_secure_and_http_only(tmp_path):
         "print(json.dumps([s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
         "s.SESSION_COOKIE_HTTPONLY, s.SECURE_HSTS_SECONDS, s.SECURE_PROXY_SSL_HEADER]))"
     )
-    clean = {
-        k: v for k, v in os.environ.items() if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS"))
-    }
-    clean.update(
-        {"DJANGO_SETTINGS_MODULE": "config.settings", "WEBCAP_VAR_DIR": str(tmp_path)},
-        **PRODUCTION_ENV,
-    )
+    clean = webcap_env(tmp_path, **PRODUCTION_ENV)
     result = subprocess.run(
         [sys.executable, "-c", probe],
         cwd=ROOT,

@@ -17,6 +17,43 @@ ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT = 60.0
 
 
+# The prefixes of the environment variables webcap's settings read: a webcap process started
+# by a test must not inherit the caller's (a developer's REDIS_URL, a CI DATABASE_URL).
+SETTINGS_PREFIXES = ("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_")
+
+
+def webcap_env(var_dir: Path, **overrides: str) -> dict[str, str]:
+    """This environment without webcap's settings, for a webcap process of its own: the
+    ordinary settings module, var_dir for its state, then overrides."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(SETTINGS_PREFIXES)}
+    env.update(DJANGO_SETTINGS_MODULE="config.settings", WEBCAP_VAR_DIR=str(var_dir))
+    env.update(overrides)
+    return env
+
+
+def run_manage(
+    env: dict[str, str], *args: str, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py args`` in env from the project root; return the finished process."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def manage_stdout(env: dict[str, str], *args: str, timeout: float = 180) -> str:
+    """Run ``manage.py args`` in env; return its stdout, raise RuntimeError if it failed."""
+    result = run_manage(env, *args, timeout=timeout)
+    if result.returncode != 0:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
+    return result.stdout
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -33,33 +70,11 @@ class LiveServer:
         self.ws_url = f"ws://127.0.0.1:{self.port}/ws/a2a"
         self.log_path = workdir / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
-        base = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.startswith(("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_"))
-        }
-        self.env = {
-            **base,
-            "DJANGO_SETTINGS_MODULE": "config.settings",
-            "WEBCAP_VAR_DIR": str(workdir),
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
+        self.env = webcap_env(workdir, PYTHONUNBUFFERED="1", **env)
 
     def manage(self, *args: str) -> str:
         """Run a management command against this server's database; return its stdout."""
-        result = subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        if result.returncode != 0:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stderr}")
-        return result.stdout
+        return manage_stdout(self.env, *args, timeout=120)
 
     def create_key(self, username: str) -> str:
         """Create the user if needed and return a fresh API key (the command's last line)."""
