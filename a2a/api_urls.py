@@ -11,4 +11,10 @@ api_urlpatterns = [
         apis.TaskShareView.as_view(),
         name="task-share",
     ),
+    path("tasks/<str:task_id>/artifacts/", apis.TaskArtifactsView.as_view(), name="task-artifacts"),
+    path(
+        "tasks/<str:task_id>/artifacts/<str:artifact_id>/versions/",
+        apis.ArtifactVersionsView.as_view(),
+        name="artifact-versions",
+    ),
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
 
 
 @register()
@@ -42,3 +42,18 @@ def extended_card_valid(app_configs: Any, **kwargs: Any) -> list[Error]:
             )
         ]
     return []
+
+
+@register(deploy=True)
+def public_url_set(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    """Production workers write download URLs into file parts: they need WEBCAP_PUBLIC_URL."""
+    if settings.EMBEDDED or settings.WEBCAP_PUBLIC_URL:
+        return []
+    return [
+        Warning(
+            "WEBCAP_PUBLIC_URL is unset: the download URLs of artifact files written by a "
+            "worker would point at http://127.0.0.1:8000.",
+            hint="Set WEBCAP_PUBLIC_URL to the base URL clients reach webcap at.",
+            id="webcap.W001",
+        )
+    ]

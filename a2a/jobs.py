@@ -14,6 +14,7 @@ from django.db import OperationalError, connection
 
 from a2a.agents import AGENTS, StepResult, TaskRun, TaskStopped, agent_get
 from a2a.models import Task, TaskState
+from a2a.services.artifacts import artifact_files_purge
 from a2a.services.push import push_deliveries_drain, push_deliveries_resume
 from a2a.services.tasks import (
     TaskStateError,
@@ -142,3 +143,9 @@ def tasks_orphaned_sweep_job() -> None:
 def push_deliveries_sweep_job() -> None:
     """Periodic safety net: restart delivery for webhooks whose job was lost."""
     push_deliveries_resume()
+
+
+@shared_task(**RETRYING)
+def artifact_files_purge_job() -> int:
+    """Delete the files of tasks that ended more than ARTIFACT_RETENTION_DAYS ago."""
+    return artifact_files_purge(days=settings.ARTIFACT_RETENTION_DAYS)

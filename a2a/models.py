@@ -12,6 +12,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
 from common.models import TimeStampedModel
@@ -173,6 +174,10 @@ class Artifact(TimeStampedModel):
     extensions = models.JSONField(null=True, blank=True)
     # Set once a chunk with lastChunk=true arrived.
     complete = models.BooleanField(default=False)
+    # 1, 2, 3...: an update that replaces the artifact (append=false) starts the next version;
+    # chunks appended to it belong to the same one. Earlier versions are ArtifactVersion rows.
+    version = models.PositiveIntegerField(default=1)
+    version_started_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
@@ -182,6 +187,63 @@ class Artifact(TimeStampedModel):
 
     def __str__(self) -> str:
         return self.artifact_id
+
+
+class ArtifactVersion(models.Model):
+    """An earlier version of an artifact, kept as it was when an update replaced it."""
+
+    id = models.BigAutoField(primary_key=True)
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="versions")
+    version = models.PositiveIntegerField()
+    name = models.CharField(max_length=256, blank=True, default="")
+    description = models.TextField(blank=True, default="")
+    parts = models.JSONField()
+    metadata = models.JSONField(null=True, blank=True)
+    complete = models.BooleanField(default=False)
+    # When this version was started (the artifact's created_at or the replacing update's time).
+    created_at = models.DateTimeField()
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["artifact", "version"], name="artifact_version_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.artifact_id} v{self.version}"
+
+
+class ArtifactFile(TimeStampedModel):
+    """The bytes of one file part an agent produced, kept in the "artifacts" storage.
+
+    The part on the wire carries the file's download URL instead of its bytes. A row is
+    never changed except to record that retention deleted its file (``purged_at``).
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="artifact_files")
+    artifact = models.ForeignKey(Artifact, on_delete=models.CASCADE, related_name="files")
+    version = models.PositiveIntegerField()
+    # The name in the storage (a path in the folder, a key in the bucket).
+    storage_name = models.CharField(max_length=512)
+    filename = models.CharField(max_length=256, blank=True, default="")
+    media_type = models.CharField(max_length=256, blank=True, default="")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    purged_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["artifact", "version"], name="artifactfile_artifact_version"),
+            models.Index(
+                fields=["task"],
+                name="artifactfile_unpurged_task",
+                condition=Q(purged_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.filename or str(self.id)
 
 
 class EventKind(models.TextChoices):

@@ -21,6 +21,8 @@ from django.db.models import Q, QuerySet
 
 from a2a.models import (
     Artifact,
+    ArtifactFile,
+    ArtifactVersion,
     Message,
     Task,
     TaskEvent,
@@ -38,6 +40,7 @@ from accounts.roles import (
     may_send,
     sees_all_tasks,
 )
+from common.errors import ApplicationError
 
 DEFAULT_PAGE_SIZE = 50
 _CURSOR_SALT = "a2a.list-tasks.v1"
@@ -140,6 +143,57 @@ def task_get_for_user(
         raise TaskNotFoundError(f"Task {task_id!r} not found", metadata={"taskId": str(task_id)})
     task_require(user=user, task=task, permission=permission)
     return task
+
+
+class ArtifactNotFound(ApplicationError):
+    status_code = 404
+
+
+class ArtifactFileGone(ApplicationError):
+    status_code = 410
+
+
+def artifact_file_for_user(*, user: User, file_id: uuid.UUID) -> ArtifactFile:
+    """Return a stored file of a task the user may read (a foreign one looks missing)."""
+    found = (
+        ArtifactFile.objects.filter(pk=file_id, task__in=tasks_visible_to(user=user))
+        .select_related("task")
+        .first()
+    )
+    if found is None:
+        raise ArtifactNotFound(f"File {file_id} not found")
+    if found.purged_at is not None:
+        raise ArtifactFileGone(
+            f"File {file_id} was deleted on {found.purged_at.date().isoformat()}: the files "
+            f"of a task are kept {settings.ARTIFACT_RETENTION_DAYS} days after it ends",
+            extra={"purgedAt": found.purged_at.isoformat()},
+        )
+    return found
+
+
+def artifact_for_user(*, user: User, task_id: str, artifact_id: str) -> Artifact:
+    """Return one artifact of a task the user may read (TaskNotFoundError or 404 otherwise)."""
+    task = task_get_for_user(user=user, task_id=task_id)
+    found = Artifact.objects.filter(task=task, artifact_id=artifact_id).first()
+    if found is None:
+        raise ArtifactNotFound(f"Task {task.id} has no artifact {artifact_id!r}")
+    return found
+
+
+FilesByVersion = dict[tuple[uuid.UUID, int], list[ArtifactFile]]
+
+
+def artifact_files_by_version(*, artifact_ids: list[uuid.UUID]) -> FilesByVersion:
+    """Return the stored files of these artifacts, by (artifact pk, version), oldest first."""
+    found: FilesByVersion = defaultdict(list)
+    for row in ArtifactFile.objects.filter(artifact_id__in=artifact_ids).order_by("created_at"):
+        found[(row.artifact_id, row.version)].append(row)
+    return found
+
+
+def artifact_versions(*, artifact: Artifact) -> list[ArtifactVersion]:
+    """Return the earlier versions of an artifact, oldest first (the current one is itself)."""
+    return list(ArtifactVersion.objects.filter(artifact=artifact).order_by("version"))
 
 
 def task_history(*, task: Task, history_length: int | None) -> list[Message]:

@@ -1,5 +1,6 @@
 from django.urls import URLPattern, path, re_path
 
+from a2a import apis
 from a2a.views import card, jsonrpc, rest
 
 LIST_OR_CREATE_CONFIGS = {
@@ -53,6 +54,12 @@ urlpatterns = [
     # The optional /{tenant} prefix (A2A §11.3); the tenant reaches handlers as params.
     *_rest_routes("a2a/rest/<str:tenant>/"),
     re_path(r"^a2a/rest(?:/.*)?$", rest.not_found),
+    # The bytes of file parts agents produced (the parts carry this URL).
+    path(
+        "a2a/files/<uuid:file_id>",
+        apis.ArtifactFileContentView.as_view(),
+        name="a2a-artifact-file",
+    ),
     path(".well-known/agent-card.json", card.agent_card, name="agent-card"),
     # The path older clients look for: the card with its 0.3 fields too.
     path(".well-known/agent.json", card.agent_card, {"legacy": True}, name="agent-card-legacy"),

@@ -25,6 +25,7 @@ from django.utils import timezone
 from a2a.models import (
     TERMINAL_STATES,
     Artifact,
+    ArtifactVersion,
     Context,
     EventKind,
     Message,
@@ -48,6 +49,12 @@ from a2a.selectors import (
     OWNER_PERMISSIONS,
     task_get_for_user,
     task_require,
+)
+from a2a.services.artifacts import (
+    PendingFile,
+    artifact_files_discard,
+    artifact_files_record,
+    artifact_files_save,
 )
 from a2a.services.events import event_append
 from a2a.services.push import push_config_add
@@ -467,7 +474,6 @@ def task_transition(
     return _transition(task=_lock_task(task_id), state=state, message_parts=message_parts)
 
 
-@transaction.atomic(durable=True)
 def task_artifact_update(
     *,
     task_id: uuid.UUID | str,
@@ -475,14 +481,40 @@ def task_artifact_update(
     append: bool = False,
     last_chunk: bool = False,
 ) -> TaskEvent:
-    """Store an artifact chunk and log it; append=True joins it to the artifact's parts."""
+    """Store an artifact chunk and log it; append=True joins it to the artifact's parts.
+
+    The bytes of file parts go to the artifact storage first (outside the task lock) and
+    the chunk carries their download URLs; a chunk that replaces an artifact (append=False)
+    starts its next version and keeps the one it replaces.
+    """
     chunk = wire.Artifact.model_validate(artifact).dump()
+    chunk["parts"], files = artifact_files_save(task_id=task_id, parts=chunk["parts"])
+    try:
+        return _artifact_store(
+            task_id=task_id, chunk=chunk, files=files, append=append, last_chunk=last_chunk
+        )
+    except BaseException:
+        artifact_files_discard(files)
+        raise
+
+
+@transaction.atomic(durable=True)
+def _artifact_store(
+    *,
+    task_id: uuid.UUID | str,
+    chunk: dict[str, Any],
+    files: list[PendingFile],
+    append: bool,
+    last_chunk: bool,
+) -> TaskEvent:
     task = _lock_task(task_id)
     if task.state in TERMINAL_STATES:
         raise TaskStateError(task, "artifact-update")
     stored = Artifact.objects.filter(task=task, artifact_id=chunk["artifactId"]).first()
     if stored is None:
         stored = Artifact(task=task, artifact_id=chunk["artifactId"], parts=[])
+    elif not append:
+        _artifact_version_keep(stored)
     if append and stored.pk is not None:
         stored.parts = [*stored.parts, *chunk["parts"]]
     else:
@@ -495,6 +527,7 @@ def task_artifact_update(
         stored.extensions = chunk["extensions"]
     stored.complete = last_chunk
     stored.save()
+    artifact_files_record(artifact=stored, files=files)
     event = event_append(
         task=task,
         kind=EventKind.ARTIFACT_UPDATE,
@@ -504,6 +537,22 @@ def task_artifact_update(
     )
     task.save(update_fields=["last_seq", "updated_at"])
     return event
+
+
+def _artifact_version_keep(stored: Artifact) -> None:
+    """Keep the artifact's current version as an ArtifactVersion before it is replaced."""
+    ArtifactVersion.objects.create(
+        artifact=stored,
+        version=stored.version,
+        name=stored.name,
+        description=stored.description,
+        parts=stored.parts,
+        metadata=stored.metadata,
+        complete=stored.complete,
+        created_at=stored.version_started_at,
+    )
+    stored.version += 1
+    stored.version_started_at = timezone.now()
 
 
 @transaction.atomic(durable=True)

@@ -191,6 +191,50 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
+# --- Files: static files, artifact files ---------------------------------------------------------
+# Artifact files (the file parts agents produce) go to the "artifacts" storage: a local folder
+# by default, an S3-compatible bucket through django-storages when AWS_STORAGE_BUCKET_NAME is
+# set (credentials: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by boto3 itself).
+ARTIFACTS_DIR = Path(env.str("WEBCAP_ARTIFACTS_DIR", default=str(VAR_DIR / "artifacts")))
+AWS_STORAGE_BUCKET_NAME: str = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+
+
+def _artifact_storage() -> dict[str, Any]:
+    if not AWS_STORAGE_BUCKET_NAME:
+        return {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(ARTIFACTS_DIR), "base_url": None},
+        }
+    return {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "endpoint_url": env.str("AWS_S3_ENDPOINT_URL", default="") or None,
+            "region_name": env.str("AWS_S3_REGION_NAME", default="") or None,
+            "location": env.str("AWS_LOCATION", default="artifacts"),
+            "addressing_style": env.str("AWS_S3_ADDRESSING_STYLE", default="") or None,
+            # Names are unique per file; an existing object is never replaced.
+            "file_overwrite": False,
+            "default_acl": None,
+            "querystring_auth": True,
+            "querystring_expire": env.int("AWS_QUERYSTRING_EXPIRE", default=300),
+        },
+    }
+
+
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "artifacts": _artifact_storage(),
+}
+# Delete the files of tasks that ended more than this many days ago (0 keeps them forever).
+ARTIFACT_RETENTION_DAYS: int = env.int("ARTIFACT_RETENTION_DAYS", default=90)
+# Serve downloads by redirecting to a short-lived signed bucket URL instead of streaming the
+# bytes through webcap (only for storages that can sign URLs, i.e. S3).
+WEBCAP_ARTIFACT_DOWNLOAD_REDIRECT: bool = env.bool(
+    "WEBCAP_ARTIFACT_DOWNLOAD_REDIRECT", default=False
+)
+
 # --- Security -------------------------------------------------------------------------------
 # Behind a TLS-terminating proxy, set DJANGO_SECURE_PROXY_SSL_HEADER=true so request.is_secure()
 # trusts X-Forwarded-Proto; the redirect itself stays off unless asked for.
@@ -295,6 +339,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULE = {
     "push-deliveries-sweep": {"task": "a2a.jobs.push_deliveries_sweep_job", "schedule": 60.0},
     "audit-purge": {"task": "audit.jobs.audit_purge_job", "schedule": 24 * 3600.0},
+    "artifact-files-purge": {"task": "a2a.jobs.artifact_files_purge_job", "schedule": 3600.0},
     "tasks-orphaned-sweep": {
         "task": "a2a.jobs.tasks_orphaned_sweep_job",
         "schedule": env.float("WEBCAP_ORPHAN_SWEEP_SECONDS", default=10.0),

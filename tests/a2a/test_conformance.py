@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 
 import pytest
@@ -53,7 +54,6 @@ async def test_complete_task(rpc, api_key):
     ("prefix", "part"),
     [
         ("tck-artifact-text", {"text": "Generated text content"}),
-        ("tck-artifact-file", {"raw": "dGNr", "mediaType": "text/plain", "filename": "output.txt"}),
         (
             "tck-artifact-file-url",
             {
@@ -70,6 +70,26 @@ async def test_artifact_scenarios(rpc, api_key, prefix, part):
     assert task["status"]["state"] == "TASK_STATE_COMPLETED"
     assert task["artifacts"][0]["parts"] == [part]
     assert task["artifacts"][0]["artifactId"]
+
+
+async def test_a_file_artifact_is_served_from_the_artifact_storage(rpc, api_key, async_client):
+    """The scenario's raw bytes ("tck") come back as a URL part with their digest; the URL
+    serves the bytes to the task's owner (the TCK accepts raw or url file parts)."""
+    task = (await _send(rpc, api_key, "tck-artifact-file-s1"))["task"]
+    [part] = task["artifacts"][0]["parts"]
+    digest = hashlib.sha256(b"tck").hexdigest()
+    assert part == {
+        "url": part["url"],
+        "mediaType": "text/plain",
+        "filename": "output.txt",
+        "metadata": {"size": 3, "sha256": digest},
+    }
+    path = part["url"].removeprefix("http://127.0.0.1:8000")
+    assert path.startswith("/a2a/files/")
+    response = await async_client.get(path, headers={"Authorization": f"Bearer {api_key}"})
+    assert response.status_code == 200
+    assert b"".join(response.streaming_content) == b"tck"  # a file is read synchronously
+    response.close()
 
 
 async def test_direct_message_response_creates_no_task(rpc, api_key):

@@ -82,6 +82,7 @@ PRODUCTION_ENV = {
     "DATABASE_URL": "postgres://webcap:webcap@127.0.0.1:1/webcap",
     "DJANGO_SECRET_KEY": "k" * 20 + "-production-secret-key-with-enough-entropy-" + "z" * 20,
     "ALLOWED_HOSTS": "agents.example.com",
+    "WEBCAP_PUBLIC_URL": "https://agents.example.com",
     "DJANGO_SECURE_SSL_REDIRECT": "true",
     "DJANGO_SECURE_PROXY_SSL_HEADER": "true",
     "DJANGO_SECURE_HSTS_SECONDS": "31536000",

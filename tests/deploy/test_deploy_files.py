@@ -194,13 +194,10 @@ def _chart_env_names() -> set[str]:
 def test_chart_environment_names_are_read_by_settings():
     names = _chart_env_names()
     assert {"DJANGO_SECRET_KEY", "DATABASE_URL", "REDIS_URL", "PORT"} <= names
-    unknown = {n for n in names - _settings_read() - S3_SETTINGS if not EXTERNAL.match(n)}
+    unknown = {n for n in names - _settings_read() if not EXTERNAL.match(n)}
     assert not unknown, f"not read by config/settings/base.py: {sorted(unknown)}"
 
 
-# Strict: once the artifact storage settings (issue 6, item 3) read these names, this passes,
-# fails as XPASS, and the marker goes.
-@pytest.mark.xfail(strict=True, reason="artifact storage settings do not read AWS_* yet")
 def test_chart_s3_settings_are_read_by_settings():
     assert _chart_env_names() >= S3_SETTINGS
     missing = S3_SETTINGS - _settings_read()

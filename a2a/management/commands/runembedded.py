@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
 from django.conf import settings
@@ -25,10 +26,13 @@ class Command(BaseCommand):
         from daphne.endpoints import build_endpoint_description_strings
         from daphne.server import Server
 
+        from a2a.services.artifacts import artifacts_served_at
         from config.asgi import application
         from config.embedded import install_into_daphne
 
         install_into_daphne()
+        # Web and worker share this process: the worker's file URLs point at this server.
+        artifacts_served_at(_local_url(host, port))
         self.stdout.write(f"webcap serving on http://{host}:{port} (embedded mode)", ending="\n")
         self.stdout.flush()
         Server(
@@ -44,3 +48,14 @@ class Command(BaseCommand):
             websocket_max_message_size=settings.WEBCAP_MAX_REQUEST_BYTES,
             websocket_max_frame_size=settings.WEBCAP_MAX_REQUEST_BYTES,
         ).run()
+
+
+def _local_url(host: str, port: int) -> str:
+    """Return the URL this process answers on (loopback when it listens on every address)."""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return f"http://{host}:{port}"  # a name
+    if address.is_unspecified:
+        return f"http://127.0.0.1:{port}"
+    return f"http://[{address}]:{port}" if address.version == 6 else f"http://{address}:{port}"
