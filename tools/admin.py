@@ -14,7 +14,8 @@ class ToolCallAdmin(AuditedAdminMixin, admin.ModelAdmin[ToolCall]):
 
     list_display = ("id", "tool", "status", "decision", "requester", "task", "created_at")
     list_filter = ("status", "decision", "tool")
-    search_fields = ("id", "tool", "task__id", "requester__username")
+    # idempotency_key: find the call behind a request a downstream reports.
+    search_fields = ("id", "idempotency_key", "tool", "task__id", "requester__username")
     readonly_fields = [f.name for f in ToolCall._meta.fields]
     actions = ["approve", "reject"]
 

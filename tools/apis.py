@@ -53,6 +53,8 @@ class ToolCallSerializer(serializers.ModelSerializer[ToolCall]):
             "created_at",
             "started_at",
             "finished_at",
+            "attempts",
+            "idempotency_key",
         ]
         read_only_fields = fields
 

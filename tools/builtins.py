@@ -14,7 +14,7 @@ from django.conf import settings
 from pydantic import Field
 
 from common.netguard import DeliveryError, UnsafeURLError, check_url, guarded_request
-from tools.registry import ToolError, tool
+from tools.registry import ToolError, current_call, tool
 
 # --- calculator -------------------------------------------------------------------------------
 
@@ -142,6 +142,19 @@ def read_file(
 # --- http_request -------------------------------------------------------------------------------
 
 HttpMethod = Literal["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"]
+SAFE_METHODS = frozenset({"GET", "HEAD"})
+
+
+def _idempotency_headers(method: str) -> dict[str, str]:
+    """Return the Idempotency-Key header of the running call, for a method with effects.
+
+    draft-ietf-httpapi-idempotency-key-header §2: an Item Structured Header whose value is
+    a String (RFC 8941 §3.3.3), so the key is sent in double quotes.
+    """
+    call = current_call()
+    if method in SAFE_METHODS or call is None:
+        return {}
+    return {"Idempotency-Key": f'"{call.idempotency_key}"'}
 
 
 def _check_url(params: Any) -> None:
@@ -158,7 +171,7 @@ def _check_url(params: Any) -> None:
     requires_approval=True,
     approval_reason="http_request reaches the network on your behalf.",
     timeout=30.0,
-    side_effects=lambda params: params.method not in ("GET", "HEAD"),
+    side_effects=lambda params: params.method not in SAFE_METHODS,
     check=_check_url,
 )
 def http_request(
@@ -171,6 +184,7 @@ def http_request(
         response = guarded_request(
             method,
             url,
+            headers=_idempotency_headers(method),
             content=body.encode("utf-8") if body is not None else None,
             timeout=settings.WEBCAP_TOOL_HTTP_TIMEOUT,
             max_response_bytes=limit + 1,

@@ -26,7 +26,12 @@ def tools_configured(app_configs: Any, **kwargs: Any) -> list[Error]:
             )
         ]
     errors = []
-    for setting in ("WEBCAP_TOOLS_ENABLED", "WEBCAP_TOOLS_REQUIRE_APPROVAL", "WEBCAP_TOOL_ROLES"):
+    for setting in (
+        "WEBCAP_TOOLS_ENABLED",
+        "WEBCAP_TOOLS_REQUIRE_APPROVAL",
+        "WEBCAP_TOOLS_RETRY_WITH_KEY",
+        "WEBCAP_TOOL_ROLES",
+    ):
         unknown = [name for name in getattr(settings, setting) if name not in REGISTRY]
         if unknown:
             errors.append(

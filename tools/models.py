@@ -70,6 +70,11 @@ class ToolCallStatus(models.TextChoices):
     CANCELLED = "cancelled"
 
 
+def idempotency_key_new() -> str:
+    """Return a new idempotency key: a random UUID, as text."""
+    return str(uuid.uuid4())
+
+
 FINISHED_STATUSES = frozenset(
     {ToolCallStatus.SUCCESS, ToolCallStatus.ERROR, ToolCallStatus.CANCELLED}
 )
@@ -85,7 +90,9 @@ class ToolCall(TimeStampedModel):
 
     ``validating -> scheduled -> (awaiting-approval -> scheduled ->) executing ->
     success | error | cancelled``; a rejected call is cancelled and the model hears why.
-    The UUID is the ``toolCallId`` people and clients name when they decide.
+    The UUID is the ``toolCallId`` people and clients name when they decide; the
+    idempotency key is what the tool hands to the system it changes, the same on every
+    attempt, so that system can apply a repeated request once.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -122,6 +129,12 @@ class ToolCall(TimeStampedModel):
     error = models.TextField(blank=True, default="")
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Stable across attempts: sent as the Idempotency-Key of a request with side effects.
+    idempotency_key = models.CharField(
+        max_length=64, unique=True, default=idempotency_key_new, editable=False
+    )
+    # How many times the call was claimed to run (scheduled -> executing).
+    attempts = models.PositiveIntegerField(default=0)
 
     class Meta:
         constraints = [

@@ -10,10 +10,14 @@ offered only the tools the task owner's roles allow, and a call of any other too
 
 from __future__ import annotations
 
+import copy
 import importlib
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any, TypeVar, get_type_hints
 
 from django.conf import settings
@@ -56,13 +60,27 @@ class Tool:
     side_effects: Callable[[BaseModel], bool]
     # Checks beyond the types, made before a person is asked (e.g. URL or path safety).
     check: Callable[[BaseModel], None] | None = None
+    # Whether a call with side effects interrupted by a crash may run again with the same
+    # idempotency key (the system it changes applies a repeated key once).
+    retry_with_key: bool = False
+
+    def retries_with_key(self) -> bool:
+        """Whether an interrupted call runs again: the tool's default, or configuration."""
+        return self.retry_with_key or self.name in settings.WEBCAP_TOOLS_RETRY_WITH_KEY
 
     def needs_approval(self) -> bool:
         """Whether calls wait for a person: the tool's default, or forced by configuration."""
         return self.requires_approval or self.name in settings.WEBCAP_TOOLS_REQUIRE_APPROVAL
 
     def spec(self) -> dict[str, Any]:
-        """Return the OpenAI-style function spec sent to the model."""
+        """Return the OpenAI-style function spec sent to the model (a copy: callers may edit)."""
+        return copy.deepcopy(self._spec)
+
+    @cached_property
+    def _spec(self) -> dict[str, Any]:
+        # Built once per Tool: schema generation is the costly part, and a Tool never changes.
+        # Registering, replacing or removing a tool replaces the registry's Tool object, so
+        # the memo goes with it (tests/tools/test_spec_cache.py).
         parameters = _strip_titles(self.params.model_json_schema())
         parameters.setdefault("properties", {})
         return {
@@ -98,6 +116,36 @@ class Tool:
 REGISTRY: dict[str, Tool] = {}
 
 
+@dataclass(frozen=True)
+class CallContext:
+    """The tool call being run, for a tool that hands its idempotency key on."""
+
+    call_id: str
+    task_id: str
+    # The same on every attempt of the call.
+    idempotency_key: str
+    # 1 on the first run, 2 on the first run again after a crash, ...
+    attempt: int
+
+
+_current_call: ContextVar[CallContext | None] = ContextVar("webcap_tool_call", default=None)
+
+
+def current_call() -> CallContext | None:
+    """Return the call the running tool serves (None outside a tool call, e.g. in a shell)."""
+    return _current_call.get()
+
+
+@contextmanager
+def calling(context: CallContext) -> Iterator[CallContext]:
+    """Make context the current call for the tool run inside the block (this thread)."""
+    token = _current_call.set(context)
+    try:
+        yield context
+    finally:
+        _current_call.reset(token)
+
+
 def tool(
     *,
     description: str,
@@ -108,6 +156,7 @@ def tool(
     timeout: float = 10.0,
     side_effects: bool | Callable[[Any], bool] = False,
     check: Callable[[Any], None] | None = None,
+    retry_with_key: bool = False,
 ) -> Callable[[F], F]:
     """Register a function as a tool; its annotated parameters become the argument schema."""
 
@@ -146,6 +195,7 @@ def tool(
             timeout=timeout,
             side_effects=effects,
             check=check,
+            retry_with_key=retry_with_key,
         )
         return function
 

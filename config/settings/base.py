@@ -460,6 +460,9 @@ WEBCAP_TOOL_MODULES: list[str] = env.list("WEBCAP_TOOL_MODULES", default=[])
 WEBCAP_TOOLS_ENABLED: list[str] = env.list("WEBCAP_TOOLS_ENABLED", default=[])
 # Tools that always wait for a person's approval, whatever the tool's own default.
 WEBCAP_TOOLS_REQUIRE_APPROVAL: list[str] = env.list("WEBCAP_TOOLS_REQUIRE_APPROVAL", default=[])
+# Tools with side effects whose calls, interrupted by a crash, run again with the same
+# Idempotency-Key (for downstreams known to honour it); others run at most once.
+WEBCAP_TOOLS_RETRY_WITH_KEY: list[str] = env.list("WEBCAP_TOOLS_RETRY_WITH_KEY", default=[])
 # Which roles may cause a tool to run: "tool=role;role,tool2=role". A tool not named here may
 # be run by the admin, operator, approver and user roles (viewers never send messages).
 WEBCAP_TOOL_ROLES: dict[str, list[str]] = env.dict(
