@@ -36,6 +36,7 @@ from a2a.protocol.errors import (
 from a2a.protocol.versions import HEADER, negotiate
 from a2a.streams import ResultStream
 from accounts.middleware import TOKEN_SUBPROTOCOL_PREFIX, offered_subprotocols, scope_headers
+from common.database import DATABASE_ERRORS, database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ class A2AConsumer(AsyncWebsocketConsumer):
             raise
         except A2AError as error:
             await self._fail(rpc.id, error, rpc.method)
+        except DATABASE_ERRORS as exc:
+            await self._fail(rpc.id, database_unavailable(exc), rpc.method)
         except Exception:
             logger.exception("WebSocket method %s failed", rpc.method)
             await self._fail(rpc.id, InternalError(), rpc.method)

@@ -10,12 +10,16 @@ from django.conf import settings
 
 from a2a.protocol import jsonrpc
 from a2a.protocol.errors import PayloadTooLargeError
+from common.database import DATABASE_ERRORS, database_unavailable
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+# RFC 6455 §7.4.1: "Try Again Later", the WebSocket counterpart of 503 + Retry-After.
+CLOSE_TRY_AGAIN_LATER = 1013
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -116,3 +120,55 @@ class WebSocketOriginMiddleware:
         if origin in settings.CORS_ALLOWED_ORIGINS:
             return True
         return host is not None and urlsplit(origin).netloc == host
+
+
+class WebSocketDatabaseGuard:
+    """Close a WebSocket whose handshake lost the database with 1013 "try again later".
+
+    The handshake looks up the caller's API key or token; with the database down that raises,
+    and daphne would answer the handshake with a 500. Instead the handshake is completed and
+    the socket closed at once with 1013, which a client can tell from a refusal. Requests on
+    an open socket that lose the database get an error response from the consumer instead.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            await self.app(scope, receive, send)
+            return
+        seen: set[str] = set()
+
+        async def tracking_receive() -> Message:
+            message = await receive()
+            seen.add(message["type"])
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            seen.add(message["type"])
+            await send(message)
+
+        try:
+            await self.app(scope, tracking_receive, tracking_send)
+        except DATABASE_ERRORS as exc:
+            database_unavailable(exc)
+            if seen & {"websocket.close", "websocket.disconnect"}:
+                return
+            if "websocket.connect" not in seen:
+                await receive()
+            if "websocket.accept" not in seen:
+                # The subprotocol the consumer would choose: browsers fail a handshake that
+                # selects none of those they offered, and would never see the close code.
+                # (Imported here: the consumer module loads the models, this one must not.)
+                from a2a.consumers import _chosen_subprotocol
+
+                subprotocol = _chosen_subprotocol(dict(scope))
+                await send({"type": "websocket.accept", "subprotocol": subprotocol})
+            await send(
+                {
+                    "type": "websocket.close",
+                    "code": CLOSE_TRY_AGAIN_LATER,
+                    "reason": "The database is unavailable; try again later",
+                }
+            )

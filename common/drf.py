@@ -1,4 +1,7 @@
-"""The DRF exception handler: application and protocol errors become clear 4xx bodies."""
+"""The DRF exception handler: application and protocol errors become clear 4xx bodies.
+
+A lost database (``common/database.py``) is a 503 with Retry-After, in the same shape.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,8 @@ from typing import Any
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
-from a2a.protocol.errors import A2AError, RateLimitedError
+from a2a.protocol.errors import A2AError
+from common.database import DATABASE_ERRORS, database_unavailable, detail_body, retry_after
 from common.errors import ApplicationError
 
 
@@ -15,12 +19,10 @@ def drf_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
     """Render ApplicationError and A2AError like DRF's own errors: ``{"detail": ...}``."""
     if isinstance(exc, ApplicationError):
         return Response({"detail": exc.message, "extra": exc.extra}, status=exc.status_code)
-    if isinstance(exc, RateLimitedError):
-        return Response(
-            {"detail": exc.message, "code": exc.reason, "retryAfter": exc.retry_after},
-            status=exc.http_status,
-            headers={"Retry-After": str(exc.retry_after)},
-        )
+    if isinstance(exc, DATABASE_ERRORS):
+        exc = database_unavailable(exc)
     if isinstance(exc, A2AError):
-        return Response({"detail": exc.message, "code": exc.reason}, status=exc.http_status)
+        wait = retry_after(exc)
+        headers = {"Retry-After": wait} if wait is not None else None
+        return Response(detail_body(exc), status=exc.http_status, headers=headers)
     return exception_handler(exc, context)

@@ -15,14 +15,19 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from a2a.routing import websocket_urlpatterns  # noqa: E402
 from accounts.middleware import ApiKeyAuthMiddleware  # noqa: E402
-from common.asgi import BodySizeLimitMiddleware, WebSocketOriginMiddleware  # noqa: E402
+from common.asgi import (  # noqa: E402
+    BodySizeLimitMiddleware,
+    WebSocketDatabaseGuard,
+    WebSocketOriginMiddleware,
+)
 
 application = BodySizeLimitMiddleware(
     ProtocolTypeRouter(
         {
             "http": django_asgi_app,
-            "websocket": WebSocketOriginMiddleware(
-                ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns))
+            # Outermost: a handshake that loses the database closes with 1013, not a 500.
+            "websocket": WebSocketDatabaseGuard(
+                WebSocketOriginMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))
             ),
         }
     )

@@ -14,15 +14,45 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.live.server import ROOT, free_port, manage_stdout, webcap_env
 
 BINARIES = ("initdb", "pg_ctl", "postgres")
+STOP_MODES = ("smart", "fast", "immediate")
 
 
 def missing_binaries() -> list[str]:
     return [name for name in BINARIES if shutil.which(name) is None]
+
+
+def require_binaries() -> None:
+    """Skip the calling test when PostgreSQL is not installed; fail it under ``CI=true``."""
+    import pytest
+
+    missing = missing_binaries()
+    if missing:
+        message = f"PostgreSQL binaries not found: {', '.join(missing)}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@contextmanager
+def running_postgres(prefix: str = "webcap-pg-") -> Iterator[PostgresServer]:
+    """Start a throwaway server for a test; stop it and delete its folder afterwards."""
+    require_binaries()
+    # Not pytest's tmp_path: the postgres system user must reach the folder (no 0700 parents).
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    server = PostgresServer(workdir)
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 class PostgresServer:
@@ -44,12 +74,14 @@ class PostgresServer:
             raise RuntimeError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
 
     def start(self) -> None:
-        # The postgres user must reach the data folder: no 0700 parents (pytest's tmp_path).
-        self.workdir.chmod(0o755)
-        self.data.mkdir()
-        if self._as_postgres:
-            shutil.chown(self.data, user="postgres", group="postgres")
-        self._run("initdb", "-D", str(self.data), "-U", "webcap", "--auth=trust", "-E", "UTF8")
+        """Start the server; the first start initdb's the folder and creates ``webcap``.
+
+        A later start (after ``stop``) reuses the data folder and the port: the same server
+        comes back with everything it had committed.
+        """
+        created = not (self.data / "PG_VERSION").exists()
+        if created:
+            self._initdb()
         self._run(
             "pg_ctl",
             "-D",
@@ -61,14 +93,33 @@ class PostgresServer:
             "-w",
             "start",
         )
-        import psycopg
+        if created:
+            import psycopg
 
-        with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
-            conn.execute("CREATE DATABASE webcap")
+            with psycopg.connect(self.dsn("postgres"), autocommit=True) as conn:
+                conn.execute("CREATE DATABASE webcap")
 
-    def stop(self) -> None:
-        if self.data.exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+    def _initdb(self) -> None:
+        # The postgres user must reach the data folder: no 0700 parents (pytest's tmp_path).
+        self.workdir.chmod(0o755)
+        self.data.mkdir(exist_ok=True)
+        if self._as_postgres:
+            shutil.chown(self.data, user="postgres", group="postgres")
+        self._run("initdb", "-D", str(self.data), "-U", "webcap", "--auth=trust", "-E", "UTF8")
+
+    def stop(self, mode: str = "fast") -> None:
+        """Stop the server: ``fast`` (disconnect clients, checkpoint), ``smart`` (wait for
+        clients) or ``immediate`` (no checkpoint: the next start recovers from the WAL, as
+        after a crash)."""
+        if mode not in STOP_MODES:
+            raise ValueError(f"unknown pg_ctl stop mode {mode!r}, expected one of {STOP_MODES}")
+        if (self.data / "postmaster.pid").exists():
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
+
+    def restart(self, mode: str = "fast") -> None:
+        """Stop the server with mode and start it again on the same data folder and port."""
+        self.stop(mode)
+        self.start()
 
     def dsn(self, database: str = "webcap") -> str:
         return f"host=127.0.0.1 port={self.port} user=webcap dbname={database}"

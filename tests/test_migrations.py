@@ -6,15 +6,10 @@ Runs ``manage.py`` in a subprocess against a fresh SQLite file and a throwaway P
 
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
-import pytest
-
 from tests.live.server import run_manage, webcap_env
-from tests.postgres_server import PostgresServer, missing_binaries
+from tests.postgres_server import running_postgres
 
 # Unapplies app by app, newest leaf first; "migrate <app> zero" also unapplies dependents.
 ROUND_TRIP = """
@@ -23,6 +18,12 @@ from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
 call_command("migrate", verbosity=0, interactive=False)
+# Rows that point at a role group, so reversing accounts 0003_roles has memberships and
+# group permissions to remove, not only empty groups.
+from django.contrib.auth.models import Group
+from accounts.models import User
+user = User.objects.create_user(username="mig-operator")
+user.groups.add(Group.objects.get(name="operator"))
 executor = MigrationExecutor(connection)
 order = executor.loader.graph.leaf_nodes()
 apps = []
@@ -35,15 +36,10 @@ executor.loader.build_graph()
 left = sorted(executor.loader.applied_migrations)
 assert not left, f"still applied after zero: {left}"
 call_command("migrate", verbosity=0, interactive=False)
+granted = Group.objects.filter(permissions__isnull=False).distinct()
+assert sorted(granted.values_list("name", flat=True)) == ["admin", "operator"]
 print("ROUND-TRIP-OK", len(apps))
 """
-
-# accounts/migrations/0003_roles.py: remove_roles deletes historical Groups through the ORM
-# collector, which fails ("Cannot query 'Group object (1)': Must be 'Group' instance") on
-# accounts.User's groups relation. Reported to the lead; drop this mark once it is fixed.
-KNOWN_IRREVERSIBLE = pytest.mark.xfail(
-    reason="accounts 0003_roles reverse fails in the ORM delete collector", strict=True
-)
 
 
 def _round_trip(database_url: str, var_dir: Path) -> str:
@@ -53,27 +49,12 @@ def _round_trip(database_url: str, var_dir: Path) -> str:
     return result.stdout
 
 
-@KNOWN_IRREVERSIBLE
 def test_migrations_reverse_on_sqlite(tmp_path: Path) -> None:
     out = _round_trip(f"sqlite:///{tmp_path / 'mig.sqlite3'}", tmp_path / "var")
     assert "ROUND-TRIP-OK" in out
 
 
-@KNOWN_IRREVERSIBLE
 def test_migrations_reverse_on_postgres(tmp_path: Path) -> None:
-    missing = missing_binaries()
-    if missing:
-        message = f"PostgreSQL binaries not found: {', '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    # Not tmp_path: the postgres system user must reach the data folder (no 0700 parents).
-    workdir = Path(tempfile.mkdtemp(prefix="webcap-mig-pg-"))
-    server = PostgresServer(workdir)
-    try:
-        server.start()
+    with running_postgres(prefix="webcap-mig-pg-") as server:
         out = _round_trip(server.url, tmp_path / "var")
-    finally:
-        server.stop()
-        shutil.rmtree(workdir, ignore_errors=True)
     assert "ROUND-TRIP-OK" in out

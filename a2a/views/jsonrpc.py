@@ -20,7 +20,6 @@ from a2a.protocol.errors import (
     InternalError,
     InvalidRequestError,
     PayloadTooLargeError,
-    RateLimitedError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
@@ -28,6 +27,7 @@ from a2a.protocol.versions import HEADER, is_legacy
 from a2a.streams import ResultStream
 from a2a.views.sse import SSE_HEADERS, sse_response
 from accounts.auth import AUTH_CHALLENGE
+from common.database import DATABASE_ERRORS, database_unavailable, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ def _rpc_error(
     response = HttpResponse(body, content_type=JSON, status=status)
     if isinstance(error, UnauthenticatedError):
         response["WWW-Authenticate"] = AUTH_CHALLENGE
-    if isinstance(error, RateLimitedError):
-        response["Retry-After"] = str(error.retry_after)
+    if (wait := retry_after(error)) is not None:
+        response["Retry-After"] = wait
     return response
 
 
@@ -68,8 +68,8 @@ def _legacy_stream_error(request_id: jsonrpc.RequestId, error: A2AError) -> Http
     _log(error, f"JSON-RPC 0.3 stream {request_id!r}")
     frame = b"data: %s\n\n" % jsonrpc.dumps(jsonrpc.failure(request_id, error, legacy=True))
     response = HttpResponse(frame, content_type="text/event-stream", headers=SSE_HEADERS)
-    if isinstance(error, RateLimitedError):
-        response["Retry-After"] = str(error.retry_after)
+    if (wait := retry_after(error)) is not None:
+        response["Retry-After"] = wait
     return response
 
 
@@ -112,6 +112,10 @@ async def jsonrpc_endpoint(request: HttpRequest) -> HttpResponse | StreamingHttp
         if legacy_stream and not isinstance(error, UnauthenticatedError):
             return _legacy_stream_error(rpc.id, error)
         return _rpc_error(rpc.id, error, legacy=legacy)
+    except DATABASE_ERRORS as exc:
+        if legacy_stream:
+            return _legacy_stream_error(rpc.id, database_unavailable(exc))
+        return _rpc_error(rpc.id, database_unavailable(exc), legacy=legacy)
     except Exception:
         logger.exception("JSON-RPC method %s failed", rpc.method)
         return _rpc_error(rpc.id, InternalError(), legacy=legacy)

@@ -25,7 +25,6 @@ from a2a.protocol.errors import (
     InvalidRequestError,
     JSONParseError,
     PayloadTooLargeError,
-    RateLimitedError,
     UnauthenticatedError,
     UnsupportedMediaTypeError,
 )
@@ -34,6 +33,7 @@ from a2a.protocol.versions import HEADER
 from a2a.streams import ResultStream
 from a2a.views.sse import sse_response
 from accounts.auth import AUTH_CHALLENGE
+from common.database import DATABASE_ERRORS, database_unavailable, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -76,8 +76,8 @@ def _error(request: HttpRequest, error: A2AError) -> HttpResponse:
     )
     if isinstance(error, UnauthenticatedError):
         response["WWW-Authenticate"] = AUTH_CHALLENGE
-    if isinstance(error, RateLimitedError):
-        response["Retry-After"] = str(error.retry_after)
+    if (wait := retry_after(error)) is not None:
+        response["Retry-After"] = wait
     return response
 
 
@@ -132,6 +132,8 @@ async def _serve(
         result = await dispatch(ctx, operation, params)
     except A2AError as error:
         return _error(request, error)
+    except DATABASE_ERRORS as exc:
+        return _error(request, database_unavailable(exc))
     except Exception:
         logger.exception("HTTP+JSON %s %s failed", request.method, request.path)
         return _error(request, InternalError())
@@ -141,7 +143,13 @@ async def _serve(
             return b"event: error\ndata: %s\n\n" % dumps(error.rest_error())
 
         return sse_response(result, render=lambda payload: payload, render_error=error_event)
-    return HttpResponse(dumps(result), content_type=_content_type(request))
+    # Every answer is the caller's own (tasks, the extended agent card): no shared cache,
+    # whatever credential header carried the request, may keep it.
+    return HttpResponse(
+        dumps(result),
+        content_type=_content_type(request),
+        headers={"Cache-Control": "private, no-store"},
+    )
 
 
 def endpoint(operations: dict[str, str]) -> RestView:

@@ -11,6 +11,7 @@ from django.http import StreamingHttpResponse
 from a2a.protocol.errors import A2AError, InternalError
 from a2a.protocol.jsonrpc import dumps
 from a2a.streams import ResultStream
+from common.database import DATABASE_ERRORS, database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,8 @@ async def _frames(
             yield b"%sdata: %s\n\n" % (event_id, dumps(render(item.payload)))
     except A2AError as error:
         yield render_error(error)
+    except DATABASE_ERRORS as exc:
+        yield render_error(database_unavailable(exc))
     except Exception:
         logger.exception("Stream of task %s failed", stream.task_id)
         yield render_error(InternalError())

@@ -53,7 +53,27 @@ def create_roles(apps, schema_editor):
 
 
 def remove_roles(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name__in=ROLE_NAMES).delete()
+    """Delete the role groups with what points at them: memberships, permissions, shares.
+
+    Not Group.objects.filter(...).delete(): when this runs in the same migrate call as the
+    reversal of a later accounts migration, historical models that point at Group (a2a's
+    TaskGroupObjectPermission) may still point at an older rendering of Group, and
+    the delete collector rejects the groups ("Must be 'Group' instance"). Deleting the rows
+    that reference the groups by id, then the groups themselves, needs no model instances.
+    """
+    db = schema_editor.connection.alias
+    group_model = apps.get_model("auth", "Group")
+    groups = group_model._base_manager.using(db).filter(name__in=ROLE_NAMES)
+    ids = list(groups.values_list("pk", flat=True))
+    # Reverse foreign keys, hidden ones included: the through tables of Group.permissions
+    # and User.groups, and every object permission granted to a group.
+    for relation in group_model._meta.get_fields(include_hidden=True):
+        if relation.auto_created and not relation.concrete and relation.one_to_many:
+            related = relation.related_model._base_manager.using(db)
+            related.filter(**{f"{relation.field.attname}__in": ids}).delete()
+    # The collector would look at the same relations again, with instances; nothing is left
+    # that references these rows, so a plain DELETE is what Group.delete() would end with.
+    groups._raw_delete(db)
 
 
 class Migration(migrations.Migration):

@@ -91,6 +91,8 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First: every later layer (and every log record and audit row) sees the request id.
     "common.request_context.RequestContextMiddleware",
+    # A view's lost database is a 503 with Retry-After, not a 500 (common/database.py).
+    "common.database.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
