@@ -30,6 +30,7 @@ $(VENV)/.installed-dev: requirements/dev.txt | $(BIN)/python
 
 run: $(VENV)/.installed-base
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py demo --host $(HOST) --port $(PORT)
 	$(BIN)/python manage.py runembedded --host $(HOST) --port $(PORT)
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.utils import timezone
 from django.utils.http import http_date
 
@@ -18,6 +20,8 @@ from a2a.protocol import types as wire
 from a2a.protocol.jsonrpc import dumps
 from a2a.protocol.v03 import LEGACY_VERSION, hybrid_card
 from a2a.protocol.versions import CURRENT_VERSION
+
+logger = logging.getLogger(__name__)
 
 WEBCAP_VERSION = "0.1.0"
 # A custom binding is named by a URI (A2A §5.8); standard clients skip what they do not know.
@@ -56,10 +60,6 @@ def security_schemes() -> dict[str, wire.SecurityScheme]:
             )
         )
     return schemes
-
-
-# The card changes only with configuration, i.e. with a restart.
-_STARTED = http_date(timezone.now().timestamp())
 
 
 def _websocket_base(base_url: str) -> str:
@@ -142,18 +142,56 @@ def extended_agent_card(base_url: str) -> dict[str, Any] | None:
 @dataclass(frozen=True)
 class RenderedCard:
     body: bytes
+    # A hash of the body: the same card has the same ETag in every process.
     etag: str
-    last_modified: str
 
 
 @lru_cache(maxsize=32)
 def rendered_card(base_url: str, *, legacy: bool = False) -> RenderedCard:
-    """Return the card's bytes and validators, built once per base URL.
+    """Return the card's bytes and ETag, built once per process and base URL.
 
-    ``legacy`` is the card at the older path: the 1.0 card with the 0.3 fields beside it,
-    which both 0.3 and 1.0 clients read.
+    The card is built from settings and the agent class only, both fixed for the life of a
+    process (tests that change settings clear this cache: a2a/apps.py). ``legacy`` is the card
+    at the older path: the 1.0 card with the 0.3 fields beside it, which both 0.3 and 1.0
+    clients read.
     """
     card = agent_card(base_url)
     body = dumps(hybrid_card(card) if legacy else card)
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
-    return RenderedCard(body=body, etag=etag, last_modified=_STARTED)
+    return RenderedCard(body=body, etag=etag)
+
+
+# The key names the card by its content hash: a changed card (new settings, a new release) is
+# a new key, so nothing is ever invalidated by hand and processes that run different
+# configurations during a rolling deploy never see each other's entries. "v1" is the format
+# of the stored value.
+LAST_MODIFIED_KEY = "a2a:card:v1:last-modified:{etag}"
+# Per process: etag -> Last-Modified, read from the shared cache once per card.
+_last_modified: dict[str, str] = {}
+
+
+async def card_last_modified(card: RenderedCard) -> str:
+    """Return the card's Last-Modified: when any process first served this exact card.
+
+    Kept in Django's cache (Redis in production), so every web process and every restart
+    with unchanged configuration answers the same date, and If-Modified-Since works across
+    processes. If the shared cache cannot be reached, the process's own first-seen time.
+    """
+    known = _last_modified.get(card.etag)
+    if known is not None:
+        return known
+    now = http_date(timezone.now().timestamp())
+    key = LAST_MODIFIED_KEY.format(etag=card.etag.strip('"'))
+    try:
+        # add(): the first process to serve the card decides; the others read its date.
+        await cache.aadd(key, now, timeout=None)
+        value = await cache.aget(key)
+    except Exception:
+        # The card stays available; this process keeps its own date for it.
+        logger.warning("Agent card: the shared cache is unavailable", exc_info=True)
+        value = None
+    date = value if isinstance(value, str) else now
+    if len(_last_modified) >= 64:
+        _last_modified.clear()
+    _last_modified[card.etag] = date
+    return date

@@ -94,6 +94,8 @@ MIDDLEWARE = [
     # A view's lost database is a 503 with Retry-After, not a 500 (common/database.py).
     "common.database.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Right after the security headers: a static file is answered before sessions, auth, etc.
+    "common.static.StaticFilesMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -192,6 +194,11 @@ LOGOUT_REDIRECT_URL = "/accounts/login/"
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise (common/static.py) warns about a missing folder; collectstatic fills it.
+STATIC_ROOT.mkdir(exist_ok=True)
+# Until collectstatic has run (a checkout, the test suite, the live-test servers), WhiteNoise
+# serves the apps' static folders directly (found at start) under their plain names.
+WHITENOISE_USE_FINDERS: bool = DEBUG or not (STATIC_ROOT / "staticfiles.json").is_file()
 
 # --- Files: static files, artifact files ---------------------------------------------------------
 # Artifact files (the file parts agents produce) go to the "artifacts" storage: a local folder
@@ -226,7 +233,13 @@ def _artifact_storage() -> dict[str, Any]:
 
 STORAGES: dict[str, dict[str, Any]] = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "staticfiles": {
+        # Hashed, compressed names once collectstatic has written its manifest (the image
+        # build, `make run`): browsers and proxies keep those files for a year.
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "common.static.StaticFilesStorage"
+    },
     "artifacts": _artifact_storage(),
 }
 # Delete the files of tasks that ended more than this many days ago (0 keeps them forever).
