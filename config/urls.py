@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 
+from a2a.admin_analytics import analytics_view
 from a2a.api_urls import api_urlpatterns as task_api_urlpatterns
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from audit.urls import api_urlpatterns as audit_api_urlpatterns
@@ -20,5 +21,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health", health, name="health"),
+    # Before the admin's own URLs: the dashboard page inside the admin (a2a/admin_analytics.py).
+    path("admin/analytics/", analytics_view, name="admin-analytics"),
     path("admin/", admin.site.urls),
 ]
