@@ -20,10 +20,12 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+import structlog
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
 from a2a.bindings import public_base_url
+from a2a.metrics import stream_closed, stream_opened
 from a2a.protocol import jsonrpc, v03
 from a2a.protocol.context import CallContext
 from a2a.protocol.dispatcher import dispatch
@@ -61,12 +63,33 @@ def _chosen_subprotocol(scope: dict[str, Any]) -> str | None:
 class A2AConsumer(AsyncWebsocketConsumer):
     """One client socket; requests on it are served concurrently."""
 
+    counted = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except asyncio.CancelledError:
+            # The server cancels its applications only when it shuts down.
+            self._connection_end("server")
+            raise
+        except Exception:
+            self._connection_end("error")
+            raise
+
+    def _connection_end(self, reason: str) -> None:
+        if self.counted:
+            self.counted = False
+            stream_closed("websocket", reason)
+
     async def connect(self) -> None:
         self.inflight: set[asyncio.Task[None]] = set()
         user = self.scope.get("user")
         if user is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        # For every record of the connection (the request id is bound by the auth middleware;
+        # a ticket's user is not bound by accounts/auth.py).
+        structlog.contextvars.bind_contextvars(user_id=str(user.pk))
         headers = scope_headers(self.scope)
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
@@ -83,8 +106,11 @@ class A2AConsumer(AsyncWebsocketConsumer):
             identity=self.scope.get("identity"),
         )
         await self.accept(subprotocol=_chosen_subprotocol(self.scope))
+        self.counted = True
+        stream_opened("websocket")
 
     async def disconnect(self, code: int) -> None:
+        self._connection_end("client")
         for task in list(self.inflight):
             task.cancel()
         if self.inflight:
@@ -130,6 +156,9 @@ class A2AConsumer(AsyncWebsocketConsumer):
         task.add_done_callback(self.inflight.discard)
 
     async def _serve(self, rpc: jsonrpc.RpcRequest) -> None:
+        # Each frame runs in its own asyncio task: what it binds (the method, the task and
+        # context ids the services bind) stays in that frame's records.
+        structlog.contextvars.bind_contextvars(rpc_method=rpc.method[:64])
         try:
             result = await dispatch(self.ctx, rpc.method, rpc.params)
             if isinstance(result, ResultStream):

@@ -18,6 +18,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from django.conf import settings
 
 from accounts.models import ApiKey, User
@@ -137,12 +138,18 @@ def identity_for_jwt(credential: str) -> Identity:
     return Identity(user=user, method=METHOD_JWT)
 
 
+def _log_as(identity: Identity) -> Identity:
+    # Every later record of the request (and of the jobs it enqueues) names the caller.
+    structlog.contextvars.bind_contextvars(user_id=str(identity.user.pk))
+    return identity
+
+
 def identity_for_credential(credential: str) -> Identity:
     """Return who a bearer credential or API key belongs to, or raise AuthenticationFailed."""
     if credential.startswith(API_KEY_PREFIX):
-        return identity_for_api_key(credential)
+        return _log_as(identity_for_api_key(credential))
     if _looks_like_jwt(credential):
-        return identity_for_jwt(credential)
+        return _log_as(identity_for_jwt(credential))
     _refuse("Invalid credentials.", method="unknown", hint=credential[:4] + "…")
     raise AssertionError("unreachable")
 
@@ -165,7 +172,7 @@ def identify(*, authorization: str | None, api_key: str | None) -> Identity | No
     credential = credential_from_headers(authorization=authorization, api_key=api_key)
     if credential is None:
         user = public_agent_user()
-        return Identity(user=user, method=METHOD_PUBLIC) if user is not None else None
+        return _log_as(Identity(user=user, method=METHOD_PUBLIC)) if user is not None else None
     return identity_for_credential(credential)
 
 

@@ -3,6 +3,8 @@
 The request id (taken from ``X-Request-ID`` when it is a sane value, generated otherwise) and
 the client address live in context variables, so the audit log and log records can name them
 without every function passing them along. HTTP responses echo the id in ``X-Request-ID``.
+The same id is bound in structlog's context (``request_id``, with ``ip``): it is the one id
+of the request in its log records and in the jobs it enqueues (common/logging.py).
 
 The client address honours ``NUM_PROXIES``: with 0 (the default) it is the socket peer and
 ``X-Forwarded-For`` is ignored, because any client can send that header; with N it is the Nth
@@ -19,6 +21,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -86,10 +89,14 @@ def current_client_ip() -> str | None:
 
 @contextmanager
 def bound(info: RequestInfo) -> Iterator[RequestInfo]:
-    """Make info the current request inside the block."""
+    """Make info the current request inside the block, for log records too."""
     token = _current.set(info)
+    log_context = {"request_id": info.request_id}
+    if info.client_ip:
+        log_context["ip"] = info.client_ip
     try:
-        yield info
+        with structlog.contextvars.bound_contextvars(**log_context):
+            yield info
     finally:
         _current.reset(token)
 
@@ -129,15 +136,24 @@ class RequestContextMiddleware:
             return self.__acall__(request)
         info = _info_for(request)
         request.webcap_info = info  # type: ignore[attr-defined]
-        with bound(info):
-            response = self.get_response(request)
+        # Nothing bound by an earlier request on this thread leaks into this one's records.
+        structlog.contextvars.clear_contextvars()
+        try:
+            with bound(info):
+                response = self.get_response(request)
+        finally:
+            structlog.contextvars.clear_contextvars()
         response[HEADER] = info.request_id
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponse:
         info = _info_for(request)
         request.webcap_info = info  # type: ignore[attr-defined]
-        with bound(info):
-            response: HttpResponse = await self.get_response(request)  # type: ignore[misc]
+        structlog.contextvars.clear_contextvars()
+        try:
+            with bound(info):
+                response: HttpResponse = await self.get_response(request)  # type: ignore[misc]
+        finally:
+            structlog.contextvars.clear_contextvars()
         response[HEADER] = info.request_id
         return response

@@ -1,17 +1,36 @@
-"""Health endpoints."""
+"""Health endpoints: ``/health/live`` (liveness), ``/health/ready`` (readiness), ``/health``.
+
+None needs credentials (Kubernetes probes send none) and none says more than "ok" or a short
+reason per dependency: no host name, URL or driver message (common/health.py). Every answer
+carries ``Cache-Control: no-store``. ``common.health.HealthProbeMiddleware`` answers the two
+probe paths (``PROBES``) ahead of the rest of the middleware.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 from django.db.models import Count
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.http import require_safe
 
 from a2a.card import WEBCAP_VERSION
 from a2a.models import Task, TaskState
+from common.health import readiness
+
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _answer(body: dict[str, Any], *, ok: bool = True) -> JsonResponse:
+    response = JsonResponse(body, status=200 if ok else 503, headers=NO_STORE)
+    # common.health logs a check once when it starts failing; django.request would add an
+    # ERROR line for every probe of every pod during an outage.
+    response._has_been_logged = True  # type: ignore[attr-defined]
+    return response
 
 
 def _counts() -> dict[str, Any]:
@@ -24,17 +43,46 @@ def _counts() -> dict[str, Any]:
     }
 
 
+@require_safe
+async def health_live(request: HttpRequest) -> JsonResponse:
+    """GET /health/live: the process serves requests; no dependency is touched."""
+    return _answer({"status": "ok"})
+
+
+@require_safe
+async def health_ready(request: HttpRequest) -> JsonResponse:
+    """GET /health/ready: every dependency answers; 503 naming the ones that do not."""
+    report = await readiness()
+    return _answer(report.as_dict(), ok=report.ok)
+
+
+@require_safe
 async def health(request: HttpRequest) -> JsonResponse:
-    """GET /health: status, mode, version and task counts; 503 when the database is down."""
+    """GET /health: status, mode, version, task counts and the readiness checks; 503 on a
+    failed check or when the database cannot count the tasks."""
+    report = await readiness()
     body: dict[str, Any] = {
         "status": "ok",
         "version": WEBCAP_VERSION,
         "mode": "embedded" if settings.EMBEDDED else "production",
         "agent": settings.WEBCAP_AGENT,
     }
-    try:
-        body["counts"] = await sync_to_async(_counts)()
-    except DatabaseError as exc:
-        body.update(status="fail", error=f"database: {exc.__class__.__name__}")
-        return JsonResponse(body, status=503)
-    return JsonResponse(body)
+    database = report.checks.get("database")
+    if database is not None and not database.ok:
+        # Counting would only wait for the database pool's own timeout.
+        body.update(status="fail", error=f"database: {database.error}")
+    else:
+        try:
+            body["counts"] = await sync_to_async(_counts)()
+        except DatabaseError as exc:
+            body.update(status="fail", error=f"database: {exc.__class__.__name__}")
+    if not report.ok:
+        body["status"] = "fail"
+    body["checks"] = report.as_dict()["checks"]
+    return _answer(body, ok=body["status"] == "ok")
+
+
+PROBES: dict[str, Callable[[HttpRequest], Awaitable[HttpResponse]]] = {
+    "/health/live": health_live,
+    "/health/ready": health_ready,
+}

@@ -6,11 +6,15 @@ from typing import Any
 from celery import Celery
 from celery.signals import worker_ready
 
+from common.logging import connect_celery
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("webcap")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks(related_name="jobs")
+# Jobs carry the request's log ids and bind them in the worker; logging stays Django's.
+connect_celery()
 
 
 @worker_ready.connect

@@ -7,7 +7,8 @@ from a2a.admin_analytics import analytics_view
 from a2a.api_urls import api_urlpatterns as task_api_urlpatterns
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from audit.urls import api_urlpatterns as audit_api_urlpatterns
-from common.views import health
+from common.metrics import metrics
+from common.views import health, health_live, health_ready
 from tools.urls import api_urlpatterns, page_urlpatterns
 
 urlpatterns = [
@@ -21,6 +22,10 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health", health, name="health"),
+    # Kubernetes probes (common.health.HealthProbeMiddleware answers them first).
+    path("health/live", health_live, name="health-live"),
+    path("health/ready", health_ready, name="health-ready"),
+    path("metrics", metrics, name="metrics"),
     # Before the admin's own URLs: the dashboard page inside the admin (a2a/admin_analytics.py).
     path("admin/analytics/", analytics_view, name="admin-analytics"),
     path("admin/", admin.site.urls),

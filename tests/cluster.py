@@ -48,7 +48,7 @@ class Cluster:
     def start(self) -> None:
         # PostgreSQL runs as the postgres user when we are root: it must reach its folder.
         self.workdir.chmod(0o755)
-        postgres = PostgresServer(self.workdir / "postgres")
+        self.postgres = postgres = PostgresServer(self.workdir / "postgres")
         (self.workdir / "postgres").mkdir(parents=True, exist_ok=True)
         postgres.start()
         self._stack.callback(postgres.stop)
@@ -64,10 +64,14 @@ class Cluster:
             REDIS_URL=redis_url,
             DJANGO_SECRET_KEY=secrets.token_urlsafe(50),
             ALLOWED_HOSTS="127.0.0.1,localhost",
+            # One host: every process writes its metrics here, each /metrics adds them up.
+            PROMETHEUS_MULTIPROC_DIR=str(self.workdir / "prometheus"),
             **self.extra_env,
         )
         self._stack.callback(self.stop_processes)
         self.manage("migrate", "--noinput")
+        # Emptied before the web and worker processes start, as the Procfile does.
+        self.manage("metrics_dir_reset")
         for index in range(self.webs):
             self.start_web(index)
         for index in range(self.workers):

@@ -26,6 +26,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, Sum
 
+from a2a.metrics import llm_request_record
 from tools.models import LLMCall
 
 logger = logging.getLogger(__name__)
@@ -375,6 +376,15 @@ def _record(
     error: str,
     result: Completion | None,
 ) -> None:
+    seconds = time.monotonic() - started
+    llm_request_record(
+        model=model,
+        outcome=outcome,
+        seconds=seconds,
+        prompt_tokens=result.prompt_tokens if result else 0,
+        completion_tokens=result.completion_tokens if result else 0,
+        cost_usd=float(result.cost_usd) if result else 0.0,
+    )
     LLMCall.objects.create(
         task_id=task_id,
         model=model,
@@ -382,7 +392,7 @@ def _record(
         prompt_tokens=result.prompt_tokens if result else 0,
         completion_tokens=result.completion_tokens if result else 0,
         cost_usd=result.cost_usd if result else Decimal(0),
-        latency_ms=int((time.monotonic() - started) * 1000),
+        latency_ms=int(seconds * 1000),
         attempts=attempts,
         outcome=outcome,
         error=error,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -23,9 +24,10 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
+from a2a.metrics import approval_wait_record, tool_call_record, tool_run_record
 from a2a.models import TERMINAL_STATES, Task, TaskState
 from a2a.protocol.errors import PermissionDeniedError
-from a2a.selectors import APPROVE, task_allows, task_require
+from a2a.selectors import APPROVE, task_require
 from accounts.models import User
 from accounts.roles import roles_of
 from common.errors import ApplicationError
@@ -174,6 +176,9 @@ def assistant_turn_store(
         if call.status in FINISHED_STATUSES:
             call.finished_at = finished_at
         call.save()
+        if call.status in FINISHED_STATUSES:
+            refused = call.decision == Decision.REJECTED
+            tool_call_record(tool=call.tool, outcome="rejected" if refused else "error")
         if call.status == ToolCallStatus.AWAITING_APPROVAL:
             _audit(
                 action="toolcall.request",
@@ -237,6 +242,11 @@ def tool_call_decide_locked(
         call.error = f"rejected by {user.get_username()}" + (f": {reason}" if reason else "")
         call.finished_at = call.decided_at
     call.save()
+    approval_wait_record(
+        tool=call.tool, decision=decision, requested_at=call.created_at, decided_at=call.decided_at
+    )
+    if not approved:
+        tool_call_record(tool=call.tool, outcome="rejected")
     _audit(
         action="toolcall.approve" if approved else "toolcall.reject",
         actor=user,
@@ -297,45 +307,25 @@ def tool_call_decide(
     return call
 
 
-@transaction.atomic(durable=True)
-def tool_calls_decide_as_admin(
-    *, user: User, calls: list[ToolCall], approved: bool, reason: str = ""
-) -> int:
-    """Decide on several calls from the admin; return how many were decided.
-
-    Calls the user may not decide (an operator's view of others' calls) are skipped.
-    """
-    decided = 0
-    for pk, task_id in [(c.pk, c.task_id) for c in calls]:
-        task = (
-            Task.objects.select_for_update(of=("self",)).select_related("context").get(pk=task_id)
-        )
-        if not task_allows(user=user, task=task, permission=APPROVE):
-            continue
-        call = ToolCall.objects.select_for_update().get(pk=pk)
-        try:
-            tool_call_decide_locked(
-                task=task, call=call, user=user, approved=approved, reason=reason
-            )
-        except DecisionRefused:
-            continue
-        decided += 1
-        task_resume_if_decided(task=task, actor=user)
-    return decided
-
-
 def tool_calls_cancel(*, task: Task) -> int:
     """Cancel every unfinished call of a task (in the caller's transaction)."""
-    return (
-        ToolCall.objects.filter(task=task)
-        .exclude(status__in=FINISHED_STATUSES)
-        .update(
-            status=ToolCallStatus.CANCELLED,
-            error="the task was canceled",
-            finished_at=timezone.now(),
-            updated_at=timezone.now(),
-        )
+    unfinished = ToolCall.objects.filter(task=task).exclude(status__in=FINISHED_STATUSES)
+    ended = list(unfinished.values_list("tool", "status", "created_at"))
+    now = timezone.now()
+    count = unfinished.update(
+        status=ToolCallStatus.CANCELLED,
+        error="the task was canceled",
+        finished_at=now,
+        updated_at=now,
     )
+    for tool, status, created_at in ended:
+        tool_call_record(tool=tool, outcome="cancelled")
+        if status == ToolCallStatus.AWAITING_APPROVAL:
+            # The task ended while the call waited: nobody decided it.
+            approval_wait_record(
+                tool=tool, decision="expired", requested_at=created_at, decided_at=now
+            )
+    return count
 
 
 # --- Running --------------------------------------------------------------------------------------
@@ -400,6 +390,11 @@ def _finish_if_executing(call: ToolCall, *, attempt: int | None = None, **fields
         updated = executing.update(**fields) == 1
         if updated and finished:
             success = fields["status"] == ToolCallStatus.SUCCESS
+            interrupted = str(fields.get("error", "")).startswith(INTERRUPTED)
+            tool_call_record(
+                tool=call.tool,
+                outcome="success" if success else "interrupted" if interrupted else "error",
+            )
             extra: dict[str, Any] = {} if success else {"error": fields.get("error", "")}
             # Without attempt (a timeout), the call the caller holds predates the claim.
             attempts = attempt or ToolCall.objects.values_list("attempts", flat=True).get(
@@ -451,6 +446,7 @@ def _execute(call_id: Any) -> None:
             idempotency_key=call.idempotency_key,
             attempt=attempt,
         )
+        started = time.monotonic()
         try:
             # Set in this (pool) thread: a context variable does not cross threads.
             with calling(context):
@@ -467,6 +463,8 @@ def _execute(call_id: Any) -> None:
                 error=f"the tool failed: {type(exc).__name__}",
             )
             return
+        finally:
+            tool_run_record(tool=call.tool, seconds=time.monotonic() - started)
         # JSON round trip: what the model reads back is exactly what is stored.
         stored = json.loads(json.dumps(result, default=str))
         _finish_if_executing(call, attempt=attempt, status=ToolCallStatus.SUCCESS, result=stored)

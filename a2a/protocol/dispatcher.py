@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
 
+from a2a.metrics import a2a_request_record
 from a2a.protocol import handlers, v03
 from a2a.protocol import types as wire
 from a2a.protocol.context import CallContext
@@ -123,12 +126,44 @@ async def _run(ctx: CallContext, operation: Operation, params: Any) -> Result:
     return result
 
 
+def method_label(method: str) -> str:
+    """Return the operation name for metrics: 0.3 names as their 1.0 operation, else "unknown"."""
+    if method in OPERATIONS:
+        return method
+    legacy = v03.METHODS.get(method)
+    return legacy.operation if legacy is not None else "unknown"
+
+
 async def dispatch(ctx: CallContext, method: str, params: Any) -> Result:
     """Check the version, find the operation, validate params and run the handler.
 
     A 0.3 method name from a client speaking 0.3 runs the same operation through the 0.3
-    translation (``v03.py``).
+    translation (``v03.py``). Every call is counted here, once for every binding, with its
+    result code and its time to the answer (for a stream: until it is open).
     """
+    started = time.monotonic()
+    try:
+        result = await _dispatch(ctx, method, params)
+    except asyncio.CancelledError:
+        raise  # the client went away: no answer to count
+    except Exception as exc:
+        a2a_request_record(
+            method=method_label(method),
+            binding=ctx.binding,
+            error=exc,
+            seconds=time.monotonic() - started,
+        )
+        raise
+    a2a_request_record(
+        method=method_label(method),
+        binding=ctx.binding,
+        error=None,
+        seconds=time.monotonic() - started,
+    )
+    return result
+
+
+async def _dispatch(ctx: CallContext, method: str, params: Any) -> Result:
     from common.ratelimit import enforce_a2a_call
 
     # Every call counts, on every binding, before any work is done for it (issue 5 §4).

@@ -27,6 +27,7 @@ from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
+from a2a.metrics import push_delivery_record
 from a2a.models import DeliveryStatus, PushConfig, PushDelivery, Task, TaskEvent
 from a2a.protocol import types as wire
 from a2a.protocol.errors import InvalidParamsError, TaskNotFoundError
@@ -271,6 +272,7 @@ def _attempt(delivery: PushDelivery) -> None:
         headers["X-A2A-Notification-Token"] = config.token
     delivery.attempts += 1
     now = timezone.now()
+    outcome: str | None = None
     try:
         response = guarded_request(
             "POST",
@@ -285,6 +287,7 @@ def _attempt(delivery: PushDelivery) -> None:
         # Not retryable: the name now resolves somewhere a webhook may not go.
         delivery.status = DeliveryStatus.DEAD
         delivery.last_error = f"Refused: {exc}"
+        outcome = "refused"
     except DeliveryError as exc:
         _failed(delivery, f"{type(exc).__name__}: {exc}", now)
     else:
@@ -306,6 +309,12 @@ def _attempt(delivery: PushDelivery) -> None:
             "updated_at",
         ]
     )
+    if outcome is None:
+        if delivery.status == DeliveryStatus.DELIVERED:
+            outcome = "delivered"
+        else:
+            outcome = "dropped" if delivery.status == DeliveryStatus.DEAD else "failed"
+    push_delivery_record(outcome=outcome)
     log = logger.info if delivery.status == DeliveryStatus.DELIVERED else logger.warning
     log(
         "Push of event %s of task %s: %s after %d attempt(s)%s",

@@ -16,12 +16,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+import structlog
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
+from a2a.metrics import task_transition_record
 from a2a.models import (
     TERMINAL_STATES,
     Artifact,
@@ -179,7 +181,9 @@ def _task_run_enqueue(task_id: uuid.UUID) -> None:
     # Imported here: jobs import services, and only commit time needs the job.
     from a2a.jobs import task_run_job
 
-    task_run_job.delay(str(task_id))
+    # The job's records name the task even when no request bound it (sweeps, restarts).
+    with structlog.contextvars.bound_contextvars(task_id=str(task_id)):
+        task_run_job.delay(str(task_id))
 
 
 def _message_create(
@@ -240,6 +244,13 @@ def _transition(
     )
     if previous != state:
         audit(action="task.state", actor=actor, target=task, extra={"from": previous, "to": state})
+        task_transition_record(
+            previous=previous,
+            state=state,
+            created_at=task.created_at,
+            ended_at=task.status_timestamp,
+            terminal=state in TERMINAL_STATES,
+        )
     return event
 
 
@@ -324,6 +335,7 @@ def message_send(
         status_timestamp=timezone.now(),
         metadata=request_metadata or None,
     )
+    structlog.contextvars.bind_contextvars(task_id=str(task.id), context_id=context.key)
     _owner_permissions_grant(task)
     audit(action="task.create", actor=owner, target=task, extra={"contextId": context.key})
     if push_config is not None:
@@ -400,6 +412,7 @@ def _message_continue(
 ) -> SendResult:
     assert message.task_id is not None
     task = task_get_for_user(user=sender, task_id=message.task_id, for_update=True)
+    structlog.contextvars.bind_contextvars(task_id=str(task.id), context_id=task.context.key)
     _follow_up_allowed(sender=sender, task=task, message=message)
     if push_config is not None:
         task_require(user=sender, task=task, permission=CHANGE)
@@ -559,6 +572,7 @@ def _artifact_version_keep(stored: Artifact) -> None:
 def task_cancel(*, user: User, task_id: str) -> Task:
     """Cancel a task the user may cancel; CANCELED is stored at once, the job notices it."""
     task = task_get_for_user(user=user, task_id=task_id, for_update=True, permission=CANCEL)
+    structlog.contextvars.bind_contextvars(task_id=str(task.id), context_id=task.context.key)
     if task.is_terminal:
         # A2A §3.1.5: a task in a terminal state is not cancelable.
         raise TaskNotCancelableError(

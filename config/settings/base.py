@@ -9,6 +9,8 @@ read here is listed in ``.env.example`` and documented in ``docs/configuration.m
 
 from __future__ import annotations
 
+import ipaddress
+import logging
 import os
 import secrets
 from datetime import timedelta
@@ -86,11 +88,21 @@ INSTALLED_APPS = [
     "a2a",
     "tools",
     "audit",
+    # Request, response and latency metrics per view (webcap serves /metrics itself).
+    "django_prometheus",
 ]
 
 MIDDLEWARE = [
-    # First: every later layer (and every log record and audit row) sees the request id.
+    # First and last (django-prometheus): every request is counted and timed, whole.
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # /health/live and /health/ready answered before host validation, the HTTPS redirect and
+    # the request log: probes come to the pod's address, over plain HTTP, every few seconds.
+    "common.health.HealthProbeMiddleware",
+    # Next: every later layer (and every log record and audit row) sees the request id.
     "common.request_context.RequestContextMiddleware",
+    # request_finished / streaming_* records, under the request id bound just above
+    # (common/logging.py makes django-structlog use that id instead of one of its own).
+    "django_structlog.middlewares.RequestMiddleware",
     # A view's lost database is a 503 with Retry-After, not a 500 (common/database.py).
     "common.database.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
@@ -103,6 +115,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last: django-prometheus's per-view metrics, and this process's memory and CPU gauges.
+    "common.metrics.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -274,6 +288,34 @@ CSRF_TRUSTED_ORIGINS: list[str] = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 # from the right, the one the outermost trusted proxy saw.
 NUM_PROXIES: int = env.int("NUM_PROXIES", default=0)
 
+# --- Metrics (/metrics) ---------------------------------------------------------------------
+# With METRICS_TOKEN set, scrapers must send "Authorization: Bearer <token>"; with
+# METRICS_ALLOWED_IPS (addresses and CIDRs, comma-separated), other client addresses (as
+# NUM_PROXIES finds them) get 403. Neither set: /metrics is public (a warning in production).
+METRICS_TOKEN: str = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_IPS: list[str] = env.list("METRICS_ALLOWED_IPS", default=[])
+for _network in METRICS_ALLOWED_IPS:
+    try:
+        ipaddress.ip_network(_network.strip(), strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"METRICS_ALLOWED_IPS: {_network!r} is not an IP address or CIDR network."
+        ) from None
+# A folder shared by the web and worker processes of one host, emptied before they start:
+# prometheus_client reads it from the environment itself; /metrics then adds up every
+# process's values. Unset: each process serves its own values.
+PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+# A Celery worker on a host of its own (a container or pod) serves its processes' metrics on
+# this port (0: off; web processes on the same host already aggregate them).
+METRICS_WORKER_PORT: int = env.int("METRICS_WORKER_PORT", default=0)
+
+# --- Health probes (/health/live, /health/ready, /health) ----------------------------------------
+# Seconds each readiness check (database, cache, channel layer, broker, migrations, storage)
+# may take; they run at once, so a probe answers within about this long.
+HEALTH_CHECK_TIMEOUT: float = env.float("HEALTH_CHECK_TIMEOUT", default=2.0)
+if not 0 < HEALTH_CHECK_TIMEOUT <= 60:
+    raise ImproperlyConfigured("HEALTH_CHECK_TIMEOUT must be more than 0 and at most 60 seconds.")
+
 # Browser origins allowed to call the API cross-origin (django-cors-headers) and to open the
 # A2A WebSocket. Non-browser clients send no Origin header and authenticate with a header.
 CORS_ALLOWED_ORIGINS: list[str] = env.list("CORS_ALLOWED_ORIGINS", default=[])
@@ -355,6 +397,13 @@ CELERY_BEAT_SCHEDULE = {
     "push-deliveries-sweep": {"task": "a2a.jobs.push_deliveries_sweep_job", "schedule": 60.0},
     "audit-purge": {"task": "audit.jobs.audit_purge_job", "schedule": 24 * 3600.0},
     "artifact-files-purge": {"task": "a2a.jobs.artifact_files_purge_job", "schedule": 3600.0},
+    # The worker-down alert watches the time a worker last ran this (a2a/metrics.py).
+    # Expires: a stopped worker does not come back to a pile of stale heartbeats.
+    "worker-heartbeat": {
+        "task": "a2a.jobs.worker_heartbeat_job",
+        "schedule": 15.0,
+        "options": {"expires": 15.0},
+    },
     "tasks-orphaned-sweep": {
         "task": "a2a.jobs.tasks_orphaned_sweep_job",
         "schedule": env.float("WEBCAP_ORPHAN_SWEEP_SECONDS", default=10.0),
@@ -525,16 +574,31 @@ WEBCAP_AGENT_DESCRIPTION: str = env.str(
 )
 
 # --- Logging ----------------------------------------------------------------------------------
+# Every record (webcap's, Django's, Celery's, daphne's) goes through structlog
+# (common/logging.py): JSON lines with timestamp, level, logger, event and the request, user,
+# task, context and job ids that are known; or key=value lines for people.
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 LOG_LEVEL: str = env.str("LOG_LEVEL", default="INFO").upper()
+if LOG_LEVEL not in _LOG_LEVELS:
+    raise ImproperlyConfigured(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}.")
+# Unset or empty: JSON for collectors in production, lines for people embedded or debugging.
+LOG_FORMAT: str = env.str("LOG_FORMAT", default="").lower() or (
+    "console" if EMBEDDED or DEBUG else "json"
+)
+if LOG_FORMAT not in ("json", "console"):
+    raise ImproperlyConfigured("LOG_FORMAT must be json or console.")
+LOGGING_CONFIG = "common.logging.configure"
 LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "console": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "console"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "formatters": {"structlog": {"()": "common.logging.formatter", "renderer": LOG_FORMAT}},
+    "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "structlog"}},
+    "root": {"handlers": ["default"], "level": LOG_LEVEL},
     "loggers": {
+        # Django's default handlers (a plain console in DEBUG, mail_admins) are replaced:
+        # its records reach the one handler above through the root.
+        "django": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
+        "django.server": {"handlers": [], "level": LOG_LEVEL, "propagate": True},
         "django.db.backends": {"level": "INFO"},
         "daphne": {"level": "WARNING"},
         "celery": {"level": "WARNING"},
@@ -546,3 +610,9 @@ LOGGING: dict[str, Any] = {
         "httpx": {"level": "WARNING"},
     },
 }
+# django-structlog's request records: request_finished at INFO (4xx WARNING, 5xx ERROR);
+# request_started only at DEBUG. The user is bound by authentication (accounts/auth.py)
+# and the client address by common/request_context.py, not by django-structlog.
+DJANGO_STRUCTLOG_STATUS_START_LOG_LEVEL = logging.DEBUG
+DJANGO_STRUCTLOG_USER_ID_FIELD = None
+DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False

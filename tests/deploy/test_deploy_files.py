@@ -265,11 +265,13 @@ def test_chart_shape():
         assert opened == closed, name
 
 
-def test_prometheus_scrapes_the_web_processes_and_grafana_reads_it():
+def test_prometheus_scrapes_the_web_processes_and_the_worker_and_grafana_reads_it():
     prometheus = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
-    (job,) = prometheus["scrape_configs"]
-    assert job["metrics_path"] == "/metrics"
-    assert job["static_configs"][0]["targets"] == ["web:8000", "web2:8000"]
+    web, worker = prometheus["scrape_configs"]
+    assert web["metrics_path"] == worker["metrics_path"] == "/metrics"
+    assert web["static_configs"][0]["targets"] == ["web:8000", "web2:8000"]
+    port = _compose()["services"]["worker"]["environment"]["METRICS_WORKER_PORT"]
+    assert worker["static_configs"][0]["targets"] == [f"worker:{port}"]
     datasources = DEPLOY / "grafana" / "provisioning" / "datasources" / "prometheus.yml"
     (source,) = yaml.safe_load(datasources.read_text())["datasources"]
     assert (source["type"], source["url"]) == ("prometheus", "http://prometheus:9090")

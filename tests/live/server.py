@@ -19,7 +19,20 @@ START_TIMEOUT = 60.0
 
 # The prefixes of the environment variables webcap's settings read: a webcap process started
 # by a test must not inherit the caller's (a developer's REDIS_URL, a CI DATABASE_URL).
-SETTINGS_PREFIXES = ("WEBCAP_", "DJANGO_", "REDIS_", "DATABASE_", "CELERY_")
+# A developer's own settings never reach a test's webcap process.
+SETTINGS_PREFIXES = (
+    "WEBCAP_",
+    "DJANGO_",
+    "REDIS_",
+    "DATABASE_",
+    "CELERY_",
+    "LOG_",
+    "METRICS_",
+    "PROMETHEUS_",
+    "HEALTH_",
+    "ARTIFACT_",
+    "AWS_",
+)
 
 
 def webcap_env(var_dir: Path, **overrides: str) -> dict[str, str]:

@@ -63,19 +63,26 @@ affinity:
 {{- end }}
 {{- end -}}
 
-{{/* The artifact volume, when artifacts live on a PVC. */}}
-{{- define "webcap.artifactVolume" -}}
-{{- if eq .Values.artifacts.storage "pvc" }}
+{{/* Web and worker volumes: the metrics folder of the pod (PROMETHEUS_MULTIPROC_DIR, empty
+whenever the pod starts) and the artifact volume, when artifacts live on a PVC. */}}
+{{- define "webcap.volumes" -}}
 volumes:
+  - name: metrics
+    emptyDir:
+      medium: Memory
+      sizeLimit: {{ .Values.metrics.sizeLimit }}
+{{- if eq .Values.artifacts.storage "pvc" }}
   - name: artifacts
     persistentVolumeClaim:
       claimName: {{ .Values.artifacts.pvc.existingClaim | default (printf "%s-artifacts" (include "webcap.fullname" .)) }}
 {{- end }}
 {{- end -}}
 
-{{- define "webcap.artifactMount" -}}
-{{- if eq .Values.artifacts.storage "pvc" }}
+{{- define "webcap.volumeMounts" -}}
 volumeMounts:
+  - name: metrics
+    mountPath: {{ .Values.metrics.multiprocDir }}
+{{- if eq .Values.artifacts.storage "pvc" }}
   - name: artifacts
     mountPath: {{ .Values.artifacts.pvc.mountPath }}
 {{- end }}
