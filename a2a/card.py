@@ -29,6 +29,10 @@ WEBSOCKET_BINDING = "urn:webcap:binding:websocket-jsonrpc:v1"
 JSONRPC_PATH = "/a2a/jsonrpc"
 REST_PATH = "/a2a/rest"
 WEBSOCKET_PATH = "/ws/a2a"
+# Cap'n Web (the npm capnweb client, docs/capnweb.md): a custom binding too, so standard
+# clients skip it. Its version is the A2A version of the messages, tasks and events it carries.
+CAPNWEB_BINDING = "urn:webcap:binding:capnweb:v1"
+CAPNWEB_PATH = "/ws/capnweb"
 BEARER_SCHEME = "bearer"
 API_KEY_SCHEME = "apiKey"
 OIDC_SCHEME = "oidc"
@@ -90,6 +94,11 @@ def agent_card(base_url: str) -> dict[str, Any]:
             wire.AgentInterface(
                 url=_websocket_base(base_url) + WEBSOCKET_PATH,
                 protocol_binding=WEBSOCKET_BINDING,
+                protocol_version=CURRENT_VERSION,
+            ),
+            wire.AgentInterface(
+                url=_websocket_base(base_url) + CAPNWEB_PATH,
+                protocol_binding=CAPNWEB_BINDING,
                 protocol_version=CURRENT_VERSION,
             ),
             # The same JSON-RPC endpoint also speaks 0.3 to clients that ask for it; listed

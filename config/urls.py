@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView
 
 from a2a.admin_analytics import analytics_view
 from a2a.api_urls import api_urlpatterns as task_api_urlpatterns
+from a2a.capnweb.views import capnweb_batch
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from audit.urls import api_urlpatterns as audit_api_urlpatterns
 from common.metrics import metrics
@@ -13,6 +14,8 @@ from tools.urls import api_urlpatterns, page_urlpatterns
 
 urlpatterns = [
     path("", include("a2a.urls")),
+    # Cap'n Web HTTP batch (newline-delimited messages; the WebSocket form is /ws/capnweb).
+    path("capnweb", capnweb_batch, name="capnweb-batch"),
     path("api/", include(account_api_urlpatterns)),
     path("api/", include(api_urlpatterns)),
     path("api/", include(audit_api_urlpatterns)),

@@ -331,7 +331,7 @@ CORS_ALLOW_HEADERS = (
 )
 CORS_EXPOSE_HEADERS = ("x-request-id", "retry-after", "a2a-version")
 # The agent card sets its own "Access-Control-Allow-Origin: *": it is public.
-CORS_URLS_REGEX = r"^/(a2a/|api/).*$"
+CORS_URLS_REGEX = r"^/(a2a/|api/|capnweb$).*$"
 
 # --- Sign-in tokens (SimpleJWT) -----------------------------------------------------------------
 JWT_ACCESS_MINUTES: int = env.int("JWT_ACCESS_MINUTES", default=5)
@@ -552,6 +552,16 @@ WEBCAP_STREAM_POLL_INTERVAL: float = env.float("WEBCAP_STREAM_POLL_INTERVAL", de
 # Largest request body (HTTP) or frame (WebSocket) accepted, in bytes.
 WEBCAP_MAX_REQUEST_BYTES: int = env.int("WEBCAP_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
 WEBCAP_WS_MAX_CONCURRENT: int = env.int("WEBCAP_WS_MAX_CONCURRENT", default=32)
+# Cap'n Web sessions (/ws/capnweb, POST /capnweb), per connection: the largest message (checked
+# before parsing), nesting depth, calls running at once, and export/import table rows (results
+# and objects the client holds, stubs it passed in). Streams per connection: WS_MAX_CONCURRENT.
+WEBCAP_CAPNWEB_MAX_MESSAGE_BYTES: int = env.int(
+    "WEBCAP_CAPNWEB_MAX_MESSAGE_BYTES", default=1024 * 1024
+)
+WEBCAP_CAPNWEB_MAX_DEPTH: int = env.int("WEBCAP_CAPNWEB_MAX_DEPTH", default=64)
+WEBCAP_CAPNWEB_MAX_CALLS: int = env.int("WEBCAP_CAPNWEB_MAX_CALLS", default=100)
+WEBCAP_CAPNWEB_MAX_EXPORTS: int = env.int("WEBCAP_CAPNWEB_MAX_EXPORTS", default=1000)
+WEBCAP_CAPNWEB_MAX_IMPORTS: int = env.int("WEBCAP_CAPNWEB_MAX_IMPORTS", default=1000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBCAP_MAX_REQUEST_BYTES
 # Push notifications (A2A §4.3): declared in the card when enabled.
 WEBCAP_PUSH_ENABLED: bool = env.bool("WEBCAP_PUSH_ENABLED", default=True)

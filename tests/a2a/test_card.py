@@ -48,6 +48,11 @@ def test_card_declares_what_is_served(client):
             "protocolVersion": "1.0",
         },
         {
+            "url": "ws://testserver/ws/capnweb",
+            "protocolBinding": "urn:webcap:binding:capnweb:v1",
+            "protocolVersion": "1.0",
+        },
+        {
             "url": "http://testserver/a2a/jsonrpc",
             "protocolBinding": "JSONRPC",
             "protocolVersion": "0.3",
@@ -93,6 +98,7 @@ def test_public_url_and_public_agent_user(client, settings):
         "https://agents.example.com/a2a/jsonrpc",
         "https://agents.example.com/a2a/rest",
         "wss://agents.example.com/ws/a2a",
+        "wss://agents.example.com/ws/capnweb",
         "https://agents.example.com/a2a/jsonrpc",
     ]
     assert "securityRequirements" not in card
