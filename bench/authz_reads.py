@@ -157,7 +157,7 @@ def _postgres(workdir: Path) -> Iterator[str]:
         )
         if newest is not None:
             os.environ["PATH"] = f"{newest / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    from tests.audit.postgres import PostgresServer, missing_binaries
+    from tests.postgres_server import PostgresServer, missing_binaries
 
     missing = missing_binaries()
     if missing:

@@ -18,12 +18,12 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypedDict
 
 import httpx
 
-from tests.audit.postgres import PostgresServer
 from tests.live.server import ROOT, free_port, manage_stdout, webcap_env
+from tests.postgres_server import PostgresServer
 from tests.redis_server import RedisServer
 
 
@@ -188,14 +188,28 @@ class Cluster:
         self._stack.close()
 
 
+class _Recovery(TypedDict):
+    WEBCAP_RUN_LEASE_SECONDS: str
+    WEBCAP_ORPHAN_SWEEP_SECONDS: str
+
+
+# A killed worker's task is found within seconds, not after the visibility timeout.
+FAST_RECOVERY: _Recovery = {"WEBCAP_RUN_LEASE_SECONDS": "4", "WEBCAP_ORPHAN_SWEEP_SECONDS": "2"}
+
+
 @contextmanager
-def running_cluster(workdir: Path, **kwargs: object) -> Iterator[Cluster]:
-    cluster = Cluster(workdir, **kwargs)  # type: ignore[arg-type]
+def running_cluster(*, workdir: Path | None = None, **kwargs: object) -> Iterator[Cluster]:
+    """Start a cluster in workdir, or in a fresh temp folder removed afterwards."""
+    # Not pytest's tmp_path: its 0700 parents keep out the postgres user PostgreSQL runs as.
+    folder = workdir or Path(tempfile.mkdtemp(prefix="webcap-cluster-"))
+    cluster = Cluster(folder, **kwargs)  # type: ignore[arg-type]
     try:
         cluster.start()
         yield cluster
     finally:
         cluster.stop()
+        if workdir is None:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def main() -> None:
@@ -214,7 +228,9 @@ def main() -> None:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     try:
-        with running_cluster(workdir, webs=options.webs, workers=options.workers) as cluster:
+        with running_cluster(
+            workdir=workdir, webs=options.webs, workers=options.workers
+        ) as cluster:
             key = cluster.create_key("demo")
             print(f"webcap cluster in {workdir} (logs: *.log there)")
             print(f"  PostgreSQL {cluster.env['DATABASE_URL']}")

@@ -30,14 +30,9 @@ def missing_binaries() -> list[str]:
 
 def require_binaries() -> None:
     """Skip the calling test when PostgreSQL is not installed; fail it under ``CI=true``."""
-    import pytest
+    from tests.binaries import binaries_require
 
-    missing = missing_binaries()
-    if missing:
-        message = f"PostgreSQL binaries not found: {', '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    binaries_require(*BINARIES, hint="PostgreSQL 15 server binaries")
 
 
 @contextmanager

@@ -9,7 +9,6 @@ installs it).
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
@@ -17,20 +16,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
-
+from tests.binaries import binaries_require
 from tests.live.server import free_port
 
 
 def redis_binary() -> str:
     """Return the redis-server path, or skip (fail under CI) when it is not installed."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        message = "redis-server is not installed (apt-get install -y redis-server)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
+    hint = "apt-get install -y redis-server"
+    return binaries_require("redis-server", hint=hint)["redis-server"]
 
 
 class RedisServer:

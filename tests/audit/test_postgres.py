@@ -8,7 +8,6 @@ rather than skips under ``CI=true`` when the PostgreSQL binaries are missing.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.audit.postgres import PostgresServer, missing_binaries
+from tests.postgres_server import PostgresServer, require_binaries
 
 psycopg = pytest.importorskip("psycopg")
 
@@ -40,12 +39,7 @@ AuditEvent(action="task.state", created_at=timezone.now() - timedelta(days=400))
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    missing = missing_binaries()
-    if missing:
-        message = f"PostgreSQL binaries not found: {', '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_binaries()
     workdir = Path(tempfile.mkdtemp(prefix="webcap-audit-pg-"))
     server = PostgresServer(workdir)
     try:

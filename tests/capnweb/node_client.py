@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
+from tests.binaries import binaries_require
 from tests.live.server import ROOT
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
@@ -23,13 +21,7 @@ INSTALL_DIR = ROOT / ".node-capnweb"
 
 def node_binary() -> str:
     """Return the node path (Node 20 or newer), or skip (fail under CI) when it is missing."""
-    node, npm = shutil.which("node"), shutil.which("npm")
-    if node is None or npm is None:
-        message = "node and npm are not installed (Node 20 or newer)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return node
+    return binaries_require("node", "npm", hint="Node 20 or newer")["node"]
 
 
 def ensure_capnweb() -> Path:

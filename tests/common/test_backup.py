@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import shutil
 import sqlite3
 import subprocess
@@ -27,9 +26,10 @@ from django.db import connection
 
 from a2a.models import Task, TaskEvent
 from common.management.commands.backup import find_binary
-from tests.audit.postgres import PostgresServer, missing_binaries
+from tests.binaries import binaries_require
 from tests.factories import make_user, send
 from tests.live.server import run_manage, webcap_env
+from tests.postgres_server import PostgresServer, require_binaries
 
 ROOT = Path(__file__).resolve().parents[2]
 LABELS = ("tasks", "messages", "task_events", "artifacts", "audit_events")
@@ -204,14 +204,8 @@ while time.monotonic() < deadline and not os.path.exists(os.environ["BACKUP_TEST
 
 @pytest.fixture(scope="module")
 def postgres() -> Iterator[PostgresServer]:
-    missing = missing_binaries() + [
-        name for name in ("pg_dump", "pg_restore") if shutil.which(name) is None
-    ]
-    if missing:
-        message = f"PostgreSQL binaries not found: {', '.join(missing)}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+    require_binaries()
+    binaries_require("pg_dump", "pg_restore", hint="PostgreSQL 15 client binaries")
     workdir = Path(tempfile.mkdtemp(prefix="webcap-backup-pg-"))
     server = PostgresServer(workdir)
     try:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
 import re
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +25,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from a2a import metrics as webcap_metrics
 from a2a.protocol import errors
+from tests.binaries import binaries_require
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -60,13 +59,8 @@ PANEL_ROWS = {"Traffic", "Latency", "Errors", "Tasks", "Tools", "LLM", "Connecti
 
 def _promtool() -> str:
     """Return the promtool path, or skip (fail under CI) when it is not installed."""
-    binary = shutil.which("promtool")
-    if binary is None:
-        message = "promtool is not installed (apt-get install prometheus; .ci/run does)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return binary
+    hint = "apt-get install prometheus; .ci/run does"
+    return binaries_require("promtool", hint=hint)["promtool"]
 
 
 def _run_promtool(*args: str | Path) -> str:

@@ -2,36 +2,21 @@
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from tests.cluster import Cluster, running_cluster
+from tests.cluster import FAST_RECOVERY, Cluster, running_cluster
 
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     """PostgreSQL, Redis (AOF), two web processes, one worker, beat; the echo agent, slowed
     to 60 ms per chunk so a stream is still running while processes are killed."""
-    # Not pytest's tmp_path: its 0700 parents keep out the postgres user PostgreSQL runs as.
-    workdir = Path(tempfile.mkdtemp(prefix="webcap-cluster-"))
-    try:
-        with running_cluster(
-            workdir,
-            webs=2,
-            workers=1,
-            WEBCAP_AGENT="echo",
-            WEBCAP_ECHO_DELAY_MS="60",
-            # A killed worker's task is found within seconds, not after the visibility timeout.
-            WEBCAP_RUN_LEASE_SECONDS="4",
-            WEBCAP_ORPHAN_SWEEP_SECONDS="2",
-        ) as running:
-            yield running
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with running_cluster(
+        webs=2, workers=1, WEBCAP_AGENT="echo", WEBCAP_ECHO_DELAY_MS="60", **FAST_RECOVERY
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

@@ -9,11 +9,8 @@ request id and the same task id; no line any process wrote contains the API key.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -29,15 +26,10 @@ REQUEST_ID = "test-req-123"
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    # Not pytest's tmp_path: its 0700 parents keep out the postgres user PostgreSQL runs as.
-    workdir = Path(tempfile.mkdtemp(prefix="webcap-cluster-"))
-    try:
-        with running_cluster(
-            workdir, webs=1, workers=1, WEBCAP_AGENT="echo", LOG_FORMAT="json", LOG_LEVEL="INFO"
-        ) as running:
-            yield running
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with running_cluster(
+        webs=1, workers=1, WEBCAP_AGENT="echo", LOG_FORMAT="json", LOG_LEVEL="INFO"
+    ) as running:
+        yield running
 
 
 def _records(cluster: Cluster, name: str) -> list[dict[str, Any]]:

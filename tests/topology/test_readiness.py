@@ -10,11 +10,8 @@ pool's 10 s.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -34,13 +31,8 @@ ANSWER_WITHIN = 5.0
 def cluster() -> Iterator[Cluster]:
     require_binaries()
     redis_binary()
-    # Not pytest's tmp_path: its 0700 parents keep out the postgres user PostgreSQL runs as.
-    workdir = Path(tempfile.mkdtemp(prefix="webcap-ready-"))
-    try:
-        with running_cluster(workdir, webs=1, workers=0, WEBCAP_AGENT="echo") as running:
-            yield running
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with running_cluster(webs=1, workers=0, WEBCAP_AGENT="echo") as running:
+        yield running
 
 
 def _get(url: str, **headers: str) -> tuple[httpx.Response, float]:

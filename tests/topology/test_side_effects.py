@@ -9,18 +9,15 @@ HTTP server on 127.0.0.1 (tests/tools/downstream.py), both in this test process.
 from __future__ import annotations
 
 import json
-import shutil
 import signal
-import tempfile
 import time
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from tests.cluster import Cluster, running_cluster
+from tests.cluster import FAST_RECOVERY, Cluster, running_cluster
 from tests.factories import message_params
 from tests.fakellm import FakeLLM, Text, ToolCalls
 from tests.tools.downstream import Downstream
@@ -37,28 +34,20 @@ def fake() -> Iterator[FakeLLM]:
 @pytest.fixture(scope="module")
 def cluster(fake: FakeLLM) -> Iterator[Cluster]:
     """PostgreSQL, Redis, one web process, one worker, beat; the assistant on the fake model."""
-    # Not pytest's tmp_path: its 0700 parents keep out the postgres user PostgreSQL runs as.
-    workdir = Path(tempfile.mkdtemp(prefix="webcap-cluster-"))
-    try:
-        with running_cluster(
-            workdir,
-            webs=1,
-            workers=1,
-            WEBCAP_AGENT="assistant",
-            WEBCAP_MODEL="openai/fake-model",
-            WEBCAP_MODEL_API_BASE=fake.base_url,
-            WEBCAP_MODEL_API_KEY="test-key",
-            WEBCAP_MODEL_CONTEXT_TOKENS="100000",
-            WEBCAP_TOOL_HTTP_ALLOWED_HOSTS="127.0.0.1",
-            # The held POST must still be in flight when the worker is killed.
-            WEBCAP_TOOL_HTTP_TIMEOUT="25",
-            # A killed worker's task is found within seconds, not after the visibility timeout.
-            WEBCAP_RUN_LEASE_SECONDS="4",
-            WEBCAP_ORPHAN_SWEEP_SECONDS="2",
-        ) as running:
-            yield running
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    with running_cluster(
+        webs=1,
+        workers=1,
+        WEBCAP_AGENT="assistant",
+        WEBCAP_MODEL="openai/fake-model",
+        WEBCAP_MODEL_API_BASE=fake.base_url,
+        WEBCAP_MODEL_API_KEY="test-key",
+        WEBCAP_MODEL_CONTEXT_TOKENS="100000",
+        WEBCAP_TOOL_HTTP_ALLOWED_HOSTS="127.0.0.1",
+        # The held POST must still be in flight when the worker is killed.
+        WEBCAP_TOOL_HTTP_TIMEOUT="25",
+        **FAST_RECOVERY,
+    ) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")
