@@ -35,6 +35,7 @@ from a2a.streams import MessageStream, ResultStream, TaskEventStream
 from accounts.auth import (
     AuthenticationFailed,
     Identity,
+    identify,
     identity_for_api_key,
     identity_for_credential,
 )
@@ -55,7 +56,9 @@ logger = logging.getLogger(__name__)
 
 BINDING = "capnweb"
 INVALID_CREDENTIALS = "Invalid credentials"
-CREDENTIALS_SHAPE = "must be {type: 'bearer', token} or {type: 'apiKey', apiKey}"
+CREDENTIALS_SHAPE = (
+    "must be {type: 'bearer', token}, {type: 'apiKey', apiKey} or {type: 'anonymous'}"
+)
 # A credential longer than this is no credential webcap issued (JWTs are well under 2 KiB).
 MAX_CREDENTIAL_LENGTH = 8192
 MAX_REASON_LENGTH = 2000
@@ -66,6 +69,8 @@ def _credential(credentials: Any) -> tuple[str, str]:
     if not isinstance(credentials, dict):
         raise InvalidParamsError.for_fields([("credentials", CREDENTIALS_SHAPE)])
     kind = credentials.get("type")
+    if kind == "anonymous":
+        return kind, ""
     field = {"bearer": "token", "apiKey": "apiKey"}.get(kind) if isinstance(kind, str) else None
     if field is None or not isinstance(kind, str):
         raise InvalidParamsError.for_fields([("credentials.type", CREDENTIALS_SHAPE)])
@@ -78,6 +83,12 @@ def _credential(credentials: Any) -> tuple[str, str]:
 
 
 def _identify(kind: str, secret: str) -> Identity:
+    if kind == "anonymous":
+        # What an HTTP call without credentials acts as: WEBCAP_PUBLIC_AGENT_USER, if set.
+        public = identify(authorization=None, api_key=None)
+        if public is None:
+            raise AuthenticationFailed("Anonymous access is off on this server.")
+        return public
     if kind == "apiKey":
         return identity_for_api_key(secret)
     return identity_for_credential(secret)
@@ -94,10 +105,13 @@ class A2AService(RpcTarget):
         return agent_card(self._connection.base_url)
 
     async def authenticate(self, credentials: Any) -> AuthenticatedA2A:
-        """Return the caller's capability for {type: "bearer", token} or {type: "apiKey", apiKey}.
+        """Return the caller's capability for {type: "bearer", token}, {type: "apiKey", apiKey}
+        or {type: "anonymous"}.
 
-        The token is an access token (JWT) or an API key. Wrong credentials reject with
-        -32000 "Invalid credentials" (refusals are logged and audited without the secret).
+        The token is an access token (JWT) or an API key. "anonymous" acts as the public agent
+        user (WEBCAP_PUBLIC_AGENT_USER), like an HTTP call without credentials, and is refused
+        when that is unset. Wrong credentials reject with -32000 "Invalid credentials"
+        (refusals are logged and audited without the secret).
         """
         kind, secret = _credential(credentials)
         try:

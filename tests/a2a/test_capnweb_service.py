@@ -137,6 +137,7 @@ async def test_authenticate_with_an_api_key_or_a_jwt_and_pipeline_on_it(user, ap
         ({"type": "bearer", "token": "nope"}, "Invalid credentials", -32000),
         ({"type": "bearer", "token": "a.b.c"}, "Invalid credentials: Token refused", -32000),
         ({"type": "password", "token": "x"}, "Invalid parameters: credentials.type", -32602),
+        ({"type": "anonymous"}, "Invalid credentials: Anonymous access is off", -32000),
         ({"type": "bearer"}, "Invalid parameters: credentials.token", -32602),
         ("wcp_x", "Invalid parameters: credentials", -32602),
     ],
@@ -149,6 +150,18 @@ async def test_failed_authenticate_rejects_clearly(db, credentials, message, cod
     # Whatever was pipelined on the failed capability fails the same way.
     assert await error(peer, 2) == (text, code)
     assert "wcp_nope" not in json.dumps(peer.sent)
+
+
+async def test_anonymous_acts_as_the_public_agent_user_when_it_is_set(settings):
+    settings.WEBCAP_PUBLIC_AGENT_USER = "public-agent"
+    peer = client()
+    await peer.feed(
+        call(0, "authenticate", {"type": "anonymous"}), call(1, "sendMessage", *send_params("hi"))
+    )
+    task = (await result(peer, 2))["task"]
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    stored = await Task.objects.select_related("owner").aget(pk=task["id"])
+    assert stored.owner.username == "public-agent"
 
 
 async def test_foreign_tasks_look_missing_and_stay_untouched(api_key, other_api_key):
