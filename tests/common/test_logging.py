@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,9 +21,8 @@ from common.logging import REDACTED, formatter, redact, redact_text
 from config.asgi import application
 from tests.conftest import sse_frames
 from tests.factories import message_params
-from tests.live.server import webcap_env
+from tests.live.server import run_python, webcap_env
 
-ROOT = Path(__file__).resolve().parents[2]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 KEY = "wcp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8S9t0u1v"
 
@@ -174,14 +172,7 @@ def _probe(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
         "import django, logging; django.setup(); from django.conf import settings; "
         "print(settings.LOG_FORMAT, flush=True); logging.getLogger('probe').warning('hi')"
     )
-    return subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=webcap_env(tmp_path, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python(webcap_env(tmp_path, **env), code)
 
 
 def test_log_format_defaults_by_mode_and_a_bad_value_is_refused(tmp_path):

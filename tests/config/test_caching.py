@@ -5,15 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import django
 import httpx
 import pytest
 
-from tests.live.server import ROOT, LiveServer, webcap_env
+from tests.live.server import LiveServer, run_python, webcap_env
 
 ADMIN_CSS = Path(django.__file__).parent / "contrib" / "admin" / "static" / "admin" / "css"
 PROBE = (
@@ -27,14 +25,7 @@ YEAR = "max-age=315360000, public, immutable"
 
 
 def _probe(tmp_path: Path, **env: str) -> list[object]:
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env=webcap_env(tmp_path, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python(webcap_env(tmp_path, **env), PROBE)
     assert result.returncode == 0, result.stderr
     values: list[object] = json.loads(result.stdout)
     return values

@@ -6,10 +6,9 @@ import json
 import re
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.live.server import webcap_env
+from tests.live.server import run_manage, run_python, webcap_env
 
 ROOT = Path(__file__).resolve().parents[2]
 PROBE = (
@@ -21,15 +20,7 @@ PROBE = (
 
 
 def _settings(tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
-    clean = webcap_env(tmp_path, **env)
-    return subprocess.run(
-        [sys.executable, "-c", PROBE],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_python(webcap_env(tmp_path, **env), PROBE)
 
 
 def test_embedded_defaults_are_safe(tmp_path):
@@ -92,13 +83,12 @@ PRODUCTION_ENV = {
 
 
 def test_deploy_check_is_clean_with_production_settings(tmp_path):
-    clean = webcap_env(tmp_path, **PRODUCTION_ENV)
-    result = subprocess.run(
-        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
+    result = run_manage(
+        webcap_env(tmp_path, **PRODUCTION_ENV),
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
         timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -110,15 +100,7 @@ def test_production_cookies_are_secure_and_http_only(tmp_path):
         "print(json.dumps([s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, "
         "s.SESSION_COOKIE_HTTPONLY, s.SECURE_HSTS_SECONDS, s.SECURE_PROXY_SSL_HEADER]))"
     )
-    clean = webcap_env(tmp_path, **PRODUCTION_ENV)
-    result = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_python(webcap_env(tmp_path, **PRODUCTION_ENV), probe)
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == [
         True,

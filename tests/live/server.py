@@ -44,6 +44,21 @@ def webcap_env(var_dir: Path, **overrides: str) -> dict[str, str]:
     return env
 
 
+def run_python(
+    env: dict[str, str], code: str, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -c code`` in env from the project root (a fresh settings load)."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def run_manage(
     env: dict[str, str], *args: str, timeout: float = 180
 ) -> subprocess.CompletedProcess[str]:
