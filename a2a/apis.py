@@ -63,15 +63,20 @@ class ShareSerializer(serializers.Serializer[Any]):
     permission = serializers.ChoiceField(choices=sorted(SHARE_PERMISSIONS))
 
 
-SHARE_PAGE = inline_serializer(
-    name="SharePage",
-    fields={
-        "count": serializers.IntegerField(),
-        "next": serializers.URLField(allow_null=True),
-        "previous": serializers.URLField(allow_null=True),
-        "results": ShareSerializer(many=True),
-    },
-)
+def _page_schema(name: str, results: type[serializers.Serializer[Any]]) -> Any:
+    """The OpenAPI schema of a page of PagePagination: count, next, previous, results."""
+    return inline_serializer(
+        name=name,
+        fields={
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": results(many=True),
+        },
+    )
+
+
+SHARE_PAGE = _page_schema("SharePage", ShareSerializer)
 TASK_ID = OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH)
 
@@ -179,15 +184,7 @@ class ArtifactVersionSerializer(serializers.Serializer[Any]):
     files = ArtifactFileSerializer(many=True)
 
 
-ARTIFACT_PAGE = inline_serializer(
-    name="ArtifactPage",
-    fields={
-        "count": serializers.IntegerField(),
-        "next": serializers.URLField(allow_null=True),
-        "previous": serializers.URLField(allow_null=True),
-        "results": ArtifactSerializer(many=True),
-    },
-)
+ARTIFACT_PAGE = _page_schema("ArtifactPage", ArtifactSerializer)
 ARTIFACT_ID = OpenApiParameter("artifact_id", OpenApiTypes.STR, OpenApiParameter.PATH)
 FILE_ID = OpenApiParameter("file_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 
