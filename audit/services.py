@@ -12,15 +12,15 @@ The request id and client address come from ``common.request_context``; outside 
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.db import models
-from django.utils import timezone
 
 from audit.models import Action, AuditEvent, Outcome
 from common.request_context import current_client_ip, current_request_id
+from common.retention import retention_cutoff
 
 if TYPE_CHECKING:
     from accounts.models import ApiKey, User
@@ -138,9 +138,7 @@ def audit_retention_cutoff(
         days = settings.AUDIT_RETENTION_DAYS
     if days < 0:
         raise ValueError("The retention period cannot be negative.")
-    if days == 0:
-        return None
-    return (now or timezone.now()) - timedelta(days=days)
+    return retention_cutoff(days=days, now=now)
 
 
 def audit_events_purge(*, now: datetime | None = None, days: int | None = None) -> int:

@@ -18,7 +18,7 @@ import hashlib
 import logging
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -33,6 +33,7 @@ from django.utils.text import get_valid_filename
 from storages.backends.s3 import S3Storage
 
 from a2a.models import TERMINAL_STATES, Artifact, ArtifactFile
+from common.retention import retention_cutoff
 
 logger = logging.getLogger(__name__)
 
@@ -176,11 +177,6 @@ def artifact_files_record(*, artifact: Artifact, files: list[PendingFile]) -> No
     )
 
 
-def artifact_retention_cutoff(*, days: int) -> datetime | None:
-    """Return when a task must have ended for its files to go, or None (0: keep forever)."""
-    return timezone.now() - timedelta(days=days) if days > 0 else None
-
-
 def artifact_files_expired(*, cutoff: datetime) -> QuerySet[ArtifactFile]:
     """Return the files still stored of tasks that ended before cutoff."""
     return ArtifactFile.objects.filter(
@@ -190,7 +186,7 @@ def artifact_files_expired(*, cutoff: datetime) -> QuerySet[ArtifactFile]:
     )
 
 
-def artifact_files_purge(*, days: int, batch: int = 500) -> int:
+def artifact_files_purge(*, days: int, now: datetime | None = None, batch: int = 500) -> int:
     """Delete the stored files of tasks that ended more than ``days`` days ago; return how many.
 
     The rows stay, marked purged, so a download of such a file answers 410 Gone with the
@@ -198,7 +194,7 @@ def artifact_files_purge(*, days: int, batch: int = 500) -> int:
     a purge interrupted in between deletes it again next time (deleting a missing file is a
     no-op for both storages). Idempotent: a second run right after finds nothing.
     """
-    cutoff = artifact_retention_cutoff(days=days)
+    cutoff = retention_cutoff(days=days, now=now)
     if cutoff is None:
         return 0
     storage = artifact_storage()
