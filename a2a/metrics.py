@@ -27,7 +27,6 @@ from typing import Any
 from celery import signals
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Count, Min
 from django.utils import timezone
 from prometheus_client import Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
@@ -463,22 +462,14 @@ class StateCollector(Collector):
             yield from families
 
     def _tasks(self) -> Iterator[Metric]:
-        from a2a.models import TERMINAL_STATES, Task, TaskState
+        from a2a.models import TERMINAL_STATES
+        from a2a.selectors import task_states
 
         with _short_queries():
-            rows = list(
-                Task.objects.order_by()
-                .values("state")
-                .annotate(n=Count("id"), oldest=Min("status_timestamp"))
-            )
-        counts = dict.fromkeys(TaskState.values, 0)
-        oldest: dict[str, datetime | None] = {}
-        for row in rows:
-            counts[row["state"]] = row["n"]
-            oldest[row["state"]] = row["oldest"]
+            states = task_states()
         tasks = GaugeMetricFamily("webcap_tasks", "Tasks per state.", labels=["state"])
-        for state, count in counts.items():
-            tasks.add_metric([state], count)
+        for state, found in states.items():
+            tasks.add_metric([state], found.count)
         yield tasks
         age = GaugeMetricFamily(
             "webcap_task_oldest_age_seconds",
@@ -486,10 +477,10 @@ class StateCollector(Collector):
             labels=["state"],
         )
         now = timezone.now()
-        for state in TaskState.values:
+        for state, found in states.items():
             if state in TERMINAL_STATES:
                 continue
-            since = oldest.get(state)
+            since = found.oldest
             age.add_metric([state], max((now - since).total_seconds(), 0.0) if since else 0.0)
         yield age
 

@@ -17,7 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Min, Q, QuerySet
 
 from a2a.models import (
     Artifact,
@@ -27,6 +27,7 @@ from a2a.models import (
     Task,
     TaskEvent,
     TaskGroupObjectPermission,
+    TaskState,
     TaskUserObjectPermission,
 )
 from a2a.protocol import convert
@@ -194,6 +195,25 @@ def artifact_files_by_version(*, artifact_ids: list[uuid.UUID]) -> FilesByVersio
 def artifact_versions(*, artifact: Artifact) -> list[ArtifactVersion]:
     """Return the earlier versions of an artifact, oldest first (the current one is itself)."""
     return list(ArtifactVersion.objects.filter(artifact=artifact).order_by("version"))
+
+
+@dataclass(frozen=True)
+class StateCount:
+    """How many tasks are in a state, and the status time of the one there longest."""
+
+    count: int
+    oldest: datetime | None
+
+
+def task_states() -> dict[str, StateCount]:
+    """Return every state with its task count (0 when empty), over all tasks: one query."""
+    found = {
+        row["state"]: StateCount(row["n"], row["oldest"])
+        for row in Task.objects.order_by()
+        .values("state")
+        .annotate(n=Count("id"), oldest=Min("status_timestamp"))
+    }
+    return {state: found.get(state, StateCount(0, None)) for state in TaskState.values}
 
 
 def task_history(*, task: Task, history_length: int | None) -> list[Message]:

@@ -14,12 +14,11 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_safe
 
 from a2a.card import WEBCAP_VERSION
-from a2a.models import Task, TaskState
+from a2a.selectors import task_states
 from common.health import readiness
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -34,13 +33,8 @@ def _answer(body: dict[str, Any], *, ok: bool = True) -> JsonResponse:
 
 
 def _counts() -> dict[str, Any]:
-    by_state = dict(Task.objects.values_list("state").annotate(n=Count("id")).order_by())
-    return {
-        "tasks": {
-            "total": sum(by_state.values()),
-            "byState": {state: by_state.get(state, 0) for state in TaskState.values},
-        }
-    }
+    by_state = {state: found.count for state, found in task_states().items()}
+    return {"tasks": {"total": sum(by_state.values()), "byState": by_state}}
 
 
 @require_safe
