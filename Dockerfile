@@ -12,9 +12,12 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /app
 
-# Dependencies first, hash-locked, so a code change does not reinstall them.
-COPY requirements/base.txt requirements/base.txt
-RUN pip install --require-hashes -r requirements/base.txt
+# Dependencies first, hash-locked, so a code change does not reinstall them. The image's own pip
+# is whatever the base image bundles: bring it to the hash-pinned version first (as the
+# Makefile does), then let only that pip run the locked install.
+COPY requirements/bootstrap.txt requirements/base.txt requirements/
+RUN pip install --require-hashes --no-deps -r requirements/bootstrap.txt \
+    && pip install --require-hashes -r requirements/base.txt
 
 # A fixed non-root uid, so Kubernetes' runAsNonRoot can check it.
 RUN groupadd --system --gid 10001 webcap \

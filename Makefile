@@ -1,6 +1,6 @@
 # webcap: `make run` serves the embedded default, `make test` runs every check and test.
 # Only Python 3.11, git and make are needed; everything else is installed into .venv from
-# the hash-locked requirements/*.txt.
+# the hash-locked requirements/*.txt, by the pip that requirements/bootstrap.txt pins.
 
 PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
 VENV := .venv
@@ -20,11 +20,21 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed-base: requirements/base.txt | $(BIN)/python
+# A new venv holds whatever pip the interpreter bundles (23.2.1 on Python 3.11.7), and an old
+# pip can refuse a hash-locked file that a current one installs (an extra such as
+# httpx[http2] read as a second, unpinned requirement). So the venv's installer is brought to
+# the hash-pinned version first, and only that pip runs the locked installs below.
+# tests/test_install.py runs these same recipes in a brand-new venv.
+$(VENV)/.installed-pip: requirements/bootstrap.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+		-r requirements/bootstrap.txt
+	touch $@
+
+$(VENV)/.installed-base: requirements/base.txt $(VENV)/.installed-pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/base.txt
 	touch $@
 
-$(VENV)/.installed-dev: requirements/dev.txt | $(BIN)/python
+$(VENV)/.installed-dev: requirements/dev.txt $(VENV)/.installed-pip
 	$(BIN)/python -m pip install --quiet --require-hashes -r requirements/dev.txt
 	touch $@ $(VENV)/.installed-base
 
@@ -50,8 +60,8 @@ pytest: $(VENV)/.installed-dev
 
 # The unit suite again on a throwaway PostgreSQL (tests/postgres_server.py); live and interop
 # tests start their own SQLite-backed servers and are left out, and so are the two SQLite
-# backup tests.
-PG_PYTEST_ARGS ?= -m "not live and not interop" \
+# backup tests and the fresh-venv install check (tests/test_install.py, once is enough).
+PG_PYTEST_ARGS ?= -m "not live and not interop and not install" \
 	--deselect tests/common/test_backup.py::test_sqlite_backup_during_writes_restores_into_a_fresh_database \
 	--deselect tests/common/test_backup.py::test_restore_errors_are_clear
 pytest-postgres: $(VENV)/.installed-dev
@@ -69,12 +79,18 @@ run-cluster: $(VENV)/.installed-dev
 bench-authz: $(VENV)/.installed-base
 	$(BIN)/python bench/authz_reads.py $(BENCH_ARGS)
 
-lock:
-	$(BIN)/python -m pip install --quiet pip-tools
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --no-emit-find-links -o requirements/base.txt pyproject.toml
-	$(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras \
-		--no-emit-index-url --no-emit-find-links --extra dev -o requirements/dev.txt pyproject.toml
+# Extras stay in the lock files (httpx[http2]==0.28.1, not httpx==0.28.1), so what the hashed
+# install resolves is exactly what is written down. Existing pins are kept; pass
+# LOCK_ARGS=--upgrade (or --upgrade-package NAME) to move them.
+PIP_TOOLS_VERSION := 7.5.2
+LOCK_ARGS ?=
+PIP_COMPILE := CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+	--allow-unsafe --no-strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS)
+lock: $(VENV)/.installed-pip
+	$(BIN)/python -m pip install --quiet pip-tools==$(PIP_TOOLS_VERSION)
+	$(PIP_COMPILE) -o requirements/base.txt pyproject.toml
+	$(PIP_COMPILE) --extra dev -o requirements/dev.txt pyproject.toml
+	$(PIP_COMPILE) -o tests/interop/requirements.txt tests/interop/requirements.in
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

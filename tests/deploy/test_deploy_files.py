@@ -158,7 +158,9 @@ def test_commands_equal_the_procfile():
 def test_dockerfile_installs_hash_locked_and_runs_as_non_root():
     text = (ROOT / "Dockerfile").read_text()
     assert re.search(r"^FROM python:3\.11-slim$", text, re.M)
-    assert "pip install --require-hashes -r requirements/base.txt" in text
+    # The base image's bundled pip is brought to the pinned one before the locked install.
+    bootstrap = text.index("pip install --require-hashes --no-deps -r requirements/bootstrap.txt")
+    assert bootstrap < text.index("pip install --require-hashes -r requirements/base.txt")
     assert "collectstatic --noinput" in text
     users = re.findall(r"^USER (\S+)$", text, re.M)
     assert users
