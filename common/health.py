@@ -17,6 +17,11 @@ A failed check's ``error`` is a short fixed phrase (``"OperationalError: connect
 refused"``, ``"timed out after 2 s"``): probes are unauthenticated, so no driver message,
 host name or URL reaches the response. The driver's own message is logged (credentials in
 URLs masked) once when a check starts failing, and a line when it recovers.
+
+Advisories are the other half of a probe's answer: configuration a process serves with but an
+operator should hear about (a production server whose assistant has no real model). They are
+listed under ``warnings`` and never fail readiness; apps add theirs with
+``advisory_register`` in ``AppConfig.ready()``.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -79,9 +84,10 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Readiness:
-    """All checks of one probe."""
+    """All checks of one probe, and the advisories that do not fail it."""
 
     checks: dict[str, CheckResult]
+    warnings: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -91,7 +97,30 @@ class Readiness:
         return {
             "status": "ok" if self.ok else "fail",
             "checks": {name: result.as_dict() for name, result in self.checks.items()},
+            "warnings": self.warnings,
         }
+
+
+# --- Advisories ------------------------------------------------------------------------------
+# Each returns a sentence for the operator, or None when all is well. They read settings only:
+# cheap, no I/O, safe to show to an unauthenticated probe.
+
+Advisory = Callable[[], str | None]
+ADVISORIES: dict[str, Advisory] = {}
+
+
+def advisory_register(name: str, advisory: Advisory) -> None:
+    """Add an advisory that /health/ready and /health list under ``warnings``."""
+    ADVISORIES[name] = advisory
+
+
+def advisories() -> list[dict[str, str]]:
+    """Return [{"name", "message"}] for every advisory that has something to say."""
+    return [
+        {"name": name, "message": message}
+        for name, advisory in ADVISORIES.items()
+        if (message := advisory()) is not None
+    ]
 
 
 # --- The checks ------------------------------------------------------------------------------
@@ -335,7 +364,7 @@ async def readiness(limit: float | None = None) -> Readiness:
     seconds: float = settings.HEALTH_CHECK_TIMEOUT if limit is None else limit
     checks = dict(CHECKS)
     results = await asyncio.gather(*(_run(name, check, seconds) for name, check in checks.items()))
-    return Readiness(checks=dict(zip(checks, results, strict=True)))
+    return Readiness(checks=dict(zip(checks, results, strict=True)), warnings=advisories())
 
 
 # --- The probe paths, ahead of the middleware -------------------------------------------------

@@ -73,6 +73,7 @@ async def health(request: HttpRequest) -> JsonResponse:
     if not report.ok:
         body["status"] = "fail"
     body["checks"] = report.as_dict()["checks"]
+    body["warnings"] = report.warnings
     return _answer(body, ok=body["status"] == "ok")
 
 

@@ -1,4 +1,8 @@
+import logging
+
 from django.apps import AppConfig
+
+logger = logging.getLogger(__name__)
 
 
 class ToolsConfig(AppConfig):
@@ -7,4 +11,10 @@ class ToolsConfig(AppConfig):
     name = "tools"
 
     def ready(self) -> None:
-        from tools import checks  # noqa: F401  (registers the system checks)
+        from common.health import advisory_register
+        from tools import checks  # registers the system checks
+
+        # Said once per process at start, and on every readiness probe (never failing it).
+        advisory_register("model", checks.model_missing)
+        if (message := checks.model_missing()) is not None:
+            logger.warning("%s", message)

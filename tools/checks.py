@@ -1,11 +1,35 @@
-"""System checks: the tool configuration names modules, tools and roles that exist."""
+"""System checks: the tool configuration names modules, tools and roles that exist, and a
+production assistant has a real model."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
-from django.core.checks import Error, register
+from django.core.checks import Error, Warning, register
+
+
+def model_missing() -> str | None:
+    """Say so when a production assistant would answer with the offline stand-in model.
+
+    ``make run`` (embedded) uses the offline model on purpose; a Compose or Helm deployment
+    without WEBCAP_MODEL almost never means to. The echo and conformance agents need no model.
+    """
+    if settings.EMBEDDED or settings.WEBCAP_AGENT != "assistant" or settings.WEBCAP_MODEL:
+        return None
+    return (
+        "WEBCAP_MODEL is unset: the assistant answers with the offline rule-based stand-in, "
+        "not a language model. Set WEBCAP_MODEL to a litellm model name (e.g. "
+        "openai/gpt-4o-mini), with WEBCAP_MODEL_API_KEY and WEBCAP_MODEL_API_BASE as its "
+        "provider needs."
+    )
+
+
+@register()
+def model_configured(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    """A production assistant should name a real model (it still starts without one)."""
+    message = model_missing()
+    return [] if message is None else [Warning(message, id="webcap.W002")]
 
 
 @register()

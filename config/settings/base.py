@@ -139,6 +139,12 @@ TEMPLATES = [
 ]
 
 
+# psycopg 3's connection pool for PostgreSQL (on by default).
+DATABASE_POOL: bool = env.bool("DATABASE_POOL", default=True)
+# Seconds Django keeps a PostgreSQL connection between requests: only with DATABASE_POOL=false.
+CONN_MAX_AGE: int = env.int("CONN_MAX_AGE", default=0)
+
+
 def _database() -> dict[str, Any]:
     """Build the default database from DATABASE_URL (SQLite in var/ when unset)."""
     config: dict[str, Any] = env.db_url(
@@ -163,18 +169,20 @@ def _database() -> dict[str, Any]:
         statement_timeout = env.int("DATABASE_STATEMENT_TIMEOUT_MS", default=0)
         if statement_timeout > 0:
             options["options"] = f"-c statement_timeout={statement_timeout}"
-        if config["ENGINE"] == "django.db.backends.postgresql" and env.bool(
-            "DATABASE_POOL", default=True
-        ):
-            # psycopg 3's pool keeps connections open itself; Django requires CONN_MAX_AGE=0.
+        if config["ENGINE"] == "django.db.backends.postgresql" and DATABASE_POOL:
+            # psycopg 3's pool keeps connections open itself and Django requires
+            # CONN_MAX_AGE=0 with it: the pool's sizes, idle time and lifetime govern how long a
+            # process holds a connection (common/checks.py warns when CONN_MAX_AGE is set too).
             config["CONN_MAX_AGE"] = 0
             options["pool"] = {
                 "min_size": env.int("DATABASE_POOL_MIN_SIZE", default=2),
                 "max_size": env.int("DATABASE_POOL_MAX_SIZE", default=10),
                 "timeout": env.float("DATABASE_POOL_TIMEOUT", default=10.0),
+                "max_idle": env.float("DATABASE_POOL_MAX_IDLE", default=600.0),
+                "max_lifetime": env.float("DATABASE_POOL_MAX_LIFETIME", default=3600.0),
             }
         else:
-            config["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+            config["CONN_MAX_AGE"] = CONN_MAX_AGE
     return config
 
 

@@ -168,10 +168,49 @@ def test_ready_checks_every_dependency(client):
     assert response.status_code == 200
     assert response["Cache-Control"] == "no-store"
     body = response.json()
-    assert set(body) == {"status", "checks"}
+    assert set(body) == {"status", "checks", "warnings"}
     assert body["status"] == "ok"
+    assert body["warnings"] == []
     _assert_shape(body)
     assert all({"ok": c["ok"], "error": c["error"]} == OK for c in body["checks"].values())
+
+
+MODEL_WARNING = {
+    "name": "model",
+    "message": "WEBCAP_MODEL is unset: the assistant answers with the offline rule-based "
+    "stand-in, not a language model. Set WEBCAP_MODEL to a litellm model name (e.g. "
+    "openai/gpt-4o-mini), with WEBCAP_MODEL_API_KEY and WEBCAP_MODEL_API_BASE as its provider "
+    "needs.",
+}
+
+
+@pytest.mark.django_db
+def test_production_assistant_without_a_model_warns_but_stays_ready(client, settings):
+    settings.EMBEDDED = False
+    settings.WEBCAP_AGENT = "assistant"
+    settings.WEBCAP_MODEL = ""
+    for path in ("/health/ready", "/health"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        body = response.json()
+        assert body["status"] == "ok"
+        assert body["warnings"] == [MODEL_WARNING]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"EMBEDDED": True, "WEBCAP_AGENT": "assistant", "WEBCAP_MODEL": ""},
+        {"EMBEDDED": False, "WEBCAP_AGENT": "assistant", "WEBCAP_MODEL": "openai/gpt-4o-mini"},
+        {"EMBEDDED": False, "WEBCAP_AGENT": "echo", "WEBCAP_MODEL": ""},
+    ],
+    ids=["make-run", "model-set", "echo-needs-none"],
+)
+def test_no_model_warning_where_none_is_needed(client, settings, overrides):
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    assert client.get("/health/ready").json()["warnings"] == []
 
 
 @pytest.mark.django_db
@@ -360,6 +399,7 @@ def test_health_reports_status_and_counts(client, user):
     assert body["counts"]["tasks"]["byState"]["failed"] == 0
     _assert_shape(body)
     assert all(check["ok"] for check in body["checks"].values())
+    assert body["warnings"] == []
 
 
 @pytest.mark.django_db

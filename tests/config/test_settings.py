@@ -79,6 +79,7 @@ PRODUCTION_ENV = {
     "DJANGO_SECURE_HSTS_SECONDS": "31536000",
     "DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
     "DJANGO_SECURE_HSTS_PRELOAD": "true",
+    "WEBCAP_MODEL": "openai/gpt-4o-mini",
 }
 
 
@@ -109,3 +110,67 @@ def test_production_cookies_are_secure_and_http_only(tmp_path):
         31536000,
         ["HTTP_X_FORWARDED_PROTO", "https"],
     ]
+
+
+def test_production_without_a_model_warns_at_start_and_in_the_checks(tmp_path):
+    env = {k: v for k, v in PRODUCTION_ENV.items() if k != "WEBCAP_MODEL"}
+    result = run_manage(webcap_env(tmp_path, **env), "check", timeout=120)
+    # A warning, not a refusal: the offline stand-in still serves.
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "(webcap.W002) WEBCAP_MODEL is unset: the assistant answers with the offline" in (
+        result.stderr
+    )
+    # The process's own log says it once at start, at WARNING.
+    logged = [line for line in result.stderr.splitlines() if '"logger": "tools.apps"' in line]
+    assert len(logged) == 1, result.stderr
+    record = json.loads(logged[0])
+    assert record["level"] == "warning"
+    assert record["event"].startswith("WEBCAP_MODEL is unset")
+    # make run's embedded mode uses the offline model on purpose: no word of it.
+    quiet = run_manage(webcap_env(tmp_path), "check", timeout=120)
+    assert quiet.returncode == 0
+    assert "WEBCAP_MODEL" not in quiet.stdout + quiet.stderr
+
+
+POOL_PROBE = (
+    "import json, django; from django.conf import settings as s; django.setup(); "
+    "from django.core.checks import run_checks; "
+    "print(json.dumps({'age': s.DATABASES['default']['CONN_MAX_AGE'], "
+    "'pool': s.DATABASES['default']['OPTIONS'].get('pool'), "
+    "'checks': [m.id for m in run_checks() if m.id.startswith('webcap.')]}))"
+)
+
+
+def test_the_pool_governs_connection_lifetime_and_conn_max_age_set_beside_it_warns(tmp_path):
+    pooled = webcap_env(tmp_path, **PRODUCTION_ENV, CONN_MAX_AGE="60")
+    result = run_python(pooled, POOL_PROBE)
+    assert result.returncode == 0, result.stderr
+    values = json.loads(result.stdout)
+    assert values["age"] == 0
+    assert values["pool"] == {
+        "min_size": 2,
+        "max_size": 10,
+        "timeout": 10.0,
+        "max_idle": 600.0,
+        "max_lifetime": 3600.0,
+    }
+    assert values["checks"] == ["webcap.W003"]
+    tuned = run_python(
+        webcap_env(
+            tmp_path,
+            **PRODUCTION_ENV,
+            DATABASE_POOL_MAX_IDLE="30",
+            DATABASE_POOL_MAX_LIFETIME="900",
+        ),
+        POOL_PROBE,
+    )
+    values = json.loads(tuned.stdout)
+    assert (values["pool"]["max_idle"], values["pool"]["max_lifetime"]) == (30.0, 900.0)
+    assert values["checks"] == []
+    # Without the pool (PgBouncer in front), CONN_MAX_AGE is what it says.
+    unpooled = run_python(
+        webcap_env(tmp_path, **PRODUCTION_ENV, DATABASE_POOL="false", CONN_MAX_AGE="60"),
+        POOL_PROBE,
+    )
+    values = json.loads(unpooled.stdout)
+    assert (values["age"], values["pool"], values["checks"]) == (60, None, [])
