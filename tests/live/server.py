@@ -88,6 +88,37 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_serving(
+    process: subprocess.Popen[bytes], url: str, timeout: float = START_TIMEOUT
+) -> None:
+    """Poll url until it answers 200; RuntimeError if process exits or timeout passes first."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"exited at start (code {process.returncode})")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"did not answer {url} in {timeout}s")
+
+
+def stop_process(
+    process: subprocess.Popen[bytes] | None, sig: int = signal.SIGTERM, timeout: float = 20.0
+) -> None:
+    """Send sig to a process still running and wait for it; SIGKILL after timeout."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
+
+
 class LiveServer:
     """``manage.py runembedded`` with its own database and var/ folder in a temp directory."""
 
@@ -108,8 +139,10 @@ class LiveServer:
         """Create the user if needed and return a fresh API key (the command's last line)."""
         return self.manage("apikey", "create", username, "--create-user").strip().splitlines()[-1]
 
-    def start(self) -> None:
-        self.manage("migrate", "--noinput", "-v", "0")
+    def start(self, *, migrate: bool = True) -> None:
+        """Migrate (unless told not to: a restart on the same database) and serve."""
+        if migrate:
+            self.manage("migrate", "--noinput", "-v", "0")
         with self.log_path.open("ab") as log:
             # The child keeps its own copy of the descriptor.
             self.process = subprocess.Popen(
@@ -120,29 +153,15 @@ class LiveServer:
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"webcap exited at start:\n{self.log()}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"webcap did not become healthy in {START_TIMEOUT}s:\n{self.log()}")
+        try:
+            wait_serving(self.process, f"{self.url}/health")
+        except RuntimeError as exc:
+            self.stop()
+            raise RuntimeError(f"webcap {exc}:\n{self.log()}") from None
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> None:
         """Stop the server (SIGTERM waits for running jobs; SIGKILL does not)."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(10)
+        stop_process(self.process, sig, timeout)
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
