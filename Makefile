@@ -9,13 +9,15 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck checks pytest pytest-postgres lock clean help bench-authz run-cluster
+.PHONY: run test lint typecheck checks pytest pytest-postgres lock clean help bench-authz run-cluster \
+	bench bench-smoke
 
 help:
 	@echo "make run   - install, migrate, print how to call, serve on $(HOST):$(PORT)"
 	@echo "make test  - install dev tools, run lint, types, Django checks and the test suite (SQLite, then PostgreSQL)"
 	@echo "make lock  - re-resolve requirements/*.txt from pyproject.toml (needs the network)"
 	@echo "make run-cluster - PostgreSQL, Redis, two web processes, a worker and beat, locally"
+	@echo "make bench - webcap against the a2a-sdk reference server (bench-smoke: the quick check)"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +80,15 @@ run-cluster: $(VENV)/.installed-dev
 # make bench-authz BENCH_ARGS="--postgres --tasks 50000".
 bench-authz: $(VENV)/.installed-base
 	$(BIN)/python bench/authz_reads.py $(BENCH_ARGS)
+
+# webcap against the a2a-sdk 1.3.0 reference server, embedded and production topology
+# (bench/README.md): a table, var/bench/bench-<time>.json and .html. A few minutes;
+# bench-smoke (tiny durations, what CI runs) checks the harness, its figures mean nothing.
+bench: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.compare $(BENCH_ARGS)
+
+bench-smoke: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.compare --smoke $(BENCH_ARGS)
 
 # Extras stay in the lock files (httpx[http2]==0.28.1, not httpx==0.28.1), so what the hashed
 # install resolves is exactly what is written down. Existing pins are kept; pass
