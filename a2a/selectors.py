@@ -98,6 +98,13 @@ def tasks_visible_to(*, user: User) -> QuerySet[Task]:
     return Task.objects.filter(Q(owner=user) | granted(user=user, permission=VIEW))
 
 
+def _task_readable(*, user: User, task: Task) -> bool:
+    """Return whether the user may read a task (what tasks_visible_to says, for one row)."""
+    if task.owner_id == user.pk or sees_all_tasks(user):
+        return True
+    return Task.objects.filter(pk=task.pk).filter(granted(user=user, permission=VIEW)).exists()
+
+
 def task_allows(*, user: User, task: Task, permission: str) -> bool:
     """Return whether the user may do what permission names with a task they may read."""
     if permission == VIEW or manages_all_tasks(user):
@@ -135,11 +142,22 @@ def task_get_for_user(
     task the user may read but not act on raises PermissionDeniedError.
     """
     pk = parse_task_id(task_id)
-    queryset = tasks_visible_to(user=user).select_related("context", "status_message")
     if for_update:
-        # of=("self",): lock only the task row, not the joined context and status message.
-        queryset = queryset.select_for_update(of=("self",))
-    task = queryset.filter(pk=pk).first()
+        # Scoped in the query, so a foreign task's row is never locked; of=("self",): lock
+        # only the task row, not the joined context and status message.
+        task = (
+            tasks_visible_to(user=user)
+            .select_related("context", "status_message")
+            .select_for_update(of=("self",))
+            .filter(pk=pk)
+            .first()
+        )
+    else:
+        # A read by primary key, then the permission in Python: the owner and admins need no
+        # second query, and the common case skips building the shares subqueries.
+        task = Task.objects.select_related("context", "status_message").filter(pk=pk).first()
+        if task is not None and not _task_readable(user=user, task=task):
+            task = None
     if task is None:
         raise TaskNotFoundError(f"Task {task_id!r} not found", metadata={"taskId": str(task_id)})
     task_require(user=user, task=task, permission=permission)

@@ -10,6 +10,14 @@ A request presents one credential:
 No credentials at all means anonymous, which the caller may map to the public agent user;
 wrong credentials are always refused, never downgraded to anonymous. What a caller may then
 do is decided by its user's roles and object permissions and, for API keys, the key's scopes.
+
+Every A2A request presents its credential, so the rows behind one (an API key with its user,
+the user of an access token) are kept per process for ``WEBCAP_CREDENTIAL_CACHE_SECONDS``
+(5 s): a revoked or expired key, a deactivated user or changed roles take effect in every
+process within that time, and at once in the process that made the change (the signal
+receivers below forget everything when a key, a user or a user's groups change). Expiry,
+revocation and ``is_active`` are checked on every request, also from the cache; unknown
+credentials are never cached.
 """
 
 from __future__ import annotations
@@ -20,9 +28,11 @@ from typing import Any
 
 import structlog
 from django.conf import settings
+from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from accounts.models import ApiKey, User
 from accounts.services import API_KEY_PREFIX, api_key_hash, api_key_touch, user_ensure
+from common.recent import Recent
 
 logger = logging.getLogger(__name__)
 
@@ -83,11 +93,38 @@ def _refuse(message: str, *, method: str, hint: str, user: User | None = None) -
     raise AuthenticationFailed(message)
 
 
+# Recently used keys by hash, and the users of recent access tokens by id (see the top).
+_recent_keys: Recent[str, ApiKey] = Recent()
+_recent_users: Recent[int, User] = Recent()
+
+
+def credentials_forget(**kwargs: Any) -> None:
+    """Forget every cached key and user (a key, a user or a user's groups changed)."""
+    _recent_keys.clear()
+    _recent_users.clear()
+
+
+# Signals only for cache invalidation (a save anywhere in this process, the admin included).
+for _model in (ApiKey, User):
+    for _signal in (post_save, post_delete):
+        _signal.connect(credentials_forget, sender=_model, dispatch_uid="webcap-credentials")
+m2m_changed.connect(
+    credentials_forget, sender=User.groups.through, dispatch_uid="webcap-credentials"
+)
+
+
+def _api_key_row(digest: str) -> ApiKey | None:
+    api_key = _recent_keys.get(digest)
+    if api_key is None:
+        api_key = ApiKey.objects.select_related("user").filter(key_hash=digest).first()
+        if api_key is not None:
+            _recent_keys.put(digest, api_key, seconds=settings.WEBCAP_CREDENTIAL_CACHE_SECONDS)
+    return api_key
+
+
 def identity_for_api_key(credential: str) -> Identity:
     """Return the identity of an API key, or raise AuthenticationFailed."""
-    api_key = (
-        ApiKey.objects.select_related("user").filter(key_hash=api_key_hash(credential)).first()
-    )
+    api_key = _api_key_row(api_key_hash(credential))
     hint = credential[: len(API_KEY_PREFIX) + 6] + "…"
     if api_key is None:
         _refuse("Invalid credentials.", method=METHOD_API_KEY, hint=hint)
@@ -131,11 +168,26 @@ def identity_for_jwt(credential: str) -> Identity:
     except TokenError as exc:
         _refuse(f"Token refused: {exc}", method=METHOD_JWT, hint=f"jti={unverified.get('jti')}")
         raise AssertionError("unreachable") from exc
-    user = User.objects.filter(pk=token.get("user_id"), is_active=True).first()
+    user = _token_user(token.get("user_id"))
     if user is None:
         _refuse("Token refused: unknown or inactive user.", method=METHOD_JWT, hint="")
     assert user is not None
     return Identity(user=user, method=METHOD_JWT)
+
+
+def _token_user(user_id: Any) -> User | None:
+    """Return the active user an access token names (cached like API keys)."""
+    try:
+        pk = int(user_id)
+    except (TypeError, ValueError):
+        return None
+    user = _recent_users.get(pk)
+    if user is None:
+        user = User.objects.filter(pk=pk).first()
+        if user is None:
+            return None
+        _recent_users.put(pk, user, seconds=settings.WEBCAP_CREDENTIAL_CACHE_SECONDS)
+    return user if user.is_active else None
 
 
 def _log_as(identity: Identity) -> Identity:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connections
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.deprecation import MiddlewareMixin
 
@@ -42,6 +42,19 @@ def database_unavailable(exc: BaseException) -> ServiceUnavailableError:
         MESSAGE,
         metadata={"retryAfter": str(RETRY_AFTER_SECONDS), "dependency": "database"},
     )
+
+
+def connections_close_broken() -> None:
+    """Close this thread's database connections that an error left unusable.
+
+    Django does this at the start and end of every request it handles; the A2A fast path
+    (a2a/asgi.py) keeps one connection for many requests, so it calls this after a request
+    that answered 5xx: the next request then connects afresh instead of failing on a
+    connection that died with the server.
+    """
+    for connection in connections.all(initialized_only=True):
+        if connection.errors_occurred:
+            connection.close_if_unusable_or_obsolete()
 
 
 def retry_after(error: A2AError) -> str | None:

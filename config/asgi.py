@@ -13,6 +13,7 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from a2a.asgi import A2AFastPath  # noqa: E402
 from a2a.routing import websocket_urlpatterns  # noqa: E402
 from accounts.middleware import ApiKeyAuthMiddleware  # noqa: E402
 from common.asgi import (  # noqa: E402
@@ -24,7 +25,9 @@ from common.asgi import (  # noqa: E402
 application = BodySizeLimitMiddleware(
     ProtocolTypeRouter(
         {
-            "http": django_asgi_app,
+            # The A2A HTTP bindings and the cards without Django's per-hook thread hops
+            # (a2a/asgi.py); every other path goes to Django's handler unchanged.
+            "http": A2AFastPath(django_asgi_app),
             # Outermost: a handshake that loses the database closes with 1013, not a 500.
             "websocket": WebSocketDatabaseGuard(
                 WebSocketOriginMiddleware(ApiKeyAuthMiddleware(URLRouter(websocket_urlpatterns)))

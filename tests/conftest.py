@@ -16,12 +16,17 @@ from tests.live.server import LiveServer
 
 @pytest.fixture(autouse=True)
 def _fresh_cache() -> Iterator[None]:
-    """Rate-limit counters, tickets and breaker state must not leak from one test to the next."""
+    """Rate-limit counters, tickets, breaker state and the per-process credential cache must
+    not leak from one test to the next (a rolled-back user's id is reused by the next one)."""
     from django.core.cache import cache
 
+    from accounts.auth import credentials_forget
+
     cache.clear()
+    credentials_forget()
     yield
     cache.clear()
+    credentials_forget()
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ LOCKS = [
     REQUIREMENTS / "base.txt",
     REQUIREMENTS / "dev.txt",
     ROOT / "tests" / "interop" / "requirements.txt",
+    ROOT / "bench" / "reference" / "requirements.txt",
 ]
 
 # A requirement line of a pip-compile lock: ``name[extra,...]==version \``.

@@ -385,6 +385,9 @@ WEBCAP_MAX_METADATA_DEPTH: int = env.int("WEBCAP_MAX_METADATA_DEPTH", default=8)
 WEBCAP_MAX_LIST_ITEMS: int = env.int("WEBCAP_MAX_LIST_ITEMS", default=64)
 # Seconds a WebSocket ticket from POST /api/auth/ws-ticket/ stays valid (it works once).
 WEBCAP_WS_TICKET_SECONDS: int = env.int("WEBCAP_WS_TICKET_SECONDS", default=30)
+# Seconds each process keeps an API key (with its user) or a token's user after a lookup: a
+# revoked key or a deactivated user is refused everywhere within this time (0: no cache).
+WEBCAP_CREDENTIAL_CACHE_SECONDS: float = env.float("WEBCAP_CREDENTIAL_CACHE_SECONDS", default=5.0)
 
 # --- Audit log --------------------------------------------------------------------------------
 # Audit events older than this many days are deleted by the daily purge; 0: kept forever.
