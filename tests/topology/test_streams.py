@@ -2,11 +2,15 @@
 the message, and neither ran the work (a Celery worker did). Events travel through Redis and
 the event log in PostgreSQL; none may be lost, repeated or reordered, even when the web
 process serving the stream is killed.
+
+The same cluster also shows a revoked API key refused by every web process within
+WEBCAP_CREDENTIAL_CACHE_SECONDS, although each keeps the keys it looked up.
 """
 
 from __future__ import annotations
 
 import signal
+import time
 from typing import Any
 
 import httpx
@@ -67,6 +71,42 @@ def test_a_stream_on_web_b_of_a_message_sent_to_web_a(cluster: Cluster, cluster_
     last = events[-1]["data"]["result"]["statusUpdate"]["status"]["state"]
     assert last == "TASK_STATE_COMPLETED"
     assert _text(events[1:], first["task"]) == " ".join(WORDS)
+
+
+def _list_status(url: str, key: str) -> int:
+    return httpx.post(
+        f"{url}/a2a/jsonrpc",
+        json={"jsonrpc": "2.0", "id": 1, "method": "ListTasks", "params": {}},
+        headers={"Authorization": f"Bearer {key}", "A2A-Version": "1.0"},
+        timeout=30,
+    ).status_code
+
+
+def test_a_revoked_key_is_refused_by_every_web_process_within_the_cache_time(
+    cluster: Cluster, cluster_key: str
+):
+    web_a, web_b = cluster.web_urls
+    doomed = cluster.create_key("alice")
+    # Both web processes have looked the key up, and keep it for up to 5 s.
+    assert _list_status(web_a, doomed) == _list_status(web_b, doomed) == 200
+    keys = httpx.get(
+        f"{web_a}/api/keys/", headers={"Authorization": f"Bearer {cluster_key}"}, timeout=30
+    ).json()["results"]
+    (doomed_id,) = [k["id"] for k in keys if doomed.startswith(k["prefix"])]
+    revoked = httpx.delete(
+        f"{web_a}/api/keys/{doomed_id}/",
+        headers={"Authorization": f"Bearer {cluster_key}"},
+        timeout=30,
+    )
+    assert revoked.status_code == 204
+    revoked_at = time.monotonic()
+    # The process that revoked it forgets it at once.
+    assert _list_status(web_a, doomed) == 401
+    # The other one within WEBCAP_CREDENTIAL_CACHE_SECONDS (5 s; 2 s of slack for the poll).
+    while _list_status(web_b, doomed) != 401:
+        assert time.monotonic() - revoked_at < 7, "web B still accepts the revoked key"
+        time.sleep(0.2)
+    assert _list_status(web_a, cluster_key) == _list_status(web_b, cluster_key) == 200
 
 
 def test_a_killed_web_process_loses_no_event(cluster: Cluster, cluster_key: str):
