@@ -9,7 +9,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck checks pytest pytest-postgres lock clean help bench-authz run-cluster
+.PHONY: run test lint typecheck checks pytest pytest-postgres lock clean help bench-authz run-cluster \
+	bench-load bench-streams
 
 help:
 	@echo "make run   - install, migrate, print how to call, serve on $(HOST):$(PORT)"
@@ -78,6 +79,11 @@ run-cluster: $(VENV)/.installed-dev
 # make bench-authz BENCH_ARGS="--postgres --tasks 50000".
 bench-authz: $(VENV)/.installed-base
 	$(BIN)/python bench/authz_reads.py $(BENCH_ARGS)
+
+# 1,000 locust users on the production topology; report in var/bench/load/ (bench/README.md).
+# make bench-load BENCH_ARGS=--smoke runs 20 users for 10 s.
+bench-load: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.load $(BENCH_ARGS)
 
 # Extras stay in the lock files (httpx[http2]==0.28.1, not httpx==0.28.1), so what the hashed
 # install resolves is exactly what is written down. Existing pins are kept; pass
