@@ -85,6 +85,11 @@ bench-authz: $(VENV)/.installed-base
 bench-load: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.load $(BENCH_ARGS)
 
+# 1,000 SSE + 1,000 WebSocket subscribers of one task and 10,000 idle WebSockets on one web
+# process (bench/README.md); make bench-streams BENCH_ARGS=--smoke for 20 + 20 and 200.
+bench-streams: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.streams $(BENCH_ARGS)
+
 # Extras stay in the lock files (httpx[http2]==0.28.1, not httpx==0.28.1), so what the hashed
 # install resolves is exactly what is written down. Existing pins are kept; pass
 # LOCK_ARGS=--upgrade (or --upgrade-package NAME) to move them.
