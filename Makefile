@@ -10,7 +10,7 @@ PORT ?= 8000
 PYTEST_ARGS ?=
 
 .PHONY: run test lint typecheck checks pytest pytest-postgres lock clean help bench-authz run-cluster \
-	bench bench-smoke
+	bench bench-smoke bench-load bench-streams
 
 help:
 	@echo "make run   - install, migrate, print how to call, serve on $(HOST):$(PORT)"
@@ -89,6 +89,16 @@ bench: $(VENV)/.installed-dev
 
 bench-smoke: $(VENV)/.installed-dev
 	$(BIN)/python -m bench.compare --smoke $(BENCH_ARGS)
+
+# 1,000 locust users on the production topology; report in var/bench/load/ (bench/README.md).
+# make bench-load BENCH_ARGS=--smoke runs 20 users for 10 s.
+bench-load: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.loadtest $(BENCH_ARGS)
+
+# 1,000 SSE + 1,000 WebSocket subscribers of one task and 10,000 idle WebSockets on one web
+# process (bench/README.md); make bench-streams BENCH_ARGS=--smoke for 20 + 20 and 200.
+bench-streams: $(VENV)/.installed-dev
+	$(BIN)/python -m bench.streams $(BENCH_ARGS)
 
 # Extras stay in the lock files (httpx[http2]==0.28.1, not httpx==0.28.1), so what the hashed
 # install resolves is exactly what is written down. Existing pins are kept; pass
