@@ -19,6 +19,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
+from redis.exceptions import RedisError
 
 from a2a.models import INTERRUPTED_STATES, TERMINAL_STATES
 from a2a.selectors import (
@@ -108,6 +109,7 @@ class TaskEventStream(ResultStream):
         self._first: list[StreamItem] = []
         self._page_full = False
         self._done = False
+        self._layer_failed = False
         self.snapshot_state: str | None = None
 
     async def open(self) -> None:
@@ -115,8 +117,13 @@ class TaskEventStream(ResultStream):
         self._task_uuid = parse_task_id(self.task_id)
         self._layer = get_channel_layer()
         if self._layer is not None:
-            self._channel = await self._layer.new_channel()
-            await self._layer.group_add(task_group(self._task_uuid), self._channel)
+            try:
+                self._channel = await self._layer.new_channel()
+                await self._layer.group_add(task_group(self._task_uuid), self._channel)
+            except (RedisError, OSError) as exc:
+                # No doorbells then: the stream polls the event log (see _ring).
+                logger.warning("Stream of task %s polls the event log: %r", self.task_id, exc)
+                self._layer, self._channel, self._layer_failed = None, None, True
         try:
             if self.from_seq is None:
                 snapshot = await sync_to_async(task_snapshot)(
@@ -157,6 +164,14 @@ class TaskEventStream(ResultStream):
         try:
             return await asyncio.wait_for(self._layer.receive(self._channel), wait)
         except TimeoutError:
+            return None
+        except (RedisError, OSError) as exc:
+            # The doorbell only saves a poll: while the channel layer fails (Redis timing out
+            # or restarting) the stream reads the event log every poll interval instead.
+            if not self._layer_failed:
+                logger.warning("Stream of task %s polls the event log: %r", self.task_id, exc)
+                self._layer_failed = True
+            await asyncio.sleep(wait)
             return None
 
     async def events(self) -> AsyncIterator[StreamItem | None]:
