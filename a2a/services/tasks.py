@@ -195,8 +195,15 @@ def _message_create(
     metadata: dict[str, Any] | None = None,
     extensions: list[str] | None = None,
     reference_task_ids: list[str] | None = None,
+    new_task: bool = False,
+    content_hash: str = "",
 ) -> Message:
-    position = (Message.objects.filter(task=task).aggregate(m=Max("position"))["m"] or 0) + 1
+    # A task created in this transaction has no message yet: no need to ask.
+    position = (
+        1
+        if new_task
+        else (Message.objects.filter(task=task).aggregate(m=Max("position"))["m"] or 0) + 1
+    )
     return Message.objects.create(
         owner_id=task.owner_id,
         context_id=task.context_id,
@@ -208,6 +215,9 @@ def _message_create(
         extensions=extensions or None,
         reference_task_ids=reference_task_ids or None,
         position=position,
+        content_hash=content_hash,
+        # A new task's first message starts the turn of its first event.
+        **({"seq": task.last_seq + 1} if new_task else {}),
     )
 
 
@@ -266,8 +276,8 @@ def _content_hash(message: wire.Message) -> str:
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
-def _user_message_create(*, task: Task, message: wire.Message) -> Message:
-    created = _message_create(
+def _user_message_create(*, task: Task, message: wire.Message, new_task: bool = False) -> Message:
+    return _message_create(
         task=task,
         role=Role.USER,
         message_id=message.message_id,
@@ -275,17 +285,18 @@ def _user_message_create(*, task: Task, message: wire.Message) -> Message:
         metadata=message.metadata,
         extensions=message.extensions,
         reference_task_ids=message.reference_task_ids,
+        new_task=new_task,
+        content_hash=_content_hash(message),
     )
-    created.content_hash = _content_hash(message)
-    return created
 
 
 def _turn_started(
     *, task: Task, user_message: Message, event: TaskEvent, created: bool
 ) -> SendResult:
     """Tie the user message to the event that started its turn; run the agent on commit."""
-    user_message.seq = event.seq
-    user_message.save(update_fields=["seq", "content_hash"])
+    if user_message.seq != event.seq:
+        user_message.seq = event.seq
+        user_message.save(update_fields=["seq"])
     task_id = task.id
     transaction.on_commit(lambda: _task_run_enqueue(task_id))
     return SendResult(task_id=task_id, start_seq=event.seq, created=created, duplicate=False)
@@ -340,7 +351,7 @@ def message_send(
     audit(action="task.create", actor=owner, target=task, extra={"contextId": context.key})
     if push_config is not None:
         push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
-    user_message = _user_message_create(task=task, message=message)
+    user_message = _user_message_create(task=task, message=message, new_task=True)
     snapshot = convert.task_to_wire(
         task, context_key=context.key, history=[user_message], artifacts=None
     )
