@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.http import http_date
 
@@ -20,6 +19,7 @@ from a2a.protocol import types as wire
 from a2a.protocol.jsonrpc import dumps
 from a2a.protocol.v03 import LEGACY_VERSION, hybrid_card
 from a2a.protocol.versions import CURRENT_VERSION
+from common.caching import shared_cache
 
 logger = logging.getLogger(__name__)
 
@@ -193,8 +193,8 @@ async def card_last_modified(card: RenderedCard) -> str:
     key = LAST_MODIFIED_KEY.format(etag=card.etag.strip('"'))
     try:
         # add(): the first process to serve the card decides; the others read its date.
-        await cache.aadd(key, now, timeout=None)
-        value = await cache.aget(key)
+        await shared_cache().aadd(key, now, timeout=None)
+        value = await shared_cache().aget(key)
     except Exception:
         # The card stays available; this process keeps its own date for it.
         logger.warning("Agent card: the shared cache is unavailable", exc_info=True)

@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.core.cache import cache
 from django.db import models
 from django.utils.crypto import salted_hmac
 
 from a2a.protocol.errors import RateLimitedError
+from common.caching import shared_cache
 
 if TYPE_CHECKING:
     from a2a.protocol.context import CallContext
@@ -75,9 +75,9 @@ def _count(key: str, timeout: int) -> int:
     """Add one to the counter at key, creating it if missing; return the new count."""
     try:
         for _ in range(_MAX_ATTEMPTS):
-            cache.add(key, 0, timeout=timeout)
+            shared_cache().add(key, 0, timeout=timeout)
             try:
-                return int(cache.incr(key))
+                return int(shared_cache().incr(key))
             except ValueError:
                 # The key expired or was evicted between add and incr: create it again.
                 continue
@@ -120,7 +120,7 @@ def _audit_once(
 ) -> None:
     """Record limit.exceeded the first time ident is refused in a window, not on every hit."""
     guard = f"rl-audited:{bucket}:{_digest(ident)}:{window_start}"
-    if not cache.add(guard, 1, timeout=window + 1):
+    if not shared_cache().add(guard, 1, timeout=window + 1):
         return
     from audit.services import audit_record
 
