@@ -13,9 +13,10 @@ same middleware classes from ``settings.MIDDLEWARE``, with their hooks called in
 event loop (they only read headers and set headers, metrics and log context). The
 middleware that has nothing to do on these paths is skipped, each for a stated reason;
 a middleware this module does not know refuses to start rather than being silently left
-out. Database work still happens in ``sync_to_async`` calls from the views, which now share
-one long-lived thread and its connection instead of a new thread and connection per request;
-a connection an error left unusable is closed after the request that met it.
+out. Database work still happens in ``sync_to_async`` calls from the views; each request
+runs them on one of ``WEBCAP_DB_THREADS`` long-lived threads (taken in turn), each with its
+own connection, instead of a new thread and connection per request. A connection an error
+left unusable is closed after the request that met it.
 
 Every other path (the admin, the management API, pages, health, metrics, files) goes to
 Django's own handler unchanged.
@@ -25,11 +26,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, RequestAborted
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix
@@ -107,11 +110,40 @@ class _RequestLog:
         return response
 
 
+class _Lanes:
+    """A fixed set of database threads; a request's thread-sensitive calls run on one of them.
+
+    Each thread keeps its database connection from request to request (PostgreSQL: one
+    connection of the pool each). Taken in turn: a stream that waits holds no thread.
+    """
+
+    def __init__(self, count: int) -> None:
+        self.executors = [
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"a2a-db-{number}")
+            for number in range(max(1, count))
+        ]
+        self._turn = itertools.cycle(self.executors)
+
+    def context(self) -> ThreadSensitiveContext:
+        return ThreadSensitiveContext(executor=next(self._turn))
+
+    async def close_broken(self) -> None:
+        """Close every thread's connection that no longer works (after a lost database)."""
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(
+            *(
+                loop.run_in_executor(executor, connections_close_broken)
+                for executor in self.executors
+            )
+        )
+
+
 class A2AFastPath:
     """ASGI app: the A2A HTTP paths through an inline middleware chain, the rest to Django."""
 
     def __init__(self, django: ASGIHandler) -> None:
         self.django = django
+        self.lanes = _Lanes(settings.WEBCAP_DB_THREADS)
         self.view_hooks: list[Callable[..., HttpResponseBase | None]] = []
         self.exception_hooks: list[Callable[..., HttpResponseBase | None]] = []
         self.chain = self._build_chain()
@@ -192,14 +224,16 @@ class A2AFastPath:
                 assert error_response is not None
                 await self.django.send_response(error_response, send)
                 return
-            response = await self._serve(request, receive, send)
+            async with self.lanes.context():
+                response = await self._serve(request, receive, send)
+            if response is not None and response.status_code >= 500:
+                # The request may have met a lost database: no thread may keep a connection
+                # that died with it for the next request.
+                await self.lanes.close_broken()
         finally:
             body.close()
         if response is not None:
             response.close()
-            if response.status_code >= 500:
-                # The request may have met a lost database: do not keep a broken connection.
-                await sync_to_async(connections_close_broken)()
 
     async def _serve(
         self, request: ASGIRequest, receive: Receive, send: Send

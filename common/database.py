@@ -45,16 +45,19 @@ def database_unavailable(exc: BaseException) -> ServiceUnavailableError:
 
 
 def connections_close_broken() -> None:
-    """Close this thread's database connections that an error left unusable.
+    """Close this thread's database connections that no longer work.
 
-    Django does this at the start and end of every request it handles; the A2A fast path
-    (a2a/asgi.py) keeps one connection for many requests, so it calls this after a request
-    that answered 5xx: the next request then connects afresh instead of failing on a
-    connection that died with the server.
+    Django does this (for connections an error marked) at the start and end of every request
+    it handles; the A2A fast path (a2a/asgi.py) keeps a connection per thread for many
+    requests, so it calls this in each of its threads after a request that answered 5xx:
+    the next request then connects afresh instead of failing on a connection that died with
+    the server. A connection no error has marked yet is asked (``SELECT 1``).
     """
     for connection in connections.all(initialized_only=True):
         if connection.errors_occurred:
             connection.close_if_unusable_or_obsolete()
+        elif connection.connection is not None and not connection.is_usable():
+            connection.close()
 
 
 def retry_after(error: A2AError) -> str | None:

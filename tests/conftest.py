@@ -29,6 +29,17 @@ def _fresh_cache() -> Iterator[None]:
     credentials_forget()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_log_context() -> Iterator[None]:
+    """Ids a test bound for logging (a request id, a user id) must not name the next test's
+    records: code called outside a request (auth, services) binds them in the test's thread."""
+    import structlog
+
+    structlog.contextvars.clear_contextvars()
+    yield
+    structlog.contextvars.clear_contextvars()
+
+
 @pytest.fixture
 def user(db: None) -> User:
     return make_user("alice")

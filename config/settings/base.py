@@ -385,6 +385,9 @@ WEBCAP_MAX_METADATA_DEPTH: int = env.int("WEBCAP_MAX_METADATA_DEPTH", default=8)
 WEBCAP_MAX_LIST_ITEMS: int = env.int("WEBCAP_MAX_LIST_ITEMS", default=64)
 # Seconds a WebSocket ticket from POST /api/auth/ws-ticket/ stays valid (it works once).
 WEBCAP_WS_TICKET_SECONDS: int = env.int("WEBCAP_WS_TICKET_SECONDS", default=30)
+# Threads each web process runs the A2A bindings' database work on (a2a/asgi.py); each keeps
+# one database connection (with PostgreSQL, one of the pool's DATABASE_POOL_MAX_SIZE).
+WEBCAP_DB_THREADS: int = env.int("WEBCAP_DB_THREADS", default=4)
 # Seconds each process keeps an API key (with its user) or a token's user after a lookup: a
 # revoked key or a deactivated user is refused everywhere within this time (0: no cache).
 WEBCAP_CREDENTIAL_CACHE_SECONDS: float = env.float("WEBCAP_CREDENTIAL_CACHE_SECONDS", default=5.0)
