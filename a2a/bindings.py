@@ -10,7 +10,7 @@ from django.conf import settings
 from a2a.protocol.context import CallContext
 from a2a.protocol.errors import UnauthenticatedError
 from a2a.protocol.versions import HEADER, negotiate
-from accounts.auth import AuthenticationFailed, Identity, identify
+from accounts.auth import AuthenticationFailed, Identity, identify, identify_cached
 
 UNAUTHENTICATED = (
     "Authentication required: send 'Authorization: Bearer <access token or API key>' or "
@@ -20,10 +20,12 @@ UNAUTHENTICATED = (
 
 async def authenticate_caller(headers: Mapping[str, str]) -> Identity:
     """Return the caller of an A2A request or raise UnauthenticatedError (401)."""
+    authorization, api_key = headers.get("authorization"), headers.get("x-api-key")
+    # A key this process knows needs no thread hop; everything else asks the database.
+    identity = identify_cached(authorization=authorization, api_key=api_key)
     try:
-        identity = await sync_to_async(identify)(
-            authorization=headers.get("authorization"), api_key=headers.get("x-api-key")
-        )
+        if identity is None:
+            identity = await sync_to_async(identify)(authorization=authorization, api_key=api_key)
     except AuthenticationFailed as exc:
         raise UnauthenticatedError(exc.message) from exc
     if identity is None:

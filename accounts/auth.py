@@ -31,7 +31,13 @@ from django.conf import settings
 from django.db.models.signals import m2m_changed, post_delete, post_save
 
 from accounts.models import ApiKey, User
-from accounts.services import API_KEY_PREFIX, api_key_hash, api_key_touch, user_ensure
+from accounts.services import (
+    API_KEY_PREFIX,
+    api_key_hash,
+    api_key_touch,
+    api_key_touch_due,
+    user_ensure,
+)
 from common.recent import Recent
 
 logger = logging.getLogger(__name__)
@@ -217,6 +223,27 @@ def public_agent_user() -> User | None:
     if not username:
         return None
     return user_ensure(username=username)
+
+
+def identify_cached(*, authorization: str | None, api_key: str | None) -> Identity | None:
+    """Return the caller of an API key this process looked up recently, without a query.
+
+    None means "ask ``identify``": no credential, another kind, not cached, or a key whose
+    use is due to be recorded (``api_key_touch``, once a minute). Refusals always come from
+    ``identify``, which audits them. Safe to call on the event loop: nothing here blocks.
+    """
+    try:
+        credential = credential_from_headers(authorization=authorization, api_key=api_key)
+    except AuthenticationFailed:
+        return None
+    if credential is None or not credential.startswith(API_KEY_PREFIX):
+        return None
+    cached = _recent_keys.get(api_key_hash(credential))
+    if cached is None or not cached.is_usable() or not cached.user.is_active:
+        return None
+    if api_key_touch_due(api_key=cached):
+        return None
+    return _log_as(Identity(user=cached.user, method=METHOD_API_KEY, api_key=cached))
 
 
 def identify(*, authorization: str | None, api_key: str | None) -> Identity | None:

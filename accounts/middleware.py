@@ -20,7 +20,7 @@ from urllib.parse import parse_qs
 from asgiref.sync import sync_to_async
 from channels.middleware import BaseMiddleware
 
-from accounts.auth import AuthenticationFailed, Identity, identify
+from accounts.auth import AuthenticationFailed, Identity, identify, identify_cached
 from common.request_context import bound, info_from_headers
 
 # The Sec-WebSocket-Protocol entry that carries a credential: "bearer.<token>".
@@ -69,6 +69,21 @@ def _identify(scope: dict[str, Any], headers: dict[str, str]) -> Identity | None
     return identify(authorization=headers.get("authorization"), api_key=headers.get("x-api-key"))
 
 
+def _identify_cached(scope: dict[str, Any], headers: dict[str, str]) -> Identity | None:
+    """The caller of a recently seen API key header or subprotocol token, with no hop."""
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    if query.get("ticket"):
+        return None  # a ticket is single use: ws_ticket_redeem decides
+    token = _subprotocol_token(scope)
+    if token is not None:
+        if headers.get("authorization") or headers.get("x-api-key"):
+            return None  # _identify refuses two credentials
+        return identify_cached(authorization=f"Bearer {token}", api_key=None)
+    return identify_cached(
+        authorization=headers.get("authorization"), api_key=headers.get("x-api-key")
+    )
+
+
 class ApiKeyAuthMiddleware(BaseMiddleware):
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         headers = scope_headers(scope)
@@ -78,7 +93,9 @@ class ApiKeyAuthMiddleware(BaseMiddleware):
         scope["webcap_info"] = info
         with bound(info):
             try:
-                identity = await sync_to_async(_identify)(scope, headers)
+                identity = _identify_cached(scope, headers)
+                if identity is None:
+                    identity = await sync_to_async(_identify)(scope, headers)
             except AuthenticationFailed as exc:
                 identity = None
                 scope["auth_error"] = exc.message

@@ -92,13 +92,19 @@ def api_key_revoke(*, api_key: ApiKey, actor: User | None = None) -> ApiKey:
     return api_key
 
 
+def api_key_touch_due(*, api_key: ApiKey) -> bool:
+    """Return whether a use of the key is to be recorded now (once a minute at most)."""
+    last = api_key.last_used_at
+    return last is None or (timezone.now() - last).total_seconds() > 60
+
+
 def api_key_touch(*, api_key: ApiKey) -> bool:
     """Record that a key was used, at most once a minute so requests do not all write.
 
     Return whether this call recorded it (the audit log notes key use at the same pace).
     """
     now = timezone.now()
-    if api_key.last_used_at is None or (now - api_key.last_used_at).total_seconds() > 60:
+    if api_key_touch_due(api_key=api_key):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
         return True

@@ -13,7 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts.auth import AuthenticationFailed, identity_for_credential
+from accounts.auth import AuthenticationFailed, identify, identify_cached, identity_for_credential
 from accounts.models import ApiKey, User
 from accounts.roles import roles_of
 from accounts.services import api_key_create, api_key_revoke
@@ -110,3 +110,26 @@ def test_unknown_keys_are_never_cached(user):
     with CaptureQueriesContext(connection) as queries, pytest.raises(AuthenticationFailed):
         identity_for_credential("wcp_" + "x" * 43)
     assert any("accounts_apikey" in query["sql"] for query in queries)
+
+
+def test_identify_cached_answers_only_for_a_known_usable_key(user):
+    api_key, key = api_key_create(user=user, name="k")
+    bearer = f"Bearer {key}"
+    # Not looked up yet: the caller must ask identify(), which reads and caches it.
+    assert identify_cached(authorization=bearer, api_key=None) is None
+    assert identify(authorization=bearer, api_key=None) is not None
+    with CaptureQueriesContext(connection) as queries:
+        identity = identify_cached(authorization=None, api_key=key)
+    assert identity is not None
+    assert identity.user == user
+    assert len(queries) == 0
+    # Other kinds of credential, none, or two malformed headers: identify() decides.
+    assert identify_cached(authorization=None, api_key=None) is None
+    assert identify_cached(authorization="Basic abc", api_key=None) is None
+    assert identify_cached(authorization=f"Bearer {make_access_token(user)}", api_key=None) is None
+    # A use due to be recorded (once a minute) goes through identify(), which records it.
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=None)
+    identity_for_credential(key).api_key.last_used_at = None  # type: ignore[union-attr]
+    assert identify_cached(authorization=bearer, api_key=None) is None
+    api_key_revoke(api_key=api_key)
+    assert identify_cached(authorization=bearer, api_key=None) is None
