@@ -113,6 +113,7 @@ lock: $(VENV)/.installed-pip
 	$(PIP_COMPILE) --extra dev -o requirements/dev.txt pyproject.toml
 	$(PIP_COMPILE) -o tests/interop/requirements.txt tests/interop/requirements.in
 	$(PIP_COMPILE) -o bench/reference/requirements.txt bench/reference/requirements.in
+	$(PIP_COMPILE) -o bench/locust/requirements.txt bench/locust/requirements.in
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -29,6 +29,12 @@ from pathlib import Path
 from bench.harness import bench_cluster, create_keys, out_dir, print_targets, raise_open_files
 from tests.cluster import Cluster
 from tests.live.server import ROOT
+from tests.venvs import ensure_venv
+
+# locust runs in a venv of its own: it brings gevent and greenlet, which must not load into
+# webcap's processes or its test suite (bench/locust/requirements.in).
+LOCUST_VENV = ROOT / ".venv-bench-locust"
+LOCUST_REQUIREMENTS = ROOT / "bench" / "locust" / "requirements.txt"
 
 LOCUSTFILE = ROOT / "bench" / "locustfile.py"
 # How often each operation is picked (locust @task weights).
@@ -121,7 +127,7 @@ def run_locust(options: argparse.Namespace, cluster: Cluster, folder: Path) -> i
         )
     )
     command = [
-        str(Path(sys.executable).parent / "locust"),
+        str(ensure_venv(LOCUST_VENV, LOCUST_REQUIREMENTS).parent / "locust"),
         "-f",
         str(LOCUSTFILE),
         "--headless",

@@ -45,6 +45,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import aiohttp
+import httpx
 
 from bench.harness import (
     bench_cluster,
@@ -482,7 +483,12 @@ def subscribers(
     for error in sse_errors + ws_errors:
         print(f"  e.g. {error}")
     time.sleep(options.measure)
-    Cluster.rpc(spec.url, spec.key, "CancelTask", {"id": spec.task_id})
+    try:
+        Cluster.rpc(spec.url, spec.key, "CancelTask", {"id": spec.task_id})
+    except httpx.HTTPError as exc:
+        # An overloaded web process may not answer in time: the subscribers then miss the
+        # final event, and the delivery check below counts it; the run still reports.
+        print(f"CancelTask failed ({exc!r}): the web process did not answer in time")
     answers = clients.ask("finish", [(["sse", "ws"], 60.0)] * len(clients.pipes), 120)
     results: list[Received] = [received for answer in answers for received in answer]
     time.sleep(SETTLE_SECONDS)

@@ -26,6 +26,7 @@ LOCKS = [
     REQUIREMENTS / "dev.txt",
     ROOT / "tests" / "interop" / "requirements.txt",
     ROOT / "bench" / "reference" / "requirements.txt",
+    ROOT / "bench" / "locust" / "requirements.txt",
 ]
 
 # A requirement line of a pip-compile lock: ``name[extra,...]==version \``.
