@@ -38,7 +38,7 @@ from django.core.exceptions import ImproperlyConfigured, RequestAborted
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix
 from django.core.handlers.exception import response_for_exception
 from django.http import HttpRequest, HttpResponseBase
-from django.urls import Resolver404, get_resolver, set_script_prefix
+from django.urls import get_resolver, set_script_prefix
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
 from django_structlog.middlewares.request import RequestMiddleware as RequestLogMiddleware
@@ -191,10 +191,8 @@ class A2AFastPath:
         return guarded
 
     async def _view(self, request: HttpRequest) -> HttpResponseBase:
-        try:
-            match = get_resolver().resolve(request.path_info)
-        except Resolver404 as exc:
-            return response_for_exception(request, exc)
+        # A path no pattern matches raises Resolver404; _guarded answers it as Django does.
+        match = get_resolver().resolve(request.path_info)
         request.resolver_match = match
         for hook in self.view_hooks:
             response = hook(request, match.func, match.args, match.kwargs)

@@ -122,8 +122,8 @@ class TaskEventStream(ResultStream):
                 await self._layer.group_add(task_group(self._task_uuid), self._channel)
             except (RedisError, OSError) as exc:
                 # No doorbells then: the stream polls the event log (see _ring).
-                logger.warning("Stream of task %s polls the event log: %r", self.task_id, exc)
-                self._layer, self._channel, self._layer_failed = None, None, True
+                self._layer_lost(exc)
+                self._layer, self._channel = None, None
         try:
             if self.from_seq is None:
                 snapshot = await sync_to_async(task_snapshot)(
@@ -168,11 +168,15 @@ class TaskEventStream(ResultStream):
         except (RedisError, OSError) as exc:
             # The doorbell only saves a poll: while the channel layer fails (Redis timing out
             # or restarting) the stream reads the event log every poll interval instead.
-            if not self._layer_failed:
-                logger.warning("Stream of task %s polls the event log: %r", self.task_id, exc)
-                self._layer_failed = True
+            self._layer_lost(exc)
             await asyncio.sleep(wait)
             return None
+
+    def _layer_lost(self, exc: Exception) -> None:
+        """Say once per stream that it reads the event log without doorbells."""
+        if not self._layer_failed:
+            logger.warning("Stream of task %s polls the event log: %r", self.task_id, exc)
+            self._layer_failed = True
 
     async def events(self) -> AsyncIterator[StreamItem | None]:
         """Yield the stream's items in order, None for keep-alive ticks."""

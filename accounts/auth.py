@@ -119,6 +119,11 @@ m2m_changed.connect(
 )
 
 
+def _usable(api_key: ApiKey) -> bool:
+    """A key neither revoked nor expired, of an active user (checked on every request)."""
+    return api_key.is_usable() and api_key.user.is_active
+
+
 def _api_key_row(digest: str) -> ApiKey | None:
     api_key = _recent_keys.get(digest)
     if api_key is None:
@@ -135,7 +140,7 @@ def identity_for_api_key(credential: str) -> Identity:
     if api_key is None:
         _refuse("Invalid credentials.", method=METHOD_API_KEY, hint=hint)
     assert api_key is not None
-    if not api_key.is_usable() or not api_key.user.is_active:
+    if not _usable(api_key):
         _refuse("Invalid credentials.", method=METHOD_API_KEY, hint=hint, user=api_key.user)
     if api_key_touch(api_key=api_key):
         from audit.services import audit_key_used
@@ -239,7 +244,7 @@ def identify_cached(*, authorization: str | None, api_key: str | None) -> Identi
     if credential is None or not credential.startswith(API_KEY_PREFIX):
         return None
     cached = _recent_keys.get(api_key_hash(credential))
-    if cached is None or not cached.is_usable() or not cached.user.is_active:
+    if cached is None or not _usable(cached):
         return None
     if api_key_touch_due(api_key=cached):
         return None

@@ -51,37 +51,47 @@ def _subprotocol_token(scope: dict[str, Any]) -> str | None:
     return None
 
 
+def _ticket(scope: dict[str, Any]) -> str | None:
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+    tickets: list[str] = query.get("ticket") or []
+    return tickets[0] if tickets else None
+
+
+def _header_credentials(
+    scope: dict[str, Any], headers: dict[str, str]
+) -> tuple[str | None, str | None]:
+    """Return the (Authorization, X-API-Key) a handshake presents; a subprotocol token
+    counts as a bearer credential, and may not come with a header."""
+    token = _subprotocol_token(scope)
+    if token is None:
+        return headers.get("authorization"), headers.get("x-api-key")
+    if headers.get("authorization") or headers.get("x-api-key"):
+        raise AuthenticationFailed("Send one credential, not a header and a subprotocol.")
+    return f"Bearer {token}", None
+
+
 def _identify(scope: dict[str, Any], headers: dict[str, str]) -> Identity | None:
     from accounts.tickets import ws_ticket_redeem
 
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    ticket = (query.get("ticket") or [None])[0]
+    ticket = _ticket(scope)
     if ticket is not None:
         identity = ws_ticket_redeem(ticket)
         if identity is None:
             raise AuthenticationFailed("The WebSocket ticket is unknown, used or expired.")
         return identity
-    token = _subprotocol_token(scope)
-    if token is not None:
-        if headers.get("authorization") or headers.get("x-api-key"):
-            raise AuthenticationFailed("Send one credential, not a header and a subprotocol.")
-        return identify(authorization=f"Bearer {token}", api_key=None)
-    return identify(authorization=headers.get("authorization"), api_key=headers.get("x-api-key"))
+    authorization, api_key = _header_credentials(scope, headers)
+    return identify(authorization=authorization, api_key=api_key)
 
 
 def _identify_cached(scope: dict[str, Any], headers: dict[str, str]) -> Identity | None:
     """The caller of a recently seen API key header or subprotocol token, with no hop."""
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-    if query.get("ticket"):
+    if _ticket(scope) is not None:
         return None  # a ticket is single use: ws_ticket_redeem decides
-    token = _subprotocol_token(scope)
-    if token is not None:
-        if headers.get("authorization") or headers.get("x-api-key"):
-            return None  # _identify refuses two credentials
-        return identify_cached(authorization=f"Bearer {token}", api_key=None)
-    return identify_cached(
-        authorization=headers.get("authorization"), api_key=headers.get("x-api-key")
-    )
+    try:
+        authorization, api_key = _header_credentials(scope, headers)
+    except AuthenticationFailed:
+        return None  # _identify refuses it
+    return identify_cached(authorization=authorization, api_key=api_key)
 
 
 class ApiKeyAuthMiddleware(BaseMiddleware):
