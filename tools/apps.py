@@ -12,7 +12,7 @@ class ToolsConfig(AppConfig):
 
     def ready(self) -> None:
         from common.health import advisory_register
-        from tools import checks  # registers the system checks
+        from tools import builtins, checks  # noqa: F401  (they register the built-in tools and the system checks)
 
         # Said once per process at start, and on every readiness probe (never failing it).
         advisory_register("model", checks.model_missing)

@@ -203,9 +203,10 @@ def tool(
 
 
 def tools_load() -> None:
-    """Import the modules that register tools: the built-ins, then WEBCAP_TOOL_MODULES."""
-    import tools.builtins  # noqa: F401  (registers the built-in tools)
+    """Import the modules of WEBCAP_TOOL_MODULES, which register their tools.
 
+    The built-in tools register when the app is ready (tools/apps.py).
+    """
     for module in settings.WEBCAP_TOOL_MODULES:
         importlib.import_module(module)
 
