@@ -7,15 +7,13 @@ against the session's tables, `SessionDevaluator` encodes a value and exports th
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from capnweb.errors import DecodeError, ProtocolError, RpcError
+from capnweb.limits import Limits
 from capnweb.serialize import Devaluator, Evaluator
 from capnweb.stubs import ImportEntry, PathPart, RemoteStub
 from capnweb.target import RpcTarget
-
-if TYPE_CHECKING:
-    from capnweb.session import RpcSession
 
 
 class ExportEntry:
@@ -78,10 +76,28 @@ def is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class CodecSession(Protocol):
+    """What the message codecs need of the session's tables (RpcSession is the one)."""
+
+    limits: Limits
+
+    def import_stub(self, import_id: int) -> RemoteStub: ...
+
+    def import_promise(self, import_id: int) -> ImportEntry: ...
+
+    def export_entry(self, export_id: int) -> ExportEntry: ...
+
+    def export_target(self, target: RpcTarget) -> int: ...
+
+    def unexport(self, export_ids: list[int]) -> None: ...
+
+    def to_rpc_error(self, exc: BaseException) -> RpcError: ...
+
+
 class MessageEvaluator(Evaluator):
     """Evaluates one incoming expression against the session's tables."""
 
-    def __init__(self, session: RpcSession) -> None:
+    def __init__(self, session: CodecSession) -> None:
         super().__init__(session.limits.max_depth)
         self.session = session
         self.nodes: list[Node] = []  # in delivery order: arguments before their call
@@ -150,7 +166,7 @@ class MessageEvaluator(Evaluator):
 class SessionDevaluator(Devaluator):
     """Encodes values for one session: targets are exported, the peer's stubs referenced."""
 
-    def __init__(self, session: RpcSession) -> None:
+    def __init__(self, session: CodecSession) -> None:
         super().__init__(session.limits.max_depth)
         self.session = session
         self.exported: list[int] = []

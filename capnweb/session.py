@@ -12,10 +12,10 @@ import json
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any, Final
 
 from capnweb.errors import DecodeError, ProtocolError, RpcError
+from capnweb.limits import Limits
 from capnweb.messages import (
     ExportEntry,
     MessageEvaluator,
@@ -40,21 +40,6 @@ ErrorMapper = Callable[[BaseException], RpcError | None]
 
 _NO_MAIN: Final = RpcError("Error", "This connection has no main object.")
 _STREAMS: Final = RpcError("TypeError", "Streams are not supported by this server.")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-session resource limits; exceeding one aborts the session or rejects the call."""
-
-    # Checked on the raw text, before JSON parsing.
-    max_message_bytes: int = 1024 * 1024
-    max_depth: int = 64
-    # Incoming calls running at once; more are rejected without running.
-    max_outstanding_calls: int = 100
-    # Export-table rows (call results the peer has not released, objects we passed it).
-    max_exports: int = 1000
-    # Import-table rows (objects the peer passed us, our calls awaiting an answer).
-    max_imports: int = 1000
 
 
 class RpcSession:

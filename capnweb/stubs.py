@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from capnweb.errors import RpcError
-
-if TYPE_CHECKING:
-    from capnweb.session import RpcSession
 
 PathPart = str | int
 
@@ -31,6 +28,21 @@ class ImportEntry:
         self.resolution = resolution
 
 
+class StubSession(Protocol):
+    """What a stub needs of the session that holds its import (StubSession is the one)."""
+
+    close_error: RpcError
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def call_remote(
+        self, entry: ImportEntry, path: list[PathPart], args: list[Any] | None
+    ) -> Any: ...
+
+    def release_import(self, entry: ImportEntry) -> None: ...
+
+
 class RemoteStub:
     """A reference to an object the peer exported (a callback it passed in, its main object).
 
@@ -41,8 +53,8 @@ class RemoteStub:
 
     __slots__ = ("_entry", "_session")
 
-    def __init__(self, session: RpcSession, entry: ImportEntry) -> None:
-        self._session: RpcSession | None = session
+    def __init__(self, session: StubSession, entry: ImportEntry) -> None:
+        self._session: StubSession | None = session
         self._entry = entry
         entry.local_refs += 1
 
@@ -56,9 +68,9 @@ class RemoteStub:
         """True once release() was called on this stub or its session ended."""
         return self._session is None or self._session.closed
 
-    def owned_by(self, session: RpcSession) -> bool:
+    def owned_by(self, session: object) -> bool:
         """True when this is a live stub of `session`."""
-        return self._session is session and not session.closed
+        return self._session is not None and self._session is session and not self._session.closed
 
     async def call(self, method: str, args: Sequence[Any] = ()) -> Any:
         """Call `method` on the remote object with positional `args`; return its result."""
@@ -82,7 +94,7 @@ class RemoteStub:
         if session is not None:
             session.release_import(self._entry)
 
-    def _live(self) -> RpcSession:
+    def _live(self) -> StubSession:
         if self._session is None:
             raise RpcError("Error", "This stub was released.")
         if self._session.closed:
