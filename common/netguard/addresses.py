@@ -1,108 +1,21 @@
-"""Outbound HTTP to user-supplied URLs without server-side request forgery (SSRF).
-
-Threat
-------
-Users give us URLs (A2A push-notification webhooks now, an ``http_request`` agent tool later)
-and our servers then make requests to them. Without care, a user can point such a URL at
-something only our servers can reach: the cloud metadata service (169.254.169.254, which hands
-out instance credentials), loopback services (Redis, Postgres, the Django admin), or hosts on
-the private network. They can also use a DNS name that resolves to such an address, answer the
-first lookup with a public address and the second with a private one (DNS rebinding), redirect
-a permitted request to a forbidden one, or smuggle extra header lines into the request.
-
-Defences
---------
-* ``check_url`` (static, no DNS; run when a URL is configured and again before each request):
-  only ``http``/``https``; a host is required; no ``user:password@``; port 1..65535; no
-  control, whitespace or invisible formatting characters anywhere (so no CR/LF injection and
-  no parser disagreements about where the host ends); at most 2048 characters; the host must be
-  ASCII (IDNA names in their ``xn--`` form), so Unicode look-alikes such as fullwidth digits
-  cannot be normalised into an address later.
-* IP literal hosts must be public unicast addresses. Refused: unspecified, "this network",
-  loopback, private (RFC 1918, fc00::/7), link-local, multicast, broadcast, reserved, shared
-  address space (100.64.0.0/10), benchmarking, documentation, IETF protocol assignments,
-  deprecated ranges (site-local, 6to4 relay anycast, IPv4-compatible), the cloud metadata
-  addresses, anything outside 2000::/3 for IPv6, and anything ``ipaddress`` says is not
-  ``is_global``. IPv6 forms that embed an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64
-  64:ff9b::/96, 6to4 2002::/16) are judged by the embedded address too. The tables are explicit
-  rather than left to ``ipaddress`` alone because its lists vary between Python releases (3.11.7
-  calls 192.0.0.192, a metadata address, global).
-* Non-canonical IPv4 spellings (``2130706433``, ``0x7f.0.0.1``, ``0177.0.0.1``, ``127.1``),
-  which ``inet_aton``/``getaddrinfo`` accept but ``ipaddress`` does not, are refused outright;
-  the message names the address they stand for. A host whose last label is numeric but which is
-  not a valid address is refused too.
-* Names that are local by definition (``localhost``, ``*.localhost``, ``*.local``,
-  ``*.internal``, ``*.localdomain``, ``*.home.arpa``) and single-label names (resolved through
-  local search domains) are refused.
-* ``resolve`` looks the host up once and refuses it if *any* address is not public, so a name
-  with one public and one private record cannot be used to reach the private one. IPv4-mapped
-  results are unwrapped before they are checked.
-* ``guarded_request`` connects only to the first checked address: the URL handed to httpx
-  carries the IP literal, so httpx does no lookup of its own (no rebinding window), while the
-  ``Host`` header and, for https, the TLS SNI name and certificate check use the real host
-  name. A trace hook also checks that httpcore connects to exactly that address.
-* Redirects are never followed (a 3xx is returned to the caller), so a permitted host cannot
-  bounce the request elsewhere. Environment proxies are ignored and cookies are not kept.
-* Method, header names and header values are validated (no CR, LF, NUL or other control
-  characters; names must be RFC 9110 tokens); callers may not set ``Host``,
-  ``Content-Length`` or ``Transfer-Encoding`` themselves.
-* ``timeout`` is a total deadline: connect, TLS, sending and reading all share it. A watchdog
-  shuts the socket down when it expires, so a server that trickles bytes cannot hold a worker
-  indefinitely (httpx's own timeouts apply to each read separately). Time spent in DNS counts
-  against the deadline, but a lookup in progress cannot be interrupted; the system resolver's
-  own timeouts bound it. At most ``max_response_bytes`` of the body are read; the rest is never
-  received into memory. The body is not content-decoded (``Accept-Encoding: identity`` is sent
-  by default), so a compressed response cannot expand beyond the limit.
-
-``allowed_hosts`` is an explicit allowlist that switches off the non-public checks for the hosts
-it names (exact, case-insensitive; ``"host:port"`` restricts the entry to that port). It exists
-for tests (a webhook receiver on 127.0.0.1) and for trusted internal hosts chosen by operators.
-It must never be filled from user input.
-
-Errors: ``UnsafeURLError`` (a ``ValueError``) means the URL or request is refused and retrying
-will not help. ``DeliveryError`` means a transport failure (DNS failure, connection refused,
-timeout, TLS error, connection dropped) and the caller may retry later.
-"""
+"""Which URLs, hosts and addresses outbound requests may reach (the static and DNS checks)."""
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
-import math
 import re
 import socket
-import threading
-import time
 import unicodedata
 import urllib.parse
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
-import httpx
-
-__all__ = [
-    "MAX_URL_LENGTH",
-    "DeliveryError",
-    "GuardedResponse",
-    "UnsafeURLError",
-    "check_url",
-    "guarded_request",
-    "resolve",
-]
+from common.netguard.errors import DeliveryError, UnsafeURLError
 
 MAX_URL_LENGTH = 2048
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-
-
-class UnsafeURLError(ValueError):
-    """A URL or request refused by the SSRF guard; the message says why. Not retryable."""
-
-
-class DeliveryError(Exception):
-    """A transport failure (DNS, connect, TLS, timeout, dropped connection); retryable."""
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,7 +250,7 @@ def _public_host_problem(host: _Host) -> str | None:
 _Allowlist = frozenset[tuple[str, int | None]]
 
 
-def _parse_allowlist(entries: Collection[str]) -> _Allowlist:
+def allowlist_parse(entries: Collection[str]) -> _Allowlist:
     if isinstance(entries, str):
         raise TypeError("allowed_hosts must be a collection of strings, not a single string")
     parsed: set[tuple[str, int | None]] = set()
@@ -409,12 +322,12 @@ def _split_netloc(netloc: str) -> tuple[str, str | None]:
 
 def check_url(url: str, *, allowed_hosts: Collection[str] = ()) -> urllib.parse.SplitResult:
     """Statically validate a user-supplied URL (no DNS); raise UnsafeURLError if refused."""
-    allow = _parse_allowlist(allowed_hosts)
-    parts, _host, _port = _check_url(url, allow)
+    allow = allowlist_parse(allowed_hosts)
+    parts, _host, _port = url_checked(url, allow)
     return parts
 
 
-def _check_url(url: str, allow: _Allowlist) -> tuple[urllib.parse.SplitResult, _Host, int]:
+def url_checked(url: str, allow: _Allowlist) -> tuple[urllib.parse.SplitResult, _Host, int]:
     if len(url) > MAX_URL_LENGTH:
         raise UnsafeURLError(f"URL is {len(url)} characters long; the limit is {MAX_URL_LENGTH}")
     bad = _forbidden_char(url)
@@ -427,7 +340,7 @@ def _check_url(url: str, allow: _Allowlist) -> tuple[urllib.parse.SplitResult, _
         parts = urllib.parse.urlsplit(url)
     except ValueError as exc:
         raise UnsafeURLError(f"URL cannot be parsed: {exc}") from None
-    if parts.scheme not in _DEFAULT_PORTS:
+    if parts.scheme not in DEFAULT_PORTS:
         shown = parts.scheme or "(none)"
         raise UnsafeURLError(f"URL scheme {shown} is not allowed (only http and https)")
     if not parts.netloc:
@@ -440,7 +353,7 @@ def _check_url(url: str, allow: _Allowlist) -> tuple[urllib.parse.SplitResult, _
         )
     host_text, port_text = _split_netloc(parts.netloc)
     if port_text is None:
-        port = _DEFAULT_PORTS[parts.scheme]
+        port = DEFAULT_PORTS[parts.scheme]
     else:
         if not port_text:
             raise UnsafeURLError("URL has an empty port")
@@ -461,11 +374,11 @@ def _check_url(url: str, allow: _Allowlist) -> tuple[urllib.parse.SplitResult, _
 
 def resolve(host: str, port: int, *, allowed_hosts: Collection[str] = ()) -> list[str]:
     """Resolve host over TCP; raise UnsafeURLError if any address is not public."""
-    allow = _parse_allowlist(allowed_hosts)
-    return _resolve(_parse_host(host), port, allow)
+    allow = allowlist_parse(allowed_hosts)
+    return host_resolve(_parse_host(host), port, allow)
 
 
-def _resolve(host: _Host, port: int, allow: _Allowlist) -> list[str]:
+def host_resolve(host: _Host, port: int, allow: _Allowlist) -> list[str]:
     if not 1 <= port <= 65535:
         raise UnsafeURLError(f"port {port} is out of range 1-65535")
     allowed = _is_allowed(host, port, allow)
@@ -496,176 +409,3 @@ def _resolve(host: _Host, port: int, allow: _Allowlist) -> list[str]:
     if not addresses:
         raise DeliveryError(f"host {host.text} resolves to no addresses")
     return addresses
-
-
-# --------------------------------------------------------------------------------------------
-# Requests
-# --------------------------------------------------------------------------------------------
-
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_RESERVED_HEADERS = frozenset({"host", "content-length", "transfer-encoding"})
-
-
-@dataclass(frozen=True)
-class GuardedResponse:
-    """A response: status, headers (lowercase names, repeats joined by ", "), raw body."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-
-def _check_header(name: str, value: str) -> None:
-    if not _TOKEN.fullmatch(name):
-        raise UnsafeURLError(f"header name {name!r} is not a valid HTTP token")
-    if name.lower() in _RESERVED_HEADERS:
-        raise UnsafeURLError(f"header {name} is set by guarded_request and may not be supplied")
-    for char in value:
-        if char in "\r\n\x00":
-            raise UnsafeURLError(f"header {name} value contains CR, LF or NUL")
-        if char != "\t" and unicodedata.category(char) == "Cc":
-            raise UnsafeURLError(
-                f"header {name} value contains a control character (U+{ord(char):04X})"
-            )
-
-
-class _Watchdog:
-    """Enforces the total deadline and the pinned address from httpcore's trace hook.
-
-    When the connection opens, a duplicate of its socket descriptor is kept; when the deadline
-    passes, ``shutdown`` on it wakes whatever read or write is blocked, on the plain or the TLS
-    socket alike (they share the TCP connection), and the request fails promptly.
-    """
-
-    def __init__(self, pinned_ip: str, seconds: float) -> None:
-        self._pinned_ip = pinned_ip
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._closed = False
-        self.fired = False
-        self._timer = threading.Timer(seconds, self._fire)
-        self._timer.daemon = True
-
-    def start(self) -> None:
-        self._timer.start()
-
-    def trace(self, event: str, info: dict[str, Any]) -> None:
-        if event == "connection.connect_tcp.started" and info.get("host") != self._pinned_ip:
-            raise UnsafeURLError(
-                f"HTTP client tried to connect to {info.get('host')!r}, "
-                f"not the checked address {self._pinned_ip}"
-            )
-        if event == "connection.connect_tcp.complete":
-            sock = info["return_value"].get_extra_info("socket")
-            if isinstance(sock, socket.socket):
-                with self._lock:
-                    if not self._closed:
-                        self._sock = sock.dup()
-                        if self.fired:
-                            self._shutdown()
-
-    def _fire(self) -> None:
-        with self._lock:
-            self.fired = True
-            if not self._closed:
-                self._shutdown()
-
-    def _shutdown(self) -> None:
-        if self._sock is not None:
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
-
-    def close(self) -> None:
-        self._timer.cancel()
-        with self._lock:
-            self._closed = True
-            if self._sock is not None:
-                self._sock.close()
-                self._sock = None
-
-
-def guarded_request(
-    method: str,
-    url: str,
-    *,
-    headers: Mapping[str, str] | None = None,
-    content: bytes | None = None,
-    timeout: float = 10.0,
-    max_response_bytes: int = 1_048_576,
-    allowed_hosts: Collection[str] = (),
-) -> GuardedResponse:
-    """Send one HTTP request to a checked, DNS-pinned public address; never follow redirects."""
-    if not _TOKEN.fullmatch(method):
-        raise UnsafeURLError(f"HTTP method {method!r} is not a valid token")
-    request_headers = dict(headers or {})
-    for name, value in request_headers.items():
-        _check_header(name, value)
-    if not (math.isfinite(timeout) and timeout > 0):
-        raise ValueError(f"timeout must be a positive number of seconds, not {timeout}")
-    if max_response_bytes < 0:
-        raise ValueError(f"max_response_bytes must not be negative, not {max_response_bytes}")
-
-    allow = _parse_allowlist(allowed_hosts)
-    parts, host, port = _check_url(url, allow)
-    deadline = time.monotonic() + timeout
-    pinned = _resolve(host, port, allow)[0]
-    remaining = deadline - time.monotonic()
-    authority = host.text if ":" not in host.text else f"[{host.text}]"
-    if port != _DEFAULT_PORTS[parts.scheme]:
-        authority = f"{authority}:{port}"
-    where = f"{method} {parts.scheme}://{authority} (address {pinned})"
-    if remaining <= 0:
-        raise DeliveryError(f"{where} timed out after {timeout} s (during DNS resolution)")
-
-    pinned_literal = pinned if ":" not in pinned else f"[{pinned}]"
-    target = f"{parts.scheme}://{pinned_literal}:{port}{parts.path or '/'}"
-    if parts.query:
-        target += f"?{parts.query}"
-    if not any(name.lower() == "accept-encoding" for name in request_headers):
-        request_headers["Accept-Encoding"] = "identity"
-    request_headers["Host"] = authority
-    watchdog = _Watchdog(pinned, remaining)
-    extensions: dict[str, Any] = {"trace": watchdog.trace}
-    if parts.scheme == "https" and host.ip is None:
-        extensions["sni_hostname"] = host.key
-
-    client = httpx.Client(
-        trust_env=False,
-        follow_redirects=False,
-        timeout=httpx.Timeout(remaining),
-        limits=httpx.Limits(max_connections=1, max_keepalive_connections=0),
-    )
-    try:
-        watchdog.start()
-        request = client.build_request(
-            method, target, headers=request_headers, content=content, extensions=extensions
-        )
-        response = client.send(request, stream=True, follow_redirects=False)
-        try:
-            body = bytearray()
-            if max_response_bytes > 0:
-                for chunk in response.iter_raw():
-                    body += chunk[: max_response_bytes - len(body)]
-                    if len(body) >= max_response_bytes:
-                        break
-                    if time.monotonic() > deadline:
-                        raise DeliveryError(f"{where} timed out after {timeout} s")
-            return GuardedResponse(
-                status=response.status_code,
-                headers=dict(response.headers.items()),
-                body=bytes(body),
-            )
-        finally:
-            response.close()
-    except httpx.TimeoutException as exc:
-        raise DeliveryError(f"{where} timed out after {timeout} s: {exc}") from exc
-    except httpx.LocalProtocolError as exc:
-        raise UnsafeURLError(f"{where} was rejected by the HTTP client: {exc}") from exc
-    except httpx.TransportError as exc:
-        if watchdog.fired:
-            raise DeliveryError(f"{where} timed out after {timeout} s") from exc
-        kind = "connection failed" if isinstance(exc, httpx.ConnectError) else "failed"
-        raise DeliveryError(f"{where} {kind}: {type(exc).__name__}: {exc}") from exc
-    finally:
-        watchdog.close()
-        client.close()
