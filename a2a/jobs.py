@@ -13,7 +13,6 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 from a2a.agents import AGENTS, StepResult, TaskRun, TaskStopped, agent_get
-from a2a.metrics import worker_heartbeat_store
 from a2a.models import Task, TaskState
 from a2a.services.artifacts import artifact_files_purge
 from a2a.services.push import push_deliveries_drain, push_deliveries_resume
@@ -150,9 +149,3 @@ def push_deliveries_sweep_job() -> None:
 def artifact_files_purge_job() -> int:
     """Delete the files of tasks that ended more than ARTIFACT_RETENTION_DAYS ago."""
     return artifact_files_purge(days=settings.ARTIFACT_RETENTION_DAYS)
-
-
-@shared_task(acks_late=True, ignore_result=True)
-def worker_heartbeat_job() -> None:
-    """Store the time a worker ran this (beat every 15 s): the worker-down alert reads it."""
-    worker_heartbeat_store()

@@ -1,44 +1,96 @@
-"""``GET /metrics``: Prometheus text format, for every process of this host.
+"""What every process measures of itself, with no app state: memory, CPU, multiprocess files.
 
-What is collected is in ``a2a/metrics.py`` (webcap's families, with ``StateCollector`` for
-those read from the database, the broker and the cache at each scrape) and django-prometheus
-(HTTP requests per view). With ``PROMETHEUS_MULTIPROC_DIR`` set, each process writes its values
-to files in that folder and a scrape of any web process adds up the files of all of them
-(web and worker processes alike); without it, the scrape shows this process.
-
-Protection: ``METRICS_TOKEN`` asks for ``Authorization: Bearer <token>`` (401 otherwise),
-``METRICS_ALLOWED_IPS`` refuses other client addresses (403). The client address is the one
-``common/request_context.py`` found (it honours ``NUM_PROXIES``).
+Each app defines its own Prometheus families next to the code they measure (``a2a/metrics.py``,
+``tools/metrics.py``) with the buckets here; ``observability/`` serves them at ``/metrics`` and
+wires the Celery signals. With ``PROMETHEUS_MULTIPROC_DIR`` set, prometheus_client writes every
+value to a file in that folder and a scrape adds up the files of every process of the host;
+without it, the values live in this process.
 """
 
 from __future__ import annotations
 
-import hmac
-import ipaddress
-import logging
+import os
+import resource
 import threading
-from collections.abc import Iterable
-from functools import lru_cache
-from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+import time
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse
-from django.views.decorators.csrf import csrf_exempt
 from django_prometheus.middleware import (  # type: ignore[import-untyped]
     PrometheusAfterMiddleware as _AfterMiddleware,
 )
-from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4, REGISTRY, CollectorRegistry, generate_latest
-from prometheus_client.core import Metric
-from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client import Gauge, multiprocess
 
-from a2a.metrics import StateCollector, multiprocess_dir, process_stats_refresh
-from common.request_context import current_client_ip
+# Request, model and tool durations (seconds).
+FAST_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+# Task durations and approval waits: seconds to a day.
+SLOW_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600, 86400)
 
-logger = logging.getLogger(__name__)
+PROCESS_MEMORY = Gauge(
+    "webcap_process_resident_memory_bytes",
+    "Resident memory of each web and worker process.",
+    ["role"],
+    multiprocess_mode="liveall",
+)
+PROCESS_CPU = Gauge(
+    "webcap_process_cpu_seconds_total",
+    "CPU seconds (user + system) each web and worker process used.",
+    ["role"],
+    multiprocess_mode="liveall",
+)
 
-CHALLENGE = 'Bearer realm="metrics"'
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+PROCESS_REFRESH_SECONDS = 10.0
+
+
+class _Process:
+    """This process's role (web or worker) and when its gauges were last refreshed."""
+
+    role = "web"
+    refreshed = 0.0
+
+
+_process_lock = threading.Lock()
+
+
+def _resident_bytes() -> int:
+    try:
+        with open("/proc/self/statm", "rb") as handle:
+            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        # No /proc (macOS): the peak is the best the standard library knows (KiB on Linux,
+        # bytes on macOS; only macOS gets here).
+        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def process_stats_refresh(*, force: bool = False) -> None:
+    """Update this process's memory and CPU gauges, at most every 10 s unless forced."""
+    now = time.monotonic()
+    with _process_lock:
+        if not force and now - _Process.refreshed < PROCESS_REFRESH_SECONDS:
+            return
+        _Process.refreshed = now
+    role = _Process.role
+    times = os.times()
+    PROCESS_MEMORY.labels(role).set(_resident_bytes())
+    PROCESS_CPU.labels(role).set(times.user + times.system)
+
+
+def process_role_set(role: str, *, refresh_due: bool = False) -> None:
+    """Label this process's gauges with role from now on; refresh_due refreshes them next time."""
+    _Process.role = role
+    if refresh_due:
+        _Process.refreshed = 0.0
+
+
+def multiprocess_dir() -> str:
+    """Return PROMETHEUS_MULTIPROC_DIR (what prometheus_client itself reads), or ""."""
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+
+
+def process_exit_mark(pid: int | None = None) -> None:
+    """Tell the multiprocess files that a process ended: its live gauges stop counting."""
+    if not multiprocess_dir():
+        return
+    multiprocess.mark_process_dead(pid if pid is not None else os.getpid())  # type: ignore[no-untyped-call]
 
 
 class PrometheusAfterMiddleware(_AfterMiddleware):
@@ -48,116 +100,3 @@ class PrometheusAfterMiddleware(_AfterMiddleware):
         process_stats_refresh()
         result: HttpResponse = super().process_response(request, response)
         return result
-
-
-class _Scrape:
-    """What one scrape shows: the stored values (this process, or every process of the
-    host in multiprocess mode) and the families computed now."""
-
-    def __init__(self, *, computed: bool = True) -> None:
-        self.stored: Any = REGISTRY
-        if multiprocess_dir():
-            from prometheus_client import multiprocess
-
-            self.stored = CollectorRegistry()
-            multiprocess.MultiProcessCollector(self.stored)  # type: ignore[no-untyped-call]
-        self.computed = StateCollector() if computed else None
-
-    def collect(self) -> Iterable[Metric]:
-        yield from self.stored.collect()
-        if self.computed is not None:
-            yield from self.computed.collect()
-
-
-@lru_cache(maxsize=4)
-def _networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
-    # Checked when the settings load (config/settings/base.py): every entry parses.
-    return tuple(ipaddress.ip_network(entry.strip(), strict=False) for entry in entries)
-
-
-def _address_allowed(address: str | None) -> bool:
-    allowed = [entry for entry in settings.METRICS_ALLOWED_IPS if entry.strip()]
-    if not allowed:
-        return True
-    if address is None:
-        return False
-    ip = ipaddress.ip_address(address)
-    return any(ip in network for network in _networks(tuple(allowed)))
-
-
-def _token_matches(authorization: str) -> bool:
-    token: str = settings.METRICS_TOKEN
-    if not token:
-        return True
-    scheme, _, given = authorization.partition(" ")
-    if scheme.lower() != "bearer":
-        return False
-    return hmac.compare_digest(given.strip().encode(), token.encode())
-
-
-def metrics_public_warn() -> None:
-    """Log a warning when /metrics is served unprotected in production mode."""
-    if not settings.EMBEDDED and not settings.METRICS_TOKEN and not settings.METRICS_ALLOWED_IPS:
-        logger.warning(
-            "/metrics is public: set METRICS_TOKEN or METRICS_ALLOWED_IPS to restrict it"
-        )
-
-
-@csrf_exempt
-def metrics(request: HttpRequest) -> HttpResponse:
-    """GET /metrics: every metric family in Prometheus text format."""
-    if request.method != "GET":
-        return HttpResponse("Use GET.\n", status=405, headers={"Allow": "GET"})
-    if not _address_allowed(current_client_ip()):
-        return HttpResponse("Forbidden.\n", status=403, content_type="text/plain")
-    if not _token_matches(request.headers.get("Authorization", "")):
-        return HttpResponse(
-            "Send 'Authorization: Bearer <METRICS_TOKEN>'.\n",
-            status=401,
-            content_type="text/plain",
-            headers={"WWW-Authenticate": CHALLENGE},
-        )
-    process_stats_refresh()
-    body = generate_latest(_Scrape())
-    return HttpResponse(body, content_type=CONTENT_TYPE_PLAIN_0_0_4)
-
-
-metrics_public_warn()
-
-
-# --- The worker's own endpoint --------------------------------------------------------------------
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        """Keep scrapes out of the log (one line per scrape and target otherwise)."""
-
-
-def worker_metrics_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    """The WSGI app a Celery worker serves its processes' values with (same protection)."""
-    if environ.get("PATH_INFO", "/") not in ("/", "/metrics"):
-        start_response("404 Not Found", [("Content-Type", "text/plain")])
-        return [b"Not found: scrape /metrics.\n"]
-    if not _address_allowed(environ.get("REMOTE_ADDR")):
-        start_response("403 Forbidden", [("Content-Type", "text/plain")])
-        return [b"Forbidden.\n"]
-    if not _token_matches(environ.get("HTTP_AUTHORIZATION", "")):
-        start_response(
-            "401 Unauthorized",
-            [("Content-Type", "text/plain"), ("WWW-Authenticate", CHALLENGE)],
-        )
-        return [b"Send 'Authorization: Bearer <METRICS_TOKEN>'.\n"]
-    process_stats_refresh()
-    # Only the stored values: the families read from the database at scrape time come from
-    # the web processes, so a sum over web and worker targets never counts them twice.
-    body = generate_latest(_Scrape(computed=False))
-    start_response("200 OK", [("Content-Type", CONTENT_TYPE_PLAIN_0_0_4)])
-    return [body]
-
-
-def worker_metrics_serve(port: int, host: str = "0.0.0.0") -> WSGIServer:  # noqa: S104
-    """Serve ``worker_metrics_app`` on port in a daemon thread; return the server."""
-    server = make_server(host, port, worker_metrics_app, ThreadingWSGIServer, _QuietHandler)
-    threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
-    logger.info("Worker metrics served on %s:%d/metrics", host, server.server_port)
-    return server

@@ -17,6 +17,8 @@ from typing import Any
 
 from celery.worker import state as worker_state
 
+from config.celery import app, warm_up_agent
+
 logger = logging.getLogger(__name__)
 
 _worker = None
@@ -26,8 +28,6 @@ _thread: threading.Thread | None = None
 def start_worker(ready_timeout: float = 30.0) -> None:
     """Start the in-process worker and wait until it consumes."""
     global _worker, _thread
-    from config.celery import app
-
     # The Django fixup would run the system checks again in the worker.
     os.environ.setdefault("CELERY_SKIP_CHECKS", "1")
     app.set_default()
@@ -49,22 +49,6 @@ def start_worker(ready_timeout: float = 30.0) -> None:
         raise RuntimeError("The embedded Celery worker did not start")
     logger.info("Embedded worker started with %s threads", app.conf.worker_concurrency)
     warm_up_agent()
-
-
-def warm_up_agent() -> None:
-    """Let the configured agent load its libraries in the background, off the first task."""
-    from django.conf import settings
-
-    from a2a.agents import agent_get
-
-    def warm() -> None:
-        try:
-            agent_get(settings.WEBCAP_AGENT).warm_up()
-        except Exception:
-            # The first task loads it again and reports a real failure on that task.
-            logger.exception("Warming up agent %s failed", settings.WEBCAP_AGENT)
-
-    threading.Thread(target=warm, name="agent-warm-up", daemon=True).start()
 
 
 def stop_worker(timeout: float = 30.0) -> bool:

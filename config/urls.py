@@ -8,8 +8,8 @@ from a2a.api_urls import api_urlpatterns as task_api_urlpatterns
 from a2a.capnweb.views import capnweb_batch
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from audit.urls import api_urlpatterns as audit_api_urlpatterns
-from common.metrics import metrics
 from common.views import health, health_live, health_ready
+from observability.views import metrics
 from tools.urls import api_urlpatterns, page_urlpatterns
 
 urlpatterns = [

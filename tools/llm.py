@@ -26,7 +26,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, Sum
 
-from a2a.metrics import llm_request_record
+from tools.metrics import llm_request_record
 from tools.models import LLMCall
 
 logger = logging.getLogger(__name__)

@@ -24,13 +24,13 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from a2a.metrics import approval_wait_record, tool_call_record, tool_run_record
 from a2a.models import TERMINAL_STATES, Task, TaskState
 from a2a.protocol.errors import PermissionDeniedError
 from a2a.selectors import APPROVE, task_require
 from accounts.models import User
 from accounts.roles import roles_of
 from common.errors import ApplicationError
+from tools.metrics import approval_wait_record, tool_call_record, tool_run_record
 from tools.models import (
     FINISHED_STATUSES,
     Decision,

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "a2a",
     "tools",
     "audit",
+    "observability",
     # Request, response and latency metrics per view (webcap serves /metrics itself).
     "django_prometheus",
 ]
@@ -411,7 +412,7 @@ CELERY_BEAT_SCHEDULE = {
     "push-deliveries-sweep": {"task": "a2a.jobs.push_deliveries_sweep_job", "schedule": 60.0},
     "audit-purge": {"task": "audit.jobs.audit_purge_job", "schedule": 24 * 3600.0},
     "artifact-files-purge": {"task": "a2a.jobs.artifact_files_purge_job", "schedule": 3600.0},
-    # The worker-down alert watches the time a worker last ran this (a2a/metrics.py).
+    # The worker-down alert watches the time a worker last ran this (observability/heartbeat.py).
     # Expires: a stopped worker does not come back to a pile of stale heartbeats.
     "worker-heartbeat": {
         "task": "a2a.jobs.worker_heartbeat_job",

@@ -235,7 +235,7 @@ async def test_a_rejected_call_and_a_canceled_wait_are_counted(async_client, rpc
 
 
 async def test_every_family_of_the_contract_is_exposed(async_client, rpc, api_key, fake, settings):
-    from a2a.jobs import worker_heartbeat_job
+    from observability.jobs import worker_heartbeat_job
 
     fake.script(Text("Hi."))
     await rpc_send_task(rpc, api_key, "hello")

@@ -8,8 +8,8 @@ import httpx
 import pytest
 from django.core.management import call_command
 
-from common.metrics import worker_metrics_serve
 from config.celery import app
+from observability.worker_server import worker_metrics_serve
 
 pytestmark = pytest.mark.django_db
 
@@ -88,7 +88,7 @@ def test_only_get(client, method):
 
 def test_a_source_that_fails_leaves_out_its_family_only(client, monkeypatch, caplog):
     monkeypatch.setattr(app.conf, "broker_url", "amqp://guest@127.0.0.1:1//")
-    with caplog.at_level(logging.WARNING, logger="a2a.metrics"):
+    with caplog.at_level(logging.WARNING, logger="observability.collector"):
         response = client.get("/metrics")
     assert response.status_code == 200
     assert b"webcap_queue_depth" not in response.content
@@ -97,7 +97,7 @@ def test_a_source_that_fails_leaves_out_its_family_only(client, monkeypatch, cap
 
 
 def test_the_heartbeat_appears_once_a_worker_ran_it(client):
-    from a2a.jobs import worker_heartbeat_job
+    from observability.jobs import worker_heartbeat_job
 
     assert b"webcap_worker_heartbeat_timestamp_seconds" not in client.get("/metrics").content
     worker_heartbeat_job.delay()
@@ -105,10 +105,10 @@ def test_the_heartbeat_appears_once_a_worker_ran_it(client):
 
 
 def test_production_without_protection_warns(settings, caplog):
-    from common.metrics import metrics_public_warn
+    from observability.scrape import metrics_public_warn
 
     settings.EMBEDDED = False
-    with caplog.at_level(logging.WARNING, logger="a2a.metrics"):
+    with caplog.at_level(logging.WARNING, logger="observability.scrape"):
         metrics_public_warn()
         settings.METRICS_TOKEN = TOKEN
         metrics_public_warn()

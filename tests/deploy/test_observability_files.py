@@ -4,7 +4,8 @@ promtool (Debian's ``prometheus`` package; ``.ci/run`` installs it) checks the r
 the rule unit tests under deploy/prometheus/tests/ and the Prometheus configuration, and parses
 every query of the dashboard (written into a temporary rule file as recording rules). Without
 promtool these tests skip, and fail under ``CI=true``. The rest is static: every metric a rule or
-a panel reads is one webcap (``a2a/metrics.py``) or django-prometheus defines, every alert has a
+a panel reads is one webcap (each app's ``metrics.py``, ``observability/``) or django-prometheus
+defines, every alert has a
 runbook section in docs/operations.md and a firing and a quiet unit test, and the codes that
 burn the error budget are the error table's server-side ones.
 """
@@ -23,9 +24,14 @@ import pytest
 import yaml
 from prometheus_client.metrics import MetricWrapperBase
 
-from a2a import metrics as webcap_metrics
+from a2a import metrics as a2a_metrics
 from a2a.protocol import errors
+from common import metrics as common_metrics
+from observability import workers as job_metrics
+from observability.collector import StateCollector
+from observability.heartbeat import worker_heartbeat_store
 from tests.binaries import binaries_require
+from tools import metrics as tools_metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS = ROOT / "deploy" / "prometheus"
@@ -212,14 +218,15 @@ def test_grafana_provisioning_loads_the_dashboards():
 
 
 def _defined_metric_names() -> set[str]:
-    """Return the sample names of webcap's metrics (a2a/metrics.py) and django-prometheus's."""
+    """Return the sample names of webcap's metrics (each app's) and django-prometheus's."""
     families: list[tuple[str, str]] = []
-    for value in vars(webcap_metrics).values():
-        if isinstance(value, MetricWrapperBase):
-            families.extend((family.name, family.type) for family in value.collect())
+    for module in (a2a_metrics, tools_metrics, common_metrics, job_metrics):
+        for value in vars(module).values():
+            if isinstance(value, MetricWrapperBase):
+                families.extend((family.name, family.type) for family in value.collect())
     # The families read at scrape time (the heartbeat only once a worker stored one).
-    webcap_metrics.worker_heartbeat_store()
-    families.extend((f.name, f.type) for f in webcap_metrics.StateCollector().collect())
+    worker_heartbeat_store()
+    families.extend((f.name, f.type) for f in StateCollector().collect())
     # django-prometheus's request families (created with its first middleware instance).
     django_metrics = importlib.import_module("django_prometheus.middleware").Metrics
     for value in vars(django_metrics.get_instance()).values():
@@ -243,7 +250,7 @@ def test_every_metric_used_is_defined():
             used.setdefault(name, set()).add(record)
     assert len(used) > 20, "the metric name pattern is out of date"
     unknown = {name: sorted(where) for name, where in used.items() if name not in defined}
-    assert not unknown, f"not defined by a2a/metrics.py or django-prometheus: {unknown}"
+    assert not unknown, f"not defined by webcap's metrics or django-prometheus: {unknown}"
 
 
 def _github_anchors(markdown: str) -> set[str]:

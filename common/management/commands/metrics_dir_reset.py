@@ -13,7 +13,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from a2a.metrics import multiprocess_dir
+from common.metrics import multiprocess_dir
 
 
 class Command(BaseCommand):
