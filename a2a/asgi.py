@@ -57,7 +57,7 @@ PREFIXES = ("/a2a/jsonrpc", "/a2a/rest", "/.well-known/agent-card.json", "/.well
 
 # Middleware with nothing to do on those paths, and why. Everything else in MIDDLEWARE runs.
 SKIPPED = {
-    "common.health.HealthProbeMiddleware": "it answers only /health/live and /health/ready",
+    "observability.health.HealthProbeMiddleware": "it answers only /health/live and /health/ready",
     "common.static.StaticFilesMiddleware": "it answers only /static/",
     "django.contrib.sessions.middleware.SessionMiddleware": (
         "A2A calls carry a bearer credential or API key, never a session"

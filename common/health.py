@@ -37,12 +37,12 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction
+from celery import current_app
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.cache import caches
@@ -50,7 +50,6 @@ from django.core.files.storage import FileSystemStorage, storages
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.migrations.executor import MigrationExecutor
-from django.http import HttpRequest, HttpResponse
 
 logger = logging.getLogger(__name__)
 
@@ -176,9 +175,7 @@ def cache_check(limit: float, *, alias: str = "default") -> None:
 
 def broker_check(limit: float) -> None:
     """Connect to the Celery broker (``memory://`` in the embedded mode always answers)."""
-    from config.celery import app
-
-    connection = app.connection_for_write(
+    connection = current_app.connection_for_write(
         url=settings.CELERY_BROKER_URL,
         connect_timeout=limit,
         # Redis transport: bound the connect and the PING it sends on connecting.
@@ -365,43 +362,3 @@ async def readiness(limit: float | None = None) -> Readiness:
     checks = dict(CHECKS)
     results = await asyncio.gather(*(_run(name, check, seconds) for name, check in checks.items()))
     return Readiness(checks=dict(zip(checks, results, strict=True)), warnings=advisories())
-
-
-# --- The probe paths, ahead of the middleware -------------------------------------------------
-
-Probe = Callable[[HttpRequest], Awaitable[HttpResponse]]
-
-
-class HealthProbeMiddleware:
-    """Answer GET/HEAD on the probe paths before the rest of the middleware runs.
-
-    Placed first in MIDDLEWARE: no host validation (CommonMiddleware would answer 400 to a
-    probe's ``Host: <pod IP>``), no HTTPS redirect, no session, and no request log line every
-    few seconds per pod. Other methods fall through to the views, which answer 405.
-    """
-
-    sync_capable = True
-    async_capable = True
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        from common.views import PROBES
-
-        self.probes = PROBES
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
-
-    def __call__(self, request: HttpRequest) -> Any:
-        probe = self.probes.get(request.path_info) if request.method in ("GET", "HEAD") else None
-        if self.is_async:
-            return self.__acall__(request, probe)
-        if probe is not None:
-            return async_to_sync(probe)(request)
-        return self.get_response(request)
-
-    async def __acall__(self, request: HttpRequest, probe: Probe | None) -> HttpResponse:
-        if probe is not None:
-            return await probe(request)
-        response: HttpResponse = await self.get_response(request)
-        return response

@@ -8,7 +8,7 @@ from a2a.api_urls import api_urlpatterns as task_api_urlpatterns
 from a2a.capnweb.views import capnweb_batch
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from audit.urls import api_urlpatterns as audit_api_urlpatterns
-from common.views import health, health_live, health_ready
+from observability.health import health, health_live, health_ready
 from observability.views import metrics
 from tools.urls import api_urlpatterns, page_urlpatterns
 
@@ -25,7 +25,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("health", health, name="health"),
-    # Kubernetes probes (common.health.HealthProbeMiddleware answers them first).
+    # Kubernetes probes (observability.health.HealthProbeMiddleware answers them first).
     path("health/live", health_live, name="health-live"),
     path("health/ready", health_ready, name="health-ready"),
     path("metrics", metrics, name="metrics"),

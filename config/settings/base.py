@@ -98,7 +98,7 @@ MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     # /health/live and /health/ready answered before host validation, the HTTPS redirect and
     # the request log: probes come to the pod's address, over plain HTTP, every few seconds.
-    "common.health.HealthProbeMiddleware",
+    "observability.health.HealthProbeMiddleware",
     # Next: every later layer (and every log record and audit row) sees the request id.
     "common.request_context.RequestContextMiddleware",
     # request_finished / streaming_* records, under the request id bound just above

@@ -407,7 +407,7 @@ def test_health_is_503_when_the_database_fails(client, monkeypatch):
     def counting_fails() -> None:
         raise OperationalError("down")
 
-    monkeypatch.setattr("common.views._counts", counting_fails)
+    monkeypatch.setattr("observability.health._counts", counting_fails)
     response = client.get("/health")
     assert response.status_code == 503
     assert response.json()["status"] == "fail"

@@ -2,7 +2,7 @@
 
 None needs credentials (Kubernetes probes send none) and none says more than "ok" or a short
 reason per dependency: no host name, URL or driver message (common/health.py). Every answer
-carries ``Cache-Control: no-store``. ``common.health.HealthProbeMiddleware`` answers the two
+carries ``Cache-Control: no-store``. ``HealthProbeMiddleware`` (below) answers the two
 probe paths (``PROBES``) ahead of the rest of the middleware.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.conf import settings
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -81,3 +81,39 @@ PROBES: dict[str, Callable[[HttpRequest], Awaitable[HttpResponse]]] = {
     "/health/live": health_live,
     "/health/ready": health_ready,
 }
+
+
+Probe = Callable[[HttpRequest], Awaitable[HttpResponse]]
+
+
+class HealthProbeMiddleware:
+    """Answer GET/HEAD on the probe paths before the rest of the middleware runs.
+
+    Placed first in MIDDLEWARE: no host validation (CommonMiddleware would answer 400 to a
+    probe's ``Host: <pod IP>``), no HTTPS redirect, no session, and no request log line every
+    few seconds per pod. Other methods fall through to the views, which answer 405.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.probes = PROBES
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        probe = self.probes.get(request.path_info) if request.method in ("GET", "HEAD") else None
+        if self.is_async:
+            return self.__acall__(request, probe)
+        if probe is not None:
+            return async_to_sync(probe)(request)
+        return self.get_response(request)
+
+    async def __acall__(self, request: HttpRequest, probe: Probe | None) -> HttpResponse:
+        if probe is not None:
+            return await probe(request)
+        response: HttpResponse = await self.get_response(request)
+        return response
