@@ -82,7 +82,7 @@ def _lib() -> Any:
                 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
                 import litellm
 
-                from tools.offline import register_offline_model
+                from assistant.offline import register_offline_model
 
                 litellm.telemetry = False
                 litellm.suppress_debug_info = True

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "accounts",
     "a2a",
     "tools",
+    "assistant",
     "audit",
     # Request, response and latency metrics per view (webcap serves /metrics itself).
     "django_prometheus",
