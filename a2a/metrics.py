@@ -1,6 +1,6 @@
 """webcap's own Prometheus metrics, defined once (docs/operations.md, "Metrics").
 
-Services, bindings, consumers and ``tools/llm.py`` touch them through the helpers here. Label
+Services, bindings, consumers and the model calls touch them through the helpers here. Label
 values are bounded sets: never an id, a user name or a URL. Counters of work that commits are
 incremented on commit. With ``PROMETHEUS_MULTIPROC_DIR`` set, prometheus_client writes every
 value to a file in that folder and ``/metrics`` (``common/metrics.py``) adds up the files of

@@ -35,7 +35,7 @@ from a2a.models import Context, Message, Role, Task, TaskState
 from a2a.protocol import types as wire
 from a2a.protocol.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
 from accounts.models import User
-from tools import llm
+from assistant import llm
 from tools.models import EntryRole, ToolCall, ToolCallStatus, TranscriptEntry
 from tools.registry import tools_available
 from tools.services import (

@@ -65,7 +65,7 @@ def _call(lib: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] 
 
 
 def _stream(lib: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None):
-    """Call as tools/llm.py does and return (chunks, text, calls by index, finish, usage)."""
+    """Call as assistant/llm.py does and return (chunks, text, calls by index, finish, usage)."""
     kwargs: dict[str, Any] = {
         "model": OFFLINE_MODEL,
         "messages": messages,
