@@ -1,6 +1,6 @@
 """A scriptable fake of the OpenAI Chat Completions HTTP API, served on 127.0.0.1.
 
-webcap talks to models only through litellm (``tools/llm.py``). To test that path for real,
+webcap talks to models only through litellm (``assistant/llm.py``). To test that path for real,
 the model is faked at its HTTP edge and nowhere else: ``FakeLLM`` is a real HTTP server that
 speaks the OpenAI wire format, so ``litellm.completion(model="openai/<anything>",
 api_base=fake.base_url, ...)`` runs litellm's and the OpenAI SDK's own request building,
@@ -576,7 +576,7 @@ class FakeLLM:
 def collect_stream(
     chunks: list[Any],
 ) -> tuple[list[Any], str, dict[int, dict[str, str]], str | None, Any]:
-    """Accumulate litellm stream chunks the way tools/llm.py reads them.
+    """Accumulate litellm stream chunks the way assistant/llm.py reads them.
 
     Returns (chunks, text, tool calls by index, finish reason, usage).
     """

@@ -225,7 +225,7 @@ def test_streamed_parallel_tool_calls_reassemble(litellm: Any, fake: FakeLLM) ->
 
 
 def test_streamed_tool_calls_accumulated_by_index(litellm: Any, fake: FakeLLM) -> None:
-    """As tools/llm.py reads a stream: text first, then calls by index, raw args verbatim."""
+    """As assistant/llm.py reads a stream: text first, then calls by index, raw args verbatim."""
     fake.script(
         ToolCalls(
             [("call_a", "get_weather", {"city": "Oslo"}), ("call_b", "broken", '{"city": "Ro')],

@@ -6,7 +6,7 @@ logger = logging.getLogger(__name__)
 
 
 class ToolsConfig(AppConfig):
-    """Tools the agent can call, their approval workflow and the LLM access (tools/llm.py)."""
+    """The tool platform: the registry, the built-in tools, tool calls and their approvals."""
 
     name = "tools"
 

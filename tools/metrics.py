@@ -1,6 +1,6 @@
-"""The tool platform's Prometheus metrics: tool calls, run times, approval waits, model requests.
+"""The tool platform's Prometheus metrics: tool calls, run times, approval waits.
 
-Services and ``tools/llm.py`` touch them through the helpers here (docs/operations.md,
+Services touch them through the helpers here (docs/operations.md,
 "Metrics", lists every family). Label values are bounded sets: a tool the model made up is
 "unknown". Counters of work that commits are incremented on commit. ``observability/`` serves
 them.
@@ -33,23 +33,6 @@ APPROVAL_WAIT = Histogram(
     ["tool", "decision"],
     buckets=SLOW_BUCKETS,
 )
-LLM_REQUESTS = Counter(
-    "webcap_llm_requests_total",
-    "Model requests (retries included) by model and outcome.",
-    ["model", "outcome"],
-)
-LLM_REQUEST_DURATION = Histogram(
-    "webcap_llm_request_duration_seconds",
-    "Seconds one model request took, retries included.",
-    ["model"],
-    buckets=FAST_BUCKETS,
-)
-LLM_TOKENS = Counter("webcap_llm_tokens_total", "Model tokens by kind.", ["model", "kind"])
-LLM_COST = Counter("webcap_llm_cost_usd_total", "litellm's cost estimate in USD.", ["model"])
-
-LLM_OUTCOMES = frozenset({"ok", "timeout", "rate_limited"})
-
-
 # --- Tools ------------------------------------------------------------------------------------
 
 
@@ -76,27 +59,3 @@ def approval_wait_record(
     label = tool_label(tool)
     seconds = max((decided_at - requested_at).total_seconds(), 0.0)
     transaction.on_commit(lambda: APPROVAL_WAIT.labels(label, decision).observe(seconds))
-
-
-# --- Models -------------------------------------------------------------------------------------
-
-
-def llm_request_record(
-    *,
-    model: str,
-    outcome: str,
-    seconds: float,
-    prompt_tokens: int,
-    completion_tokens: int,
-    cost_usd: float,
-) -> None:
-    """Count one model request with its latency, tokens and cost (llm.py's outcomes folded
-    into ok, timeout, rate_limited and error)."""
-    LLM_REQUESTS.labels(model, outcome if outcome in LLM_OUTCOMES else "error").inc()
-    LLM_REQUEST_DURATION.labels(model).observe(seconds)
-    if prompt_tokens:
-        LLM_TOKENS.labels(model, "prompt").inc(prompt_tokens)
-    if completion_tokens:
-        LLM_TOKENS.labels(model, "completion").inc(completion_tokens)
-    if cost_usd > 0:
-        LLM_COST.labels(model).inc(cost_usd)

@@ -34,7 +34,6 @@ from tools.metrics import approval_wait_record, tool_call_record, tool_run_recor
 from tools.models import (
     FINISHED_STATUSES,
     Decision,
-    EntryRole,
     ToolCall,
     ToolCallStatus,
     TranscriptEntry,
@@ -143,36 +142,27 @@ def _validated(call: ToolCall, raw_arguments: str, owner: User) -> None:
         call.status = ToolCallStatus.SCHEDULED
 
 
-@transaction.atomic(durable=True)
-def assistant_turn_store(
-    *, task: Task, text: str, requested: list[RequestedCall]
-) -> tuple[TranscriptEntry, list[ToolCall]]:
-    """Store a model turn and the tool calls it asked for, validated, in one transaction.
+def tool_calls_request(
+    *, task: Task, turn: TranscriptEntry, requested: list[RequestedCall]
+) -> list[ToolCall]:
+    """Store the tool calls a model turn asked for, validated (the caller holds the task lock).
 
     A call that waits for a person is audited as ``toolcall.request``; a call of a tool the
     owner's roles may not run is stored rejected (the model reads why, the task goes on)
     and audited as a denied ``toolcall.reject``.
     """
-    locked = Task.objects.select_for_update(of=("self",)).select_related("owner").get(pk=task.pk)
-    entry = TranscriptEntry.objects.create(
-        context_id=locked.context_id,
-        task=locked,
-        position=transcript_next_position(context_id=locked.context_id),
-        role=EntryRole.ASSISTANT,
-        content=text,
-    )
     calls = []
     finished_at = timezone.now()
     for position, request in enumerate(requested):
         call = ToolCall(
-            task=locked,
-            turn=entry,
-            requester_id=locked.owner_id,
+            task=task,
+            turn=turn,
+            requester_id=task.owner_id,
             llm_call_id=request.llm_call_id or f"call_{uuid.uuid4().hex[:24]}",
             position=position,
             tool=request.name,
         )
-        _validated(call, request.arguments, locked.owner)
+        _validated(call, request.arguments, task.owner)
         if call.status in FINISHED_STATUSES:
             call.finished_at = finished_at
         call.save()
@@ -182,7 +172,7 @@ def assistant_turn_store(
         if call.status == ToolCallStatus.AWAITING_APPROVAL:
             _audit(
                 action="toolcall.request",
-                actor=locked.owner,
+                actor=task.owner,
                 call=call,
                 extra={"reason": call.approval_reason},
             )
@@ -195,18 +185,7 @@ def assistant_turn_store(
                 extra={"reason": call.decision_reason},
             )
         calls.append(call)
-    return entry, calls
-
-
-def transcript_next_position(*, context_id: Any) -> int:
-    """Return the next position in a context's transcript (the caller holds the task lock)."""
-    last = (
-        TranscriptEntry.objects.filter(context_id=context_id)
-        .order_by("-position")
-        .values_list("position", flat=True)
-        .first()
-    )
-    return (last or 0) + 1
+    return calls
 
 
 # --- Deciding -------------------------------------------------------------------------------------
@@ -491,26 +470,3 @@ def tool_calls_run(*, calls: list[ToolCall]) -> None:
                 )
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-
-
-def tool_result_message(call: ToolCall) -> dict[str, Any]:
-    """Return what the model reads back for a finished call: its result or its error."""
-    if call.status == ToolCallStatus.SUCCESS:
-        payload: dict[str, Any] = {"result": call.result}
-    elif call.decision == Decision.REJECTED:
-        # Nobody decided a call refused by WEBCAP_TOOL_ROLES: the owner may not run the tool.
-        refused = call.decided_at is None
-        payload = {
-            "error": f"{call.tool} is not allowed for this user"
-            if refused
-            else f"{call.tool} was not approved",
-            "rejected": True,
-            "reason": call.decision_reason or "no reason given",
-        }
-    else:
-        payload = {"error": call.error or call.status}
-    return {
-        "role": "tool",
-        "tool_call_id": call.llm_call_id,
-        "content": json.dumps(payload, ensure_ascii=False, default=str),
-    }

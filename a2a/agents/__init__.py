@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from a2a.agents.assistant import AssistantAgent
 from a2a.agents.base import Agent, StepResult, TaskRun, TaskStopped
 from a2a.agents.conformance import ConformanceAgent
 from a2a.agents.echo import EchoAgent
 
-AGENTS: dict[str, type[Agent]] = {
-    agent.name: agent for agent in (AssistantAgent, EchoAgent, ConformanceAgent)
-}
+AGENTS: dict[str, type[Agent]] = {agent.name: agent for agent in (EchoAgent, ConformanceAgent)}
 
 
 def agent_get(name: str) -> Agent:

@@ -68,7 +68,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 INLINE_PUSH_PREFIX = "configuration.taskPushNotificationConfig."
-# The DataPart key of a tool-call decision (see a2a/agents/assistant.py).
+# The DataPart key of a tool-call decision (see assistant/decisions.py).
 DECISION_KEY = "toolCallDecision"
 
 

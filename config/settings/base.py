@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "accounts",
     "a2a",
     "tools",
+    "assistant",
     "audit",
     "observability",
     # Request, response and latency metrics per view (webcap serves /metrics itself).
@@ -501,7 +502,7 @@ SPECTACULAR_SETTINGS = {
 # The agent that runs tasks: the LLM "assistant" (with tools), "echo" or "conformance".
 WEBCAP_AGENT: str = env.str("WEBCAP_AGENT", default="assistant")
 
-# --- The model (tools/llm.py is the only code that talks to it) ---------------------------------
+# --- The model (assistant/llm.py is the only code that talks to it) -----------------------------
 # A litellm model name such as "openai/gpt-4o-mini"; unset: the offline rule-based model.
 WEBCAP_MODEL: str = env.str("WEBCAP_MODEL", default="")
 WEBCAP_MODEL_API_BASE: str = env.str("WEBCAP_MODEL_API_BASE", default="")

@@ -20,6 +20,7 @@ from django.utils import timezone
 from a2a.models import Task, TaskState
 from a2a.services.tasks import task_artifact_update
 from accounts.models import User
+from assistant.services import assistant_turn_store
 from tests.admin_people import (
     EXPECTED,
     admin_people,
@@ -29,7 +30,7 @@ from tests.admin_people import (
 )
 from tests.factories import make_user, send
 from tools.models import LLMCall, ToolCall, ToolCallStatus
-from tools.services import INTERRUPTED, RequestedCall, assistant_turn_store
+from tools.services import INTERRUPTED, RequestedCall
 
 pytestmark = pytest.mark.django_db
 

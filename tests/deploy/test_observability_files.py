@@ -26,6 +26,7 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from a2a import metrics as a2a_metrics
 from a2a.protocol import errors
+from assistant import metrics as assistant_metrics
 from common import metrics as common_metrics
 from observability import workers as job_metrics
 from observability.collector import StateCollector
@@ -220,7 +221,7 @@ def test_grafana_provisioning_loads_the_dashboards():
 def _defined_metric_names() -> set[str]:
     """Return the sample names of webcap's metrics (each app's) and django-prometheus's."""
     families: list[tuple[str, str]] = []
-    for module in (a2a_metrics, tools_metrics, common_metrics, job_metrics):
+    for module in (a2a_metrics, tools_metrics, assistant_metrics, common_metrics, job_metrics):
         for value in vars(module).values():
             if isinstance(value, MetricWrapperBase):
                 families.extend((family.name, family.type) for family in value.collect())

@@ -20,6 +20,7 @@ from django.utils import timezone
 from a2a.models import Task
 from a2a.services.shares import task_share_set
 from accounts.models import User
+from assistant.services import assistant_turn_store
 from audit.models import AuditEvent
 from tests.admin_people import (
     EXPECTED,
@@ -30,7 +31,7 @@ from tests.admin_people import (
 )
 from tests.factories import make_user, send
 from tools.models import ToolCall, ToolCallStatus
-from tools.services import RequestedCall, assistant_turn_store
+from tools.services import RequestedCall
 
 pytestmark = pytest.mark.django_db
 

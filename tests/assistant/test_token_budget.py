@@ -14,9 +14,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.utils import timezone
 
+from assistant.llm import tokens_used_today
 from tests.factories import make_key, make_user, rpc_send_task, task_answer
 from tests.fakellm import FakeLLM, Text, ToolCalls
-from tools.llm import tokens_used_today
 from tools.models import LLMCall
 
 pytestmark = pytest.mark.django_db(transaction=True)

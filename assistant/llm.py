@@ -5,9 +5,9 @@ stream; text reaches the caller as it arrives. Rate limits, server errors, timeo
 connection failures are retried with exponential backoff (``Retry-After`` honoured); a
 provider that keeps failing opens a circuit breaker shared through the cache, so tasks fail
 at once with a clear message until the cooldown passes. Every request is recorded with its
-tokens, cost and latency (``LLMCall``). Each task owner has a daily token budget
-(``WEBCAP_LLM_TOKENS_PER_DAY``, summed from those rows): once it is spent, requests are
-refused before they reach the provider, until 00:00 UTC.
+tokens, cost and latency (an ``LLMCall`` row, written by ``assistant.services``). Each task
+owner has a daily token budget (``WEBCAP_LLM_TOKENS_PER_DAY``, summed from those rows): once
+it is spent, requests are refused before they reach the provider, until 00:00 UTC.
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import F, Sum
 
-from tools.metrics import llm_request_record
+from a2a.models import Task
+from assistant.offline import register_offline_model
+from assistant.services import llm_call_record
 from tools.models import LLMCall
 
 logger = logging.getLogger(__name__)
@@ -81,8 +83,6 @@ def _lib() -> Any:
             if _litellm is None:
                 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
                 import litellm
-
-                from tools.offline import register_offline_model
 
                 litellm.telemetry = False
                 litellm.suppress_debug_info = True
@@ -173,8 +173,6 @@ def _budget_check(task_id: Any) -> None:
     budget = int(settings.WEBCAP_LLM_TOKENS_PER_DAY)
     if budget <= 0 or task_id is None:
         return
-    from a2a.models import Task
-
     owner_id = Task.objects.filter(pk=task_id).values_list("owner_id", flat=True).first()
     if owner_id is None:
         return
@@ -376,24 +374,15 @@ def _record(
     error: str,
     result: Completion | None,
 ) -> None:
-    seconds = time.monotonic() - started
-    llm_request_record(
-        model=model,
-        outcome=outcome,
-        seconds=seconds,
-        prompt_tokens=result.prompt_tokens if result else 0,
-        completion_tokens=result.completion_tokens if result else 0,
-        cost_usd=float(result.cost_usd) if result else 0.0,
-    )
-    LLMCall.objects.create(
+    llm_call_record(
         task_id=task_id,
         model=model,
         purpose=purpose,
-        prompt_tokens=result.prompt_tokens if result else 0,
-        completion_tokens=result.completion_tokens if result else 0,
-        cost_usd=result.cost_usd if result else Decimal(0),
-        latency_ms=int(seconds * 1000),
+        seconds=time.monotonic() - started,
         attempts=attempts,
         outcome=outcome,
         error=error,
+        prompt_tokens=result.prompt_tokens if result else 0,
+        completion_tokens=result.completion_tokens if result else 0,
+        cost_usd=result.cost_usd if result else Decimal(0),
     )

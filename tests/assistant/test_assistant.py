@@ -12,8 +12,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
-from a2a.agents.assistant import ArtifactWriter
 from a2a.models import Context, Task
+from assistant.step import ArtifactWriter
 from tests.factories import message_params, rpc_send_task, task_answer
 from tests.tools.helpers import pending_approval, settled
 from tools.models import EntryRole, LLMCall, ToolCall, ToolCallStatus, TranscriptEntry

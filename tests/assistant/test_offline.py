@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
+from assistant.offline import OFFLINE_MODEL, register_offline_model
 from tests.fakellm import collect_stream
-from tools.offline import OFFLINE_MODEL, register_offline_model
 
 # litellm/__init__.py:12 ignores this pydantic warning (about litellm's own TypedDicts) with a
 # process-wide filter when litellm is imported, but pytest restores the warning filters after
@@ -65,7 +65,7 @@ def _call(lib: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] 
 
 
 def _stream(lib: Any, messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None):
-    """Call as tools/llm.py does and return (chunks, text, calls by index, finish, usage)."""
+    """Call as assistant/llm.py does and return (chunks, text, calls by index, finish, usage)."""
     kwargs: dict[str, Any] = {
         "model": OFFLINE_MODEL,
         "messages": messages,
@@ -109,7 +109,7 @@ def _tool_result(call_id: str, payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_importing_the_module_does_not_import_litellm():
-    code = "import sys, tools.offline; print('litellm' in sys.modules)"
+    code = "import sys, assistant.offline; print('litellm' in sys.modules)"
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
@@ -121,7 +121,7 @@ def test_registration_is_idempotent(litellm):
     register_offline_model()
     providers = [item["provider"] for item in litellm.custom_provider_map]
     assert providers.count("webcap") == 1
-    from tools.offline import OfflineModel
+    from assistant.offline import OfflineModel
 
     handler = next(i for i in litellm.custom_provider_map if i["provider"] == "webcap")
     assert isinstance(handler["custom_handler"], OfflineModel)
@@ -436,7 +436,7 @@ def test_odd_input_gets_the_help_text(litellm, messages):
 )
 def test_the_model_never_raises(litellm, messages, optional_params, expected):
     # litellm itself rejects some of these before the model sees them: call the model directly.
-    from tools.offline import OfflineModel
+    from assistant.offline import OfflineModel
 
     model: Any = OfflineModel()
     response = model.completion(OFFLINE_MODEL, messages, optional_params=optional_params)

@@ -1,7 +1,7 @@
-"""The assistant: an LLM that plans, calls tools, asks before risky ones run, and answers.
+"""The assistant's loop: one short step of a task per job, decided from stored rows.
 
-It is a state machine over stored rows, not a coroutine that waits. Each job does one short
-step, decided from the database alone, and asks for the next one (CONTINUE):
+The assistant is a state machine over stored rows, not a coroutine that waits. Each job
+does one short step, decided from the database alone, and asks for the next one (CONTINUE):
 
 1. take the task's new user messages into the context's transcript;
 2. calls that wait for a person: ask (input-required, the calls in a DataPart); no worker
@@ -23,40 +23,30 @@ import binascii
 import json
 import logging
 import time
-import uuid
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
-from a2a.agents.base import Agent, StepResult, TaskRun
+from a2a.agents.base import StepResult, TaskRun
 from a2a.models import Context, Message, Role, Task, TaskState
-from a2a.protocol import types as wire
-from a2a.protocol.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
-from accounts.models import User
-from tools import llm
-from tools.models import EntryRole, ToolCall, ToolCallStatus, TranscriptEntry
+from assistant import llm
+from assistant.decisions import is_decision
+from assistant.services import (
+    assistant_turn_store,
+    context_summary_store,
+    transcript_user_messages_add,
+)
+from tools.models import Decision, EntryRole, ToolCall, ToolCallStatus, TranscriptEntry
 from tools.registry import tools_available
 from tools.services import (
-    DecisionRefused,
     RequestedCall,
-    assistant_turn_store,
-    tool_call_decide_locked,
-    tool_calls_cancel,
     tool_calls_pending,
     tool_calls_recover,
     tool_calls_run,
-    tool_result_message,
-    transcript_next_position,
 )
 
 logger = logging.getLogger(__name__)
 
-DECISION_SHAPE = (
-    '{"toolCallDecision": {"toolCallId": "<id>", "approved": true | false, '
-    '"reason": "<optional text>"}}'
-)
 SUMMARY_PROMPT = (
     "Summarize the conversation so far for your own later use: the user's goals, facts "
     "learned, tool results that matter, and open questions. Be brief and factual."
@@ -64,44 +54,6 @@ SUMMARY_PROMPT = (
 # Stream text in chunks of about this many characters, or at least this often (seconds).
 FLUSH_CHARS = 48
 FLUSH_SECONDS = 0.25
-
-
-class ToolCallDecision(BaseModel):
-    """The DataPart a client sends to approve or reject a pending tool call."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    toolCallId: str = Field(min_length=1, max_length=64)
-    approved: StrictBool
-    reason: str | None = Field(default=None, max_length=2000)
-
-
-def decisions_in(message: wire.Message) -> list[ToolCallDecision]:
-    """Return the tool-call decisions a message carries; malformed ones are -32602."""
-    decisions = []
-    for index, part in enumerate(message.parts):
-        if not isinstance(part.data, dict) or "toolCallDecision" not in part.data:
-            continue
-        try:
-            decisions.append(ToolCallDecision.model_validate(part.data["toolCallDecision"]))
-        except ValidationError as exc:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc']) or 'toolCallDecision'}: {e['msg']}"
-                for e in exc.errors(include_url=False)
-            )
-            raise InvalidParamsError.for_fields(
-                [
-                    (
-                        f"message.parts[{index}].data.toolCallDecision",
-                        f"expected {DECISION_SHAPE} ({problems})",
-                    )
-                ]
-            ) from exc
-    return decisions
-
-
-def _is_decision(part: dict[str, Any]) -> bool:
-    return isinstance(part.get("data"), dict) and "toolCallDecision" in part["data"]
 
 
 class ArtifactWriter:
@@ -144,71 +96,6 @@ class ArtifactWriter:
             last_chunk=last,
         )
         self.sent, self.flushed_at = True, time.monotonic()
-
-
-class AssistantAgent(Agent):
-    name = "assistant"
-    description = (
-        "An LLM agent that calls tools (calculator, time, echo, files, HTTP) and asks a person "
-        "before risky tools run."
-    )
-    skills = [
-        {
-            "id": "assistant",
-            "name": "Assistant",
-            "description": "Answers questions and does small jobs with tools; file and network "
-            "access wait for a person's approval.",
-            "tags": ["assistant", "tools", "approval"],
-            "examples": ["what is 12*7?", "what time is it?", "fetch https://example.com"],
-        }
-    ]
-    input_modes = ["text/plain", "application/json", "image/png", "image/jpeg"]
-    output_modes = ["text/plain"]
-
-    def on_follow_up(self, task: Task, message: wire.Message, *, sender: User) -> bool:
-        # The sender, not always the owner: an approver or an admin decides in their name.
-        # message_send checked that the sender may decide before calling this.
-        decider = sender
-        for decision in decisions_in(message):
-            call_id = _uuid_or_none(decision.toolCallId)
-            call = (
-                ToolCall.objects.select_for_update().filter(pk=call_id, task=task).first()
-                if call_id is not None
-                else None
-            )
-            if call is None:
-                raise TaskNotFoundError(
-                    f"Tool call {decision.toolCallId!r} not found in task {task.id}",
-                    metadata={"taskId": str(task.id), "toolCallId": decision.toolCallId},
-                )
-            try:
-                tool_call_decide_locked(
-                    task=task,
-                    call=call,
-                    user=decider,
-                    approved=decision.approved,
-                    reason=decision.reason or "",
-                )
-            except DecisionRefused as exc:
-                raise UnsupportedOperationError(exc.message) from exc
-        return not tool_calls_pending(task=task)
-
-    def on_cancel(self, task: Task) -> None:
-        tool_calls_cancel(task=task)
-
-    def warm_up(self) -> None:
-        # Importing litellm takes seconds; without this the first task waits for it.
-        llm.preload()
-
-    def run(self, run: TaskRun) -> StepResult | None:
-        return AssistantStep(run).run()
-
-
-def _uuid_or_none(value: str) -> str | None:
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        return None
 
 
 class AssistantStep:
@@ -267,22 +154,11 @@ class AssistantStep:
         fresh = [
             m
             for m in Message.objects.filter(task=self.task, role=Role.USER).order_by("position")
-            if m.pk not in known and any(not _is_decision(p) for p in m.parts)
+            if m.pk not in known and any(not is_decision(p) for p in m.parts)
         ]
         if not fresh:
             return
-        with transaction.atomic():
-            Task.objects.select_for_update().filter(pk=self.task.pk).first()
-            position = transcript_next_position(context_id=self.task.context_id)
-            for offset, message in enumerate(fresh):
-                TranscriptEntry.objects.create(
-                    context_id=self.task.context_id,
-                    task=self.task,
-                    position=position + offset,
-                    role=EntryRole.USER,
-                    content="\n".join(p["text"] for p in message.parts if "text" in p),
-                    message=message,
-                )
+        transcript_user_messages_add(task=self.task, messages=fresh)
 
     def _ask(self, pending: list[ToolCall]) -> None:
         described = "; ".join(f"{c.tool}({json.dumps(c.arguments)})" for c in pending)
@@ -385,7 +261,7 @@ class AssistantStep:
             return entry.content
         contents: list[dict[str, Any]] = []
         for part in entry.message.parts:
-            if _is_decision(part):
+            if is_decision(part):
                 continue
             contents.append(_part_content(part))
         if all(c["type"] == "text" for c in contents):
@@ -422,9 +298,7 @@ class AssistantStep:
                 "Task %s: summarizing failed; sending the whole transcript", self.task.id
             )
             return False
-        with transaction.atomic():
-            Context.objects.filter(pk=context.pk).update(summary=summary.text)
-            TranscriptEntry.objects.filter(pk__in=[e.pk for e in older]).update(summarized=True)
+        context_summary_store(context=context, summary=summary.text, folded=older)
         logger.info("Task %s: folded %d turns into the context summary", self.task.id, len(older))
         return True
 
@@ -455,3 +329,26 @@ def _part_content(part: dict[str, Any]) -> dict[str, Any]:
     except (binascii.Error, ValueError):
         return {"type": "text", "text": f"[{name} ({media_type or 'binary'}) omitted: not text]"}
     return {"type": "text", "text": f"File {name} ({media_type or 'text'}):\n{text}"}
+
+
+def tool_result_message(call: ToolCall) -> dict[str, Any]:
+    """Return what the model reads back for a finished call: its result or its error."""
+    if call.status == ToolCallStatus.SUCCESS:
+        payload: dict[str, Any] = {"result": call.result}
+    elif call.decision == Decision.REJECTED:
+        # Nobody decided a call refused by WEBCAP_TOOL_ROLES: the owner may not run the tool.
+        refused = call.decided_at is None
+        payload = {
+            "error": f"{call.tool} is not allowed for this user"
+            if refused
+            else f"{call.tool} was not approved",
+            "rejected": True,
+            "reason": call.decision_reason or "no reason given",
+        }
+    else:
+        payload = {"error": call.error or call.status}
+    return {
+        "role": "tool",
+        "tool_call_id": call.llm_call_id,
+        "content": json.dumps(payload, ensure_ascii=False, default=str),
+    }
