@@ -20,7 +20,12 @@ def test_without_an_installed_check_nobody_reads_the_log(monkeypatch: pytest.Mon
 def test_the_installed_check_decides(monkeypatch: pytest.MonkeyPatch):
     seen: list[object] = []
     request = object()
+
+    def check(asked: object) -> bool:
+        seen.append(asked)
+        return True
+
     monkeypatch.setattr(access, "_installed", {})
-    access.audit_reader_check_install(lambda asked: seen.append(asked) or True)
+    access.audit_reader_check_install(check)
     assert access.audit_reader_allowed(request) is True
     assert seen == [request]
