@@ -16,32 +16,28 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.exceptions import AuthenticationFailed as DRFAuthenticationFailed
 from rest_framework.exceptions import ValidationError
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.exceptions import InvalidToken, TokenError
 from rest_framework_simplejwt.serializers import (
     TokenBlacklistSerializer,
     TokenObtainPairSerializer,
     TokenRefreshSerializer,
 )
-from rest_framework_simplejwt.tokens import RefreshToken
 
-from accounts.auth import AUTH_CHALLENGE, METHOD_JWT, METHOD_SESSION, Identity
+from accounts.auth import AUTH_CHALLENGE, METHOD_SESSION, Identity
 from accounts.authentication import require_scope
 from accounts.models import ApiKey, Scope, User
 from accounts.services import api_key_create, api_key_revoke
 from accounts.tickets import ws_ticket_issue
+from accounts.tokens import token_obtain, token_refresh, token_revoke
 from common.errors import ApplicationError
-from common.request_context import current_client_ip
 
 
 def _identity(request: Request) -> Identity:
@@ -51,10 +47,6 @@ def _identity(request: Request) -> Identity:
     user = request.user
     assert isinstance(user, User)
     return Identity(user=user, method=METHOD_SESSION)
-
-
-def _bounded(value: Any, length: int = 150) -> str:
-    return str(value)[:length] if value is not None else ""
 
 
 class _PublicAuthView(APIView):
@@ -77,101 +69,20 @@ class TicketSerializer(serializers.Serializer[Any]):
 class TokenObtainView(_PublicAuthView):
     @extend_schema(request=TokenObtainPairSerializer, responses=TokenObtainPairSerializer)
     def post(self, request: Request) -> Response:
-        from audit.services import audit_record
-        from common.ratelimit import enforce
-
-        username = _bounded(request.data.get("username") if hasattr(request.data, "get") else "")
-        window = settings.WEBCAP_RATE_LIMIT_WINDOW
-        enforce(
-            bucket="token-ip",
-            ident=current_client_ip() or "unknown",
-            limit=settings.WEBCAP_RATE_LIMIT_TOKEN_IP,
-            window=window,
-        )
-        if username:
-            enforce(
-                bucket="token-user",
-                ident=username,
-                limit=settings.WEBCAP_RATE_LIMIT_TOKEN_USER,
-                window=window,
-            )
-        serializer = TokenObtainPairSerializer(data=request.data)
-        try:
-            serializer.is_valid(raise_exception=True)
-        except DRFAuthenticationFailed:
-            audit_record(
-                action="auth.failure",
-                outcome="failure",
-                auth_method="password",
-                actor=User.objects.filter(username=username).first(),
-                extra={"username": username, "reason": "wrong username or password"},
-            )
-            raise
-        user = serializer.user
-        audit_record(action="auth.login", actor=user, auth_method=METHOD_JWT)
-        return Response(serializer.validated_data)
+        return Response(token_obtain(data=request.data))
 
 
 class TokenRefreshView(_PublicAuthView):
     @extend_schema(request=TokenRefreshSerializer, responses=TokenRefreshSerializer)
     def post(self, request: Request) -> Response:
-        from audit.services import audit_record
-
-        serializer = TokenRefreshSerializer(data=request.data)
-        try:
-            with transaction.atomic():
-                serializer.is_valid(raise_exception=True)
-                user = _refresh_user(serializer.validated_data["refresh"])
-                audit_record(action="auth.refresh", actor=user, auth_method=METHOD_JWT)
-        except TokenError as exc:
-            _audit_token_failure("refresh", str(exc))
-            raise InvalidToken(str(exc)) from exc
-        except InvalidToken as exc:
-            _audit_token_failure("refresh", str(exc.detail))
-            raise
-        return Response(serializer.validated_data)
+        return Response(token_refresh(data=request.data))
 
 
 class LogoutView(_PublicAuthView):
     @extend_schema(request=TokenBlacklistSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
-        from audit.services import audit_record
-
-        refresh = request.data.get("refresh") if hasattr(request.data, "get") else None
-        serializer = TokenBlacklistSerializer(data=request.data)
-        try:
-            with transaction.atomic():
-                serializer.is_valid(raise_exception=True)
-                audit_record(
-                    action="auth.logout", actor=_refresh_user(refresh), auth_method=METHOD_JWT
-                )
-        except TokenError as exc:
-            _audit_token_failure("logout", str(exc))
-            raise InvalidToken(str(exc)) from exc
-        except InvalidToken as exc:
-            _audit_token_failure("logout", str(exc.detail))
-            raise
+        token_revoke(data=request.data)
         return Response(status=status.HTTP_204_NO_CONTENT)
-
-
-def _refresh_user(token: Any) -> User | None:
-    """Return the user a (valid) refresh token names, for the audit row."""
-    try:
-        user_id = RefreshToken(token, verify=False).get("user_id")
-    except TokenError:
-        return None
-    return User.objects.filter(pk=user_id).first()
-
-
-def _audit_token_failure(step: str, reason: str) -> None:
-    from audit.services import audit_record
-
-    audit_record(
-        action="auth.failure",
-        outcome="failure",
-        auth_method=METHOD_JWT,
-        extra={"step": step, "reason": reason[:200]},
-    )
 
 
 class WebSocketTicketView(APIView):
@@ -179,12 +90,9 @@ class WebSocketTicketView(APIView):
 
     @extend_schema(request=None, responses={201: TicketSerializer})
     def post(self, request: Request) -> Response:
-        from audit.services import audit_record
-
         identity = _identity(request)
         require_scope(request, Scope.TASKS_READ)
         ticket, lifetime = ws_ticket_issue(identity=identity)
-        audit_record(action="auth.ws_ticket", actor=identity.user, auth_method=identity.method)
         return Response(
             {"ticket": ticket, "expiresIn": lifetime, "url": f"/ws/a2a?ticket={ticket}"},
             status=status.HTTP_201_CREATED,

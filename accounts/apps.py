@@ -1,5 +1,7 @@
 from django.apps import AppConfig
 
+from audit.access import audit_reader_check_install
+
 
 class AccountsConfig(AppConfig):
     """Users, API keys and the authentication every binding shares."""
@@ -7,5 +9,9 @@ class AccountsConfig(AppConfig):
     name = "accounts"
 
     def ready(self) -> None:
-        # Registers the OpenAPI description of WebcapAuthentication with drf-spectacular.
+        # Imported once the app registry is ready: both modules import the models.
+        # schema registers the OpenAPI description of WebcapAuthentication with drf-spectacular.
         from accounts import schema  # noqa: F401
+        from accounts.authentication import audit_reader
+
+        audit_reader_check_install(audit_reader)

@@ -38,6 +38,7 @@ from accounts.services import (
     api_key_touch_due,
     user_ensure,
 )
+from audit.services import audit_auth_failure
 from common.recent import Recent
 
 logger = logging.getLogger(__name__)
@@ -91,8 +92,6 @@ def credential_from_headers(*, authorization: str | None, api_key: str | None) -
 
 def _refuse(message: str, *, method: str, hint: str, user: User | None = None) -> None:
     """Log and audit a refused credential, then raise AuthenticationFailed."""
-    from audit.services import audit_auth_failure
-
     # Never log the credential; a short hint (a key prefix, a token's claim) tells them apart.
     logger.warning("Refused %s credential %s: %s", method, hint, message)
     audit_auth_failure(method=method, reason=message, hint=hint, user=user)
@@ -142,10 +141,7 @@ def identity_for_api_key(credential: str) -> Identity:
     assert api_key is not None
     if not _usable(api_key):
         _refuse("Invalid credentials.", method=METHOD_API_KEY, hint=hint, user=api_key.user)
-    if api_key_touch(api_key=api_key):
-        from audit.services import audit_key_used
-
-        audit_key_used(api_key=api_key)
+    api_key_touch(api_key=api_key)
     return Identity(user=api_key.user, method=METHOD_API_KEY, api_key=api_key)
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from django.http import HttpRequest
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
 from accounts.auth import AUTH_CHALLENGE, AuthenticationFailed, Identity, identity_for_credential
 from accounts.auth import credential_from_headers as _credential
-from accounts.models import User
+from accounts.models import Scope, User
+from accounts.roles import reads_audit
 
 
 class WebcapAuthentication(authentication.BaseAuthentication):
@@ -51,3 +53,16 @@ def require_scope(request: Request, scope: str) -> None:
     """
     if isinstance(request.auth, Identity) and not request.auth.allows(scope):
         raise exceptions.PermissionDenied(f"This API key lacks the {scope} scope.")
+
+
+def audit_reader(request: HttpRequest | Request) -> bool:
+    """Admins and operators read the audit log; through the API an API key needs audit:read.
+
+    Installed as the audit app's reader check (``audit.access``) by ``AccountsConfig.ready``.
+    """
+    user = request.user
+    if not isinstance(user, User) or not reads_audit(user):
+        return False
+    if isinstance(request, Request):
+        require_scope(request, Scope.AUDIT_READ)
+    return True

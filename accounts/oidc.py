@@ -41,6 +41,7 @@ from django.utils import timezone
 from accounts.models import ExternalIdentity, User
 from accounts.roles import USER
 from accounts.services import user_ensure
+from audit.services import audit_record
 
 logger = logging.getLogger(__name__)
 
@@ -295,7 +296,13 @@ def external_identity_get_or_create(*, issuer: str, subject: str, name: str) -> 
                 identity = ExternalIdentity.objects.create(
                     issuer=issuer, subject=subject, user=user
                 )
-                _audit_sign_in(identity=identity, created=True)
+                audit_record(
+                    action="auth.login",
+                    actor=identity.user,
+                    target=identity,
+                    auth_method="oidc",
+                    extra={"issuer": issuer, "subject": subject, "created": True},
+                )
                 logger.info("Created user %s for OIDC subject of %s", username, issuer)
                 return identity
         except IntegrityError:
@@ -310,18 +317,6 @@ def external_identity_get_or_create(*, issuer: str, subject: str, name: str) -> 
     raise OIDCError("No local username is free for this identity; ask an administrator.")
 
 
-def _audit_sign_in(*, identity: ExternalIdentity, created: bool) -> None:
-    from audit.services import audit_record
-
-    audit_record(
-        action="auth.login",
-        actor=identity.user,
-        target=identity,
-        auth_method="oidc",
-        extra={"issuer": identity.issuer, "subject": identity.subject, "created": created},
-    )
-
-
 @transaction.atomic
 def external_identity_touch(*, identity: ExternalIdentity) -> bool:
     """Record that the identity signed in, at most once a minute so requests do not all write.
@@ -333,7 +328,13 @@ def external_identity_touch(*, identity: ExternalIdentity) -> bool:
         return False
     ExternalIdentity.objects.filter(pk=identity.pk).update(last_seen_at=now, updated_at=now)
     identity.last_seen_at = now
-    _audit_sign_in(identity=identity, created=False)
+    audit_record(
+        action="auth.login",
+        actor=identity.user,
+        target=identity,
+        auth_method="oidc",
+        extra={"issuer": identity.issuer, "subject": identity.subject, "created": False},
+    )
     return True
 
 

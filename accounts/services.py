@@ -13,6 +13,8 @@ from django.utils import timezone
 
 from accounts.models import ApiKey, Scope, User
 from accounts.roles import ROLES, forget_roles
+from audit.models import AuditEvent
+from audit.services import audit_record
 from common.errors import ApplicationError
 
 API_KEY_PREFIX = "wcp_"
@@ -47,8 +49,6 @@ def api_key_create(
 
     ``actor`` is who asked (the user, an admin; None for the command line), for the audit log.
     """
-    from audit.services import audit_record
-
     if expires_at is not None and expires_at <= timezone.now():
         raise ApplicationError("expiresAt must be in the future.", extra={"field": "expiresAt"})
     key = API_KEY_PREFIX + secrets.token_urlsafe(32)
@@ -78,8 +78,6 @@ def api_key_create(
 @transaction.atomic
 def api_key_revoke(*, api_key: ApiKey, actor: User | None = None) -> ApiKey:
     """Revoke a key; revoking twice keeps the first revocation time (and one audit row)."""
-    from audit.services import audit_record
-
     if api_key.revoked_at is None:
         api_key.revoked_at = timezone.now()
         api_key.save(update_fields=["revoked_at", "updated_at"])
@@ -98,17 +96,27 @@ def api_key_touch_due(*, api_key: ApiKey) -> bool:
     return last is None or (timezone.now() - last).total_seconds() > 60
 
 
-def api_key_touch(*, api_key: ApiKey) -> bool:
+def api_key_touch(*, api_key: ApiKey) -> None:
     """Record that a key was used, at most once a minute so requests do not all write.
 
-    Return whether this call recorded it (the audit log notes key use at the same pace).
+    The audit log notes key use (``auth.key_used``) at the same pace.
     """
     now = timezone.now()
     if api_key_touch_due(api_key=api_key):
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
-        return True
-    return False
+        api_key_used_audit(api_key=api_key)
+
+
+def api_key_used_audit(*, api_key: ApiKey) -> AuditEvent:
+    """Record in the audit log that an API key authenticated a request (api_key_touch paces it)."""
+    return audit_record(
+        action="auth.key_used",
+        actor=api_key.user,
+        auth_method="api_key",
+        target=api_key,
+        extra={"prefix": api_key.prefix, "name": api_key.name},
+    )
 
 
 @transaction.atomic

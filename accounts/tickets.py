@@ -17,6 +17,7 @@ from django.core.cache import cache
 
 from accounts.auth import METHOD_TICKET, Identity
 from accounts.models import ApiKey, User
+from audit.services import audit_record
 
 TICKET_PREFIX = "wst_"
 
@@ -26,7 +27,7 @@ def _cache_key(ticket: str) -> str:
 
 
 def ws_ticket_issue(*, identity: Identity) -> tuple[str, int]:
-    """Return a new ticket for identity and how many seconds it stays valid."""
+    """Return a new ticket for identity and how many seconds it stays valid (audited)."""
     ticket = TICKET_PREFIX + secrets.token_urlsafe(32)
     lifetime: int = settings.WEBCAP_WS_TICKET_SECONDS
     cache.set(
@@ -38,6 +39,7 @@ def ws_ticket_issue(*, identity: Identity) -> tuple[str, int]:
         },
         timeout=lifetime,
     )
+    audit_record(action="auth.ws_ticket", actor=identity.user, auth_method=identity.method)
     return ticket, lifetime
 
 

@@ -3,8 +3,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from accounts.models import User
-from accounts.roles import reads_audit
+from audit.access import audit_reader_allowed
 from audit.models import AuditEvent
 
 
@@ -35,12 +34,7 @@ class AuditEventAdmin(admin.ModelAdmin[AuditEvent]):
     actions = None
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        user = request.user
-        return (
-            isinstance(user, User)
-            and reads_audit(user)
-            and super().has_view_permission(request, obj)
-        )
+        return audit_reader_allowed(request) and super().has_view_permission(request, obj)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -22,16 +22,17 @@ from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models, router, transaction
 from django.http import HttpRequest, HttpResponseBase
 
-from accounts.auth import METHOD_SESSION
-from accounts.models import User
 from audit.models import Action, Outcome
 from audit.services import audit_record
 
 if TYPE_CHECKING:
+    from django.contrib.auth.base_user import AbstractBaseUser
+
     _Base = admin.ModelAdmin[Any]
 else:
     _Base = object
@@ -39,13 +40,15 @@ else:
 # How many selected ids an action's row lists (the count is always exact).
 ACTION_IDS_SHOWN = 100
 REPR_LENGTH = 200
+# Everyone in the admin signed in with a browser session (accounts.auth.METHOD_SESSION).
+AUTH_METHOD = "session"
 
 ActionFunction = Callable[[Any, HttpRequest, Any], HttpResponseBase | None]
 
 
-def _actor(request: HttpRequest) -> User | None:
+def _actor(request: HttpRequest) -> AbstractBaseUser | None:
     user = getattr(request, "user", None)
-    return user if isinstance(user, User) else None
+    return user if isinstance(user, get_user_model()) else None
 
 
 def _message(message: Any) -> Any:
@@ -75,7 +78,7 @@ def _record(
         target_type=target_type,
         target_id=target_id,
         outcome=outcome,
-        auth_method=METHOD_SESSION,
+        auth_method=AUTH_METHOD,
         extra=extra,
     )
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.conf import settings
 from django.db import models
@@ -23,7 +23,8 @@ from common.request_context import current_client_ip, current_request_id
 from common.retention import retention_cutoff
 
 if TYPE_CHECKING:
-    from accounts.models import ApiKey, User
+    # The actor is the project's user model (settings.AUTH_USER_MODEL); audit names no app's.
+    from django.contrib.auth.base_user import AbstractBaseUser
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def _clip(value: str, length: int) -> str:
 def audit_record(
     *,
     action: str,
-    actor: User | None = None,
+    actor: AbstractBaseUser | None = None,
     target: models.Model | None = None,
     target_type: str = "",
     target_id: str = "",
@@ -90,7 +91,9 @@ def audit_record(
     if actor is not None and getattr(actor, "pk", None) is None:
         actor = None
     return AuditEvent.objects.create(
-        actor=actor,
+        # Typed as the abstract user: the stubs name AUTH_USER_MODEL's class, which a leaf
+        # app does not import.
+        actor=cast(Any, actor),
         actor_username=_clip(actor.get_username(), 150) if actor is not None else "",
         auth_method=_clip(auth_method, 32),
         action=action,
@@ -104,7 +107,7 @@ def audit_record(
 
 
 def audit_auth_failure(
-    *, method: str, reason: str, hint: str, user: User | None = None
+    *, method: str, reason: str, hint: str, user: AbstractBaseUser | None = None
 ) -> AuditEvent:
     """Record refused credentials; hint tells them apart (a key prefix), never the secret."""
     return audit_record(
@@ -113,17 +116,6 @@ def audit_auth_failure(
         actor=user,
         auth_method=method,
         extra={"reason": reason[:200], "hint": hint[:80]},
-    )
-
-
-def audit_key_used(*, api_key: ApiKey) -> AuditEvent:
-    """Record that an API key authenticated a request (accounts.auth calls it, throttled)."""
-    return audit_record(
-        action=Action.AUTH_KEY_USED,
-        actor=api_key.user,
-        auth_method="api_key",
-        target=api_key,
-        extra={"prefix": api_key.prefix, "name": api_key.name},
     )
 
 

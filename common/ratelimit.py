@@ -21,24 +21,16 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from asgiref.sync import sync_to_async
-from django.conf import settings
-from django.db import models
 from django.utils.crypto import salted_hmac
 
 from a2a.protocol.errors import RateLimitedError
 from common.caching import shared_cache
 
-if TYPE_CHECKING:
-    from a2a.protocol.context import CallContext
-    from accounts.models import User
-
 logger = logging.getLogger(__name__)
 
-AUDIT_ACTION = "limit.exceeded"
 # How many times a counter that vanished between add and incr (evicted, or expired after a
 # very long pause) is recreated before giving up and letting the request through.
 _MAX_ATTEMPTS = 3
@@ -107,31 +99,10 @@ def hit(*, bucket: str, ident: str, limit: int, window: int, now: float | None =
     )
 
 
-def _audit_once(
-    *,
-    bucket: str,
-    ident: str,
-    limit: int,
-    window: int,
-    window_start: int,
-    actor: User | None,
-    target: models.Model | None,
-    auth_method: str,
-) -> None:
-    """Record limit.exceeded the first time ident is refused in a window, not on every hit."""
+def _first_refusal(*, bucket: str, ident: str, window: int, window_start: int) -> bool:
+    """Return whether this is ident's first refusal in the window (later ones return False)."""
     guard = f"rl-audited:{bucket}:{_digest(ident)}:{window_start}"
-    if not shared_cache().add(guard, 1, timeout=window + 1):
-        return
-    from audit.services import audit_record
-
-    audit_record(
-        action=AUDIT_ACTION,
-        actor=actor,
-        target=target,
-        outcome="denied",
-        auth_method=auth_method,
-        extra={"bucket": bucket, "limit": limit, "window": window},
-    )
+    return bool(shared_cache().add(guard, 1, timeout=window + 1))
 
 
 def enforce(
@@ -140,13 +111,13 @@ def enforce(
     ident: str,
     limit: int,
     window: int,
-    actor: User | None = None,
-    target: models.Model | None = None,
-    auth_method: str = "",
+    on_first_refusal: Callable[[], object] | None = None,
 ) -> Decision:
     """Count one hit; raise RateLimitedError (429, Retry-After) when it is over the limit.
 
-    The first refusal in each window is written to the audit log as ``limit.exceeded``.
+    ``on_first_refusal`` runs before the first refusal in each window is raised, not on every
+    refused hit: the caller writes ``limit.exceeded`` to the audit log with it
+    (``accounts.limits``; this module sits below the audit app).
     """
     moment = time.time()
     decision = hit(bucket=bucket, ident=ident, limit=limit, window=window, now=moment)
@@ -154,50 +125,14 @@ def enforce(
         return decision
     subject = SUBJECTS.get(bucket, f"requests ({bucket})")
     logger.warning("Rate limit %s exceeded: %d per %d s", bucket, limit, window)
-    _audit_once(
-        bucket=bucket,
-        ident=ident,
-        limit=limit,
-        window=window,
-        window_start=_window_start(moment, window),
-        actor=actor,
-        target=target,
-        auth_method=auth_method,
-    )
+    window_start = _window_start(moment, window)
+    if on_first_refusal is not None and _first_refusal(
+        bucket=bucket, ident=ident, window=window, window_start=window_start
+    ):
+        on_first_refusal()
     raise RateLimitedError(
         f"Rate limit exceeded: at most {limit} {subject} every {window} s; "
         f"retry in {decision.retry_after} s",
         retry_after=decision.retry_after,
         limit=limit,
     )
-
-
-def _enforce_call(ctx: CallContext) -> None:
-    window = int(settings.WEBCAP_RATE_LIMIT_WINDOW)
-    auth_method = ctx.identity.method if ctx.identity is not None else ""
-    enforce(
-        bucket="a2a-user",
-        ident=str(ctx.user.pk),
-        limit=int(settings.WEBCAP_RATE_LIMIT_USER),
-        window=window,
-        actor=ctx.user,
-        auth_method=auth_method,
-    )
-    api_key = ctx.identity.api_key if ctx.identity is not None else None
-    if api_key is not None:
-        enforce(
-            bucket="a2a-key",
-            ident=str(api_key.pk),
-            limit=int(settings.WEBCAP_RATE_LIMIT_KEY),
-            window=window,
-            actor=ctx.user,
-            target=api_key,
-            auth_method=auth_method,
-        )
-
-
-async def enforce_a2a_call(ctx: CallContext) -> None:
-    """Count one A2A operation against its user's and API key's limits (every binding)."""
-    if settings.WEBCAP_RATE_LIMIT_USER <= 0 and settings.WEBCAP_RATE_LIMIT_KEY <= 0:
-        return
-    await sync_to_async(_enforce_call)(ctx)

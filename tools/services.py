@@ -29,6 +29,7 @@ from a2a.protocol.errors import PermissionDeniedError
 from a2a.selectors import APPROVE, task_require
 from accounts.models import User
 from accounts.roles import roles_of
+from audit.services import audit_record
 from common.errors import ApplicationError
 from tools.metrics import approval_wait_record, tool_call_record, tool_run_record
 from tools.models import (
@@ -67,25 +68,9 @@ class DecisionForbidden(ApplicationError):
     status_code = 403
 
 
-def _audit(
-    *,
-    action: str,
-    actor: User | None,
-    call: ToolCall,
-    outcome: str = "success",
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """Write one audit event about a call, in the caller's transaction."""
-    # Imported here: the audit app must not load before the models it points at.
-    from audit.services import audit_record
-
-    audit_record(
-        action=action,
-        actor=actor,
-        target=call,
-        outcome=outcome,
-        extra={"tool": call.tool, "taskId": str(call.task_id), **(extra or {})},
-    )
+def _about(call: ToolCall, **extra: Any) -> dict[str, Any]:
+    """Return the audit row's extra for a call: its tool and task, then extra."""
+    return {"tool": call.tool, "taskId": str(call.task_id), **extra}
 
 
 @dataclass(frozen=True)
@@ -170,19 +155,18 @@ def tool_calls_request(
             refused = call.decision == Decision.REJECTED
             tool_call_record(tool=call.tool, outcome="rejected" if refused else "error")
         if call.status == ToolCallStatus.AWAITING_APPROVAL:
-            _audit(
+            audit_record(
                 action="toolcall.request",
                 actor=task.owner,
-                call=call,
-                extra={"reason": call.approval_reason},
+                target=call,
+                extra=_about(call, reason=call.approval_reason),
             )
         elif call.decision == Decision.REJECTED:
-            _audit(
+            audit_record(
                 action="toolcall.reject",
-                actor=None,
-                call=call,
+                target=call,
                 outcome="denied",
-                extra={"reason": call.decision_reason},
+                extra=_about(call, reason=call.decision_reason),
             )
         calls.append(call)
     return calls
@@ -226,11 +210,11 @@ def tool_call_decide_locked(
     )
     if not approved:
         tool_call_record(tool=call.tool, outcome="rejected")
-    _audit(
+    audit_record(
         action="toolcall.approve" if approved else "toolcall.reject",
         actor=user,
-        call=call,
-        extra={"reason": reason},
+        target=call,
+        extra=_about(call, reason=reason),
     )
     logger.info("Tool call %s %s by user %s", call.id, decision, user.pk)
     return call
@@ -381,12 +365,12 @@ def _finish_if_executing(call: ToolCall, *, attempt: int | None = None, **fields
             )
             if attempts > 1:
                 extra["attempt"] = attempts
-            _audit(
+            audit_record(
                 action="toolcall.execute",
                 actor=User.objects.filter(pk=call.requester_id).first(),
-                call=call,
+                target=call,
                 outcome="success" if success else "failure",
-                extra=extra,
+                extra=_about(call, **extra),
             )
     return updated
 

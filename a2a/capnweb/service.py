@@ -31,6 +31,7 @@ from a2a.protocol.errors import (
 )
 from a2a.protocol.versions import CURRENT_VERSION
 from a2a.selectors import task_get_for_user
+from a2a.services.ratelimits import enforce_a2a_call
 from a2a.streams import MessageStream, ResultStream, TaskEventStream
 from accounts.auth import (
     AuthenticationFailed,
@@ -41,7 +42,6 @@ from accounts.auth import (
 )
 from accounts.models import Scope
 from capnweb import RpcTarget
-from common.ratelimit import enforce_a2a_call
 from tools.models import ToolCall
 from tools.registry import tools_available
 from tools.services import (

@@ -21,6 +21,7 @@ from a2a.protocol.errors import (
 )
 from a2a.protocol.validation import parse_params
 from a2a.protocol.versions import require_supported
+from a2a.services.ratelimits import enforce_a2a_call
 from a2a.streams import ResultStream
 from accounts.models import Scope
 from accounts.roles import may_send
@@ -164,8 +165,6 @@ async def dispatch(ctx: CallContext, method: str, params: Any) -> Result:
 
 
 async def _dispatch(ctx: CallContext, method: str, params: Any) -> Result:
-    from common.ratelimit import enforce_a2a_call
-
     # Every call counts, on every binding, before any work is done for it (issue 5 §4).
     await enforce_a2a_call(ctx)
     legacy = v03.METHODS.get(method)

@@ -14,9 +14,9 @@ from django.db import transaction
 
 from a2a.models import Task, TaskUserObjectPermission
 from a2a.selectors import APPROVE, MANAGE_SHARES, VIEW, Share, task_get_for_user
-from a2a.services.tasks import audit
 from accounts.models import User
 from accounts.roles import decides_when_granted
+from audit.services import audit_record
 from common.errors import ApplicationError
 
 logger = logging.getLogger(__name__)
@@ -90,14 +90,14 @@ def task_share_set(
         ).delete()
     before = _level(held)
     if before == "approve" and permission == "view":
-        audit(
+        audit_record(
             action="permission.revoke",
             actor=user,
             target=task,
             extra={"username": grantee.username, "permission": "approve"},
         )
     if added:
-        audit(
+        audit_record(
             action="permission.grant",
             actor=user,
             target=task,
@@ -118,7 +118,7 @@ def task_share_revoke(*, user: User, task_id: str, username: str) -> None:
     TaskUserObjectPermission.objects.filter(
         content_object=task, user=grantee, permission__codename__in=(VIEW, APPROVE)
     ).delete()
-    audit(
+    audit_record(
         action="permission.revoke",
         actor=user,
         target=task,

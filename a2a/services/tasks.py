@@ -61,6 +61,7 @@ from a2a.services.artifacts import (
 from a2a.services.events import event_append
 from a2a.services.push import push_config_add
 from accounts.models import User
+from audit.services import audit_record
 
 if TYPE_CHECKING:
     from a2a.agents import Agent
@@ -147,21 +148,6 @@ class Reply:
     """The agent answered with a message instead of a task (A2A §3.1.1): the wire Message."""
 
     message: dict[str, Any]
-
-
-def audit(
-    *,
-    action: str,
-    actor: User | None,
-    target: Any = None,
-    outcome: str = "success",
-    extra: dict[str, Any] | None = None,
-) -> None:
-    """Write one audit event in the caller's transaction (see audit.services)."""
-    # Imported here: the audit app reads users and tasks, and must not load before them.
-    from audit.services import audit_record
-
-    audit_record(action=action, actor=actor, target=target, outcome=outcome, extra=extra)
 
 
 def _owner_permissions_grant(task: Task) -> None:
@@ -253,7 +239,9 @@ def _transition(
         update_fields=["state", "status_message", "status_timestamp", "last_seq", "updated_at"]
     )
     if previous != state:
-        audit(action="task.state", actor=actor, target=task, extra={"from": previous, "to": state})
+        audit_record(
+            action="task.state", actor=actor, target=task, extra={"from": previous, "to": state}
+        )
         task_transition_record(
             previous=previous,
             state=state,
@@ -348,7 +336,7 @@ def message_send(
     )
     structlog.contextvars.bind_contextvars(task_id=str(task.id), context_id=context.key)
     _owner_permissions_grant(task)
-    audit(action="task.create", actor=owner, target=task, extra={"contextId": context.key})
+    audit_record(action="task.create", actor=owner, target=task, extra={"contextId": context.key})
     if push_config is not None:
         push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message, new_task=True)
@@ -593,7 +581,7 @@ def task_cancel(*, user: User, task_id: str) -> Task:
     agent = _agent_of(task)
     if agent is not None:
         agent.on_cancel(task)
-    audit(action="task.cancel", actor=user, target=task, extra={"from": task.state})
+    audit_record(action="task.cancel", actor=user, target=task, extra={"from": task.state})
     _transition(
         task=task,
         state=TaskState.CANCELED,

@@ -8,9 +8,9 @@ import pytest
 from django.db import transaction
 
 from accounts.models import ApiKey, User
-from accounts.services import api_key_create
+from accounts.services import api_key_create, api_key_used_audit
 from audit.models import AuditEvent
-from audit.services import audit_auth_failure, audit_key_used, audit_record
+from audit.services import audit_auth_failure, audit_record
 from common.request_context import RequestInfo, bound
 
 pytestmark = pytest.mark.django_db
@@ -132,7 +132,7 @@ def test_audit_auth_failure_row(user):
 
 def test_audit_key_used_row(user):
     api_key, key = api_key_create(user=user, name="deploy")
-    event = audit_key_used(api_key=api_key)
+    event = api_key_used_audit(api_key=api_key)
     assert _row(event) == {
         "actor_id": user.pk,
         "actor_username": "alice",
