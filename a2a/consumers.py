@@ -37,8 +37,8 @@ from a2a.protocol.errors import (
 )
 from a2a.protocol.versions import HEADER, negotiate
 from a2a.streams import ResultStream
-from accounts.middleware import TOKEN_SUBPROTOCOL_PREFIX, offered_subprotocols, scope_headers
 from common.database import DATABASE_ERRORS, database_unavailable
+from common.websockets import scope_headers, subprotocol_chosen
 
 logger = logging.getLogger(__name__)
 
@@ -46,18 +46,6 @@ STREAM_NOTIFICATION = "StreamResponse"
 # Close codes in the private range, sent before the handshake is accepted (HTTP 403).
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_BAD_VERSION = 4400
-
-
-def _chosen_subprotocol(scope: dict[str, Any]) -> str | None:
-    """Select the first offered subprotocol that is not a credential (never echo a token).
-
-    A browser that sends a token as ``bearer.<token>`` must also offer a real subprotocol
-    such as ``a2a.v1``: browsers fail a handshake whose answer selects none of the offered.
-    """
-    for item in offered_subprotocols(scope):
-        if not item.startswith(TOKEN_SUBPROTOCOL_PREFIX):
-            return item
-    return None
 
 
 class A2AConsumer(AsyncWebsocketConsumer):
@@ -105,7 +93,7 @@ class A2AConsumer(AsyncWebsocketConsumer):
             base_url=public_base_url(scheme, headers.get("host", "localhost")),
             identity=self.scope.get("identity"),
         )
-        await self.accept(subprotocol=_chosen_subprotocol(self.scope))
+        await self.accept(subprotocol=subprotocol_chosen(self.scope))
         self.counted = True
         stream_opened("websocket")
 

@@ -22,26 +22,7 @@ from channels.middleware import BaseMiddleware
 
 from accounts.auth import AuthenticationFailed, Identity, identify, identify_cached
 from common.request_context import bound, info_from_headers
-
-# The Sec-WebSocket-Protocol entry that carries a credential: "bearer.<token>".
-TOKEN_SUBPROTOCOL_PREFIX = "bearer."  # noqa: S105 (a prefix, not a secret)
-
-
-def scope_headers(scope: dict[str, Any]) -> dict[str, str]:
-    """Return an ASGI scope's headers as a dict with lower-case names."""
-    return {
-        name.decode("latin-1").lower(): value.decode("latin-1")
-        for name, value in scope.get("headers", [])
-    }
-
-
-def offered_subprotocols(scope: dict[str, Any]) -> list[str]:
-    """Return the subprotocols the client offered (daphne parses them into the scope)."""
-    offered = scope.get("subprotocols")
-    if offered is None:
-        header = scope_headers(scope).get("sec-websocket-protocol", "")
-        offered = [item.strip() for item in header.split(",") if item.strip()]
-    return list(offered)
+from common.websockets import TOKEN_SUBPROTOCOL_PREFIX, offered_subprotocols, scope_headers
 
 
 def _subprotocol_token(scope: dict[str, Any]) -> str | None:

@@ -11,6 +11,7 @@ from django.conf import settings
 from a2a.protocol import jsonrpc
 from a2a.protocol.errors import PayloadTooLargeError
 from common.database import DATABASE_ERRORS, database_unavailable
+from common.websockets import subprotocol_chosen
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -160,10 +161,7 @@ class WebSocketDatabaseGuard:
             if "websocket.accept" not in seen:
                 # The subprotocol the consumer would choose: browsers fail a handshake that
                 # selects none of those they offered, and would never see the close code.
-                # (Imported here: the consumer module loads the models, this one must not.)
-                from a2a.consumers import _chosen_subprotocol
-
-                subprotocol = _chosen_subprotocol(dict(scope))
+                subprotocol = subprotocol_chosen(dict(scope))
                 await send({"type": "websocket.accept", "subprotocol": subprotocol})
             await send(
                 {

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import redis
+from celery import current_app
 from django.conf import settings
 from django.core.cache import cache
 from django.core.cache.backends.redis import RedisCache
@@ -25,7 +26,6 @@ from prometheus_client.registry import Collector
 from a2a.card import WEBCAP_VERSION
 from a2a.models import TERMINAL_STATES
 from a2a.selectors import task_states
-from config.celery import app
 from observability.heartbeat import HEARTBEAT_KEY
 from tools.models import ToolCall, ToolCallStatus
 
@@ -106,9 +106,9 @@ class StateCollector(Collector):
         family = GaugeMetricFamily(
             "webcap_queue_depth", "Jobs waiting in each Celery queue.", labels=["queue"]
         )
-        names = {app.conf.task_default_queue}
-        names.update(queue.name for queue in app.conf.task_queues or ())
-        url = str(app.conf.broker_url or "")
+        names = {current_app.conf.task_default_queue}
+        names.update(queue.name for queue in current_app.conf.task_queues or ())
+        url = str(current_app.conf.broker_url or "")
         if url.startswith(("redis://", "rediss://", "unix://")):
             client = _redis(url)
             try:

@@ -19,10 +19,9 @@ from a2a.bindings import public_base_url
 from a2a.capnweb.errors import error_mapper, session_limits
 from a2a.capnweb.service import BINDING, A2AService
 from a2a.capnweb.streaming import Connection
-from a2a.consumers import _chosen_subprotocol
 from a2a.metrics import stream_closed, stream_opened
-from accounts.middleware import scope_headers
 from capnweb import RpcSession
+from common.websockets import scope_headers, subprotocol_chosen
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class CapnWebConsumer(AsyncWebsocketConsumer):
             limits=session_limits(),
             error_mapper=error_mapper,
         )
-        await self.accept(subprotocol=_chosen_subprotocol(self.scope))
+        await self.accept(subprotocol=subprotocol_chosen(self.scope))
         self.counted = True
         stream_opened(BINDING)
 
