@@ -19,7 +19,6 @@ from typing import Any, Final
 
 from django.conf import settings
 
-from a2a.models import TERMINAL_STATES
 from a2a.protocol.context import CallContext
 from a2a.protocol.dispatcher import dispatch
 from a2a.protocol.errors import (
@@ -27,6 +26,7 @@ from a2a.protocol.errors import (
     InvalidRequestError,
     UnsupportedOperationError,
 )
+from a2a.protocol.states import TERMINAL_STATES
 from a2a.streams import TaskEventStream
 from capnweb import RemoteStub, RpcTarget
 
