@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from a2a.protocol.context import CallContext
+from a2a.protocol.dispatcher import a2a_errors
 from a2a.protocol.errors import UnauthenticatedError
 from a2a.protocol.versions import HEADER, negotiate
 from accounts.auth import AuthenticationFailed, Identity, identify, identify_cached
@@ -41,8 +42,12 @@ def public_base_url(scheme: str, host: str) -> str:
 async def call_context(
     *, headers: Mapping[str, str], query_version: str | None, binding: str, base_url: str
 ) -> CallContext:
-    """Authenticate and read the requested version; headers are looked up in lower case."""
-    identity = await authenticate_caller(headers)
+    """Authenticate and read the requested version; headers are looked up in lower case.
+
+    Raises only A2AError, as the dispatcher does: the binding's one error path serves both.
+    """
+    with a2a_errors("Identifying the caller of an A2A request"):
+        identity = await authenticate_caller(headers)
     return CallContext(
         user=identity.user,
         identity=identity,

@@ -28,16 +28,14 @@ from a2a.bindings import public_base_url
 from a2a.metrics import stream_closed, stream_opened
 from a2a.protocol import jsonrpc, v03
 from a2a.protocol.context import CallContext
-from a2a.protocol.dispatcher import dispatch
+from a2a.protocol.dispatcher import dispatch, stream_events
 from a2a.protocol.errors import (
     A2AError,
-    InternalError,
     InvalidRequestError,
     PayloadTooLargeError,
 )
 from a2a.protocol.versions import HEADER, negotiate
 from a2a.streams import ResultStream
-from common.database import DATABASE_ERRORS, database_unavailable
 from common.websockets import scope_headers, subprotocol_chosen
 
 logger = logging.getLogger(__name__)
@@ -153,19 +151,12 @@ class A2AConsumer(AsyncWebsocketConsumer):
                 await self._stream(rpc.id, result)
             else:
                 await self._send_json(jsonrpc.success(rpc.id, result))
-        except asyncio.CancelledError:
-            raise
         except A2AError as error:
             await self._fail(rpc.id, error, rpc.method)
-        except DATABASE_ERRORS as exc:
-            await self._fail(rpc.id, database_unavailable(exc), rpc.method)
-        except Exception:
-            logger.exception("WebSocket method %s failed", rpc.method)
-            await self._fail(rpc.id, InternalError(), rpc.method)
 
     async def _stream(self, request_id: jsonrpc.RequestId, stream: ResultStream) -> None:
         last_seq = None
-        async for item in stream.events():
+        async for item in stream_events(stream):
             if item is None:
                 # Daphne pings idle sockets itself; nothing to send for a keep-alive tick.
                 continue

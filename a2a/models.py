@@ -15,26 +15,12 @@ from django.db.models import Q
 from django.utils import timezone
 from guardian.models import GroupObjectPermissionBase, UserObjectPermissionBase
 
+# The task states are defined with the wire types (pure, so the protocol layer needs no
+# models); the model layer uses them as its choices and exports them as its own.
+from a2a.protocol.states import INTERRUPTED_STATES as INTERRUPTED_STATES
+from a2a.protocol.states import TERMINAL_STATES as TERMINAL_STATES
+from a2a.protocol.states import TaskState as TaskState
 from common.models import TimeStampedModel
-
-
-class TaskState(models.TextChoices):
-    """Task lifecycle states (A2A §4.1.3); the wire name is TASK_STATE_<VALUE>."""
-
-    SUBMITTED = "submitted"
-    WORKING = "working"
-    INPUT_REQUIRED = "input-required"
-    AUTH_REQUIRED = "auth-required"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    CANCELED = "canceled"
-    REJECTED = "rejected"
-
-
-TERMINAL_STATES = frozenset(
-    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED}
-)
-INTERRUPTED_STATES = frozenset({TaskState.INPUT_REQUIRED, TaskState.AUTH_REQUIRED})
 
 
 class Role(models.TextChoices):

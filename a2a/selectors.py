@@ -33,6 +33,7 @@ from a2a.models import (
 from a2a.protocol import convert
 from a2a.protocol import types as wire
 from a2a.protocol.errors import InvalidParamsError, PermissionDeniedError, TaskNotFoundError
+from a2a.protocol.states import state_from_wire
 from accounts.models import User
 from accounts.roles import (
     cancels_all_tasks,
@@ -344,9 +345,8 @@ def tasks_list_for_user(*, user: User, request: wire.ListTasksRequest) -> dict[s
     queryset = tasks_visible_to(user=user)
     if request.context_id:
         queryset = queryset.filter(context__key=request.context_id)
-    if request.status not in (None, wire.TaskState.UNSPECIFIED):
-        assert request.status is not None
-        state = request.status.value.removeprefix("TASK_STATE_").lower().replace("_", "-")
+    state = state_from_wire(request.status) if request.status is not None else None
+    if state is not None:
         queryset = queryset.filter(state=state)
     if request.status_timestamp_after is not None:
         queryset = queryset.filter(status_timestamp__gte=request.status_timestamp_after)

@@ -21,7 +21,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
-from a2a.models import INTERRUPTED_STATES, TERMINAL_STATES
+from a2a.protocol.states import INTERRUPTED_STATES, TERMINAL_STATES
 from a2a.selectors import (
     StoredEvent,
     parse_task_id,

@@ -6,11 +6,12 @@ while PostgreSQL is down or restarting; SQLite raises ``OperationalError`` when 
 wait times out. Each of these is a condition the client should retry, not a server bug.
 
 ``database_unavailable`` turns one into the protocol's ServiceUnavailableError (HTTP 503,
-gRPC UNAVAILABLE, ``retryAfter`` in its ErrorInfo metadata). The A2A bindings (JSON-RPC,
-HTTP+JSON, SSE, WebSocket) and the DRF exception handler call it; every other Django view is
-covered by ``DatabaseUnavailableMiddleware``. How long a request may wait for the database
-is bounded by the connection settings: ``DATABASE_CONNECT_TIMEOUT`` and, with the pool,
-``DATABASE_POOL_TIMEOUT`` (docs/operations.md, "Database outage").
+gRPC UNAVAILABLE, ``retryAfter`` in its ErrorInfo metadata). The A2A dispatcher calls it for
+every A2A binding (``a2a_errors`` in a2a/protocol/dispatcher.py), the DRF exception handler
+for the REST API; every other Django view is covered by ``DatabaseUnavailableMiddleware``.
+How long a request may wait for the database is bounded by the connection settings:
+``DATABASE_CONNECT_TIMEOUT`` and, with the pool, ``DATABASE_POOL_TIMEOUT``
+(docs/operations.md, "Database outage").
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from django.conf import settings
 from a2a.protocol import limits as lim
 from a2a.protocol.errors import A2AError, InternalError, InvalidParamsError
 from capnweb import Limits, RemoteStub, RpcError
-from common.database import DATABASE_ERRORS, database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -47,12 +46,11 @@ def rpc_error(error: A2AError) -> RpcError:
 
 
 def error_mapper(exc: BaseException) -> RpcError | None:
-    """Map A2A errors and a lost database; anything else is an internal error (logged)."""
-    if isinstance(exc, A2AError):
-        return rpc_error(exc)
-    if isinstance(exc, DATABASE_ERRORS):
-        return rpc_error(database_unavailable(exc))
-    return None
+    """Map A2A errors; anything else the session answers as its own "Internal error" (logged).
+
+    The dispatcher and the service's other operations (``a2a_errors``) let nothing else out.
+    """
+    return rpc_error(exc) if isinstance(exc, A2AError) else None
 
 
 def json_params(value: Any, field: str) -> Any:

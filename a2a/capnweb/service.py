@@ -11,6 +11,8 @@ REST API uses. Tasks of other users look missing (-32001), exactly as everywhere
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import structlog
@@ -21,7 +23,7 @@ from a2a.capnweb.errors import json_params
 from a2a.capnweb.streaming import Callback, Connection, StreamingTask
 from a2a.card import agent_card
 from a2a.protocol.context import CallContext
-from a2a.protocol.dispatcher import dispatch
+from a2a.protocol.dispatcher import a2a_errors, dispatch
 from a2a.protocol.errors import (
     InvalidParamsError,
     PermissionDeniedError,
@@ -114,14 +116,15 @@ class A2AService(RpcTarget):
         (refusals are logged and audited without the secret).
         """
         kind, secret = _credential(credentials)
-        try:
-            identity = await sync_to_async(_identify)(kind, secret)
-        except AuthenticationFailed as exc:
-            detail = exc.message.rstrip(".")
-            message = INVALID_CREDENTIALS
-            if detail != INVALID_CREDENTIALS:
-                message += f": {detail}"
-            raise UnauthenticatedError(message) from exc
+        with a2a_errors("Cap'n Web method %s", "authenticate"):
+            try:
+                identity = await sync_to_async(_identify)(kind, secret)
+            except AuthenticationFailed as exc:
+                detail = exc.message.rstrip(".")
+                message = INVALID_CREDENTIALS
+                if detail != INVALID_CREDENTIALS:
+                    message += f": {detail}"
+                raise UnauthenticatedError(message) from exc
         ctx = CallContext(
             user=identity.user,
             identity=identity,
@@ -147,16 +150,35 @@ class AuthenticatedA2A(RpcTarget):
         }
         return await dispatch(self._ctx, method, params)
 
-    async def _allow(self, scope: str, method: str) -> None:
-        """The checks the dispatcher makes, for operations that are not A2A methods."""
+    @asynccontextmanager
+    async def _operation(self, scope: str, method: str) -> AsyncIterator[None]:
+        """Run an operation that is no A2A method as the dispatcher runs one.
+
+        The same checks first (rate limits, the API key's scope), and the same translation
+        of whatever fails in the block into an A2A error.
+        """
         structlog.contextvars.bind_contextvars(user_id=str(self._ctx.user.pk), rpc_method=method)
-        await enforce_a2a_call(self._ctx)
-        identity = self._ctx.identity
-        if identity is not None and not identity.allows(scope):
-            raise PermissionDeniedError(
-                f"This API key lacks the {scope} scope needed for {method}",
-                metadata={"scope": str(scope)},
-            )
+        with a2a_errors("Cap'n Web method %s", method):
+            await enforce_a2a_call(self._ctx)
+            identity = self._ctx.identity
+            if identity is not None and not identity.allows(scope):
+                raise PermissionDeniedError(
+                    f"This API key lacks the {scope} scope needed for {method}",
+                    metadata={"scope": str(scope)},
+                )
+            yield
+
+    async def _open_stream(self, method: str, fields: dict[str, Any], callback: Any) -> Any:
+        """Open a stream for a StreamingTask; the callback is let go if none opens."""
+        self._connection.admit_stream()
+        subscriber = Callback(callback) if callback is not None else None
+        try:
+            result = await self._dispatch(method, fields)
+        except BaseException:
+            if subscriber is not None:
+                subscriber.release()
+            raise
+        return self._streaming(result, subscriber)
 
     async def getAgentCard(self) -> Any:
         """The extended agent card when one is configured (A2A §3.1.11), else the public one."""
@@ -175,33 +197,17 @@ class AuthenticatedA2A(RpcTarget):
 
         An agent that answers with a message instead of a task returns ``{message}``.
         """
-        self._connection.admit_stream()
-        subscriber = Callback(callback) if callback is not None else None
-        try:
-            result = await self._dispatch(
-                "SendStreamingMessage", {"message": message, "configuration": config}
-            )
-        except BaseException:
-            if subscriber is not None:
-                subscriber.release()
-            raise
-        return self._streaming(result, subscriber)
+        return await self._open_stream(
+            "SendStreamingMessage", {"message": message, "configuration": config}, callback
+        )
 
     async def subscribeToTask(
         self, taskId: Any, callback: Any = None, lastEventSeq: Any = None
     ) -> Any:
         """SubscribeToTask: live events from now, or replayed after lastEventSeq from the log."""
-        self._connection.admit_stream()
-        subscriber = Callback(callback) if callback is not None else None
-        try:
-            result = await self._dispatch(
-                "SubscribeToTask", {"id": taskId, "lastEventSeq": lastEventSeq}
-            )
-        except BaseException:
-            if subscriber is not None:
-                subscriber.release()
-            raise
-        return self._streaming(result, subscriber)
+        return await self._open_stream(
+            "SubscribeToTask", {"id": taskId, "lastEventSeq": lastEventSeq}, callback
+        )
 
     def _streaming(self, result: ResultStream, subscriber: Callback | None) -> Any:
         if isinstance(result, MessageStream):
@@ -229,8 +235,8 @@ class AuthenticatedA2A(RpcTarget):
 
     async def listTools(self) -> list[dict[str, Any]]:
         """The tools the assistant may use for this caller, with their argument schemas."""
-        await self._allow(Scope.TASKS_READ, "listTools")
-        tools = await sync_to_async(tools_available)(user=self._ctx.user)
+        async with self._operation(Scope.TASKS_READ, "listTools"):
+            tools = await sync_to_async(tools_available)(user=self._ctx.user)
         return [
             {
                 "name": tool.name,
@@ -244,8 +250,8 @@ class AuthenticatedA2A(RpcTarget):
 
     async def getPendingApprovals(self, taskId: Any) -> list[dict[str, Any]]:
         """The task's tool calls that wait for a decision, oldest first."""
-        await self._allow(Scope.TASKS_READ, "getPendingApprovals")
-        calls = await sync_to_async(_pending)(user=self._ctx.user, task_id=str(taskId))
+        async with self._operation(Scope.TASKS_READ, "getPendingApprovals"):
+            calls = await sync_to_async(_pending)(user=self._ctx.user, task_id=str(taskId))
         return [
             {
                 "toolCallId": str(call.id),
@@ -262,19 +268,19 @@ class AuthenticatedA2A(RpcTarget):
         Needs the right to decide (the owner, an approver it is shared with, an admin) and,
         for an API key, the tools:approve scope. Deciding the same way again is a no-op.
         """
-        await self._allow(Scope.TOOLS_APPROVE, "approveToolCall")
-        call_id, approved, reason = _decision(decision)
-        try:
-            call = await sync_to_async(tool_call_decide)(
-                user=self._ctx.user, tool_call_id=call_id, approved=approved, reason=reason
-            )
-        except ToolCallNotFound as exc:
-            # As for tasks: a call of a task the caller may not read looks missing.
-            raise TaskNotFoundError(exc.message, metadata={"toolCallId": call_id[:64]}) from exc
-        except DecisionForbidden as exc:
-            raise PermissionDeniedError(exc.message) from exc
-        except DecisionRefused as exc:
-            raise UnsupportedOperationError(exc.message) from exc
+        async with self._operation(Scope.TOOLS_APPROVE, "approveToolCall"):
+            call_id, approved, reason = _decision(decision)
+            try:
+                call = await sync_to_async(tool_call_decide)(
+                    user=self._ctx.user, tool_call_id=call_id, approved=approved, reason=reason
+                )
+            except ToolCallNotFound as exc:
+                # As for tasks: a call of a task the caller may not read looks missing.
+                raise TaskNotFoundError(exc.message, metadata={"toolCallId": call_id[:64]}) from exc
+            except DecisionForbidden as exc:
+                raise PermissionDeniedError(exc.message) from exc
+            except DecisionRefused as exc:
+                raise UnsupportedOperationError(exc.message) from exc
         return {
             "toolCallId": str(call.id),
             "taskId": str(call.task_id),

@@ -19,14 +19,15 @@ from typing import Any, Final
 
 from django.conf import settings
 
-from a2a.models import TERMINAL_STATES
 from a2a.protocol.context import CallContext
-from a2a.protocol.dispatcher import dispatch
+from a2a.protocol.dispatcher import dispatch, stream_events
 from a2a.protocol.errors import (
+    A2AError,
     InvalidParamsError,
     InvalidRequestError,
     UnsupportedOperationError,
 )
+from a2a.protocol.states import TERMINAL_STATES
 from a2a.streams import TaskEventStream
 from capnweb import RemoteStub, RpcTarget
 
@@ -182,16 +183,17 @@ class StreamingTask(RpcTarget):
 
     async def _run(self) -> None:
         try:
-            async for item in self._stream.events():
+            async for item in stream_events(self._stream):
                 if item is None:
                     continue  # a keep-alive tick; WebSocket pings are daphne's
                 self._state = item.state or self._state
                 for member, method in CALLBACK_METHODS.items():
                     if member in item.payload:
                         await self._deliver(method, item.payload[member], item.seq)
-        except Exception:
+        except A2AError as error:
+            # Callbacks have no error to receive; what went wrong is logged where it happened.
             logger.warning(
-                "Cap'n Web stream of task %s stopped", self._stream.task_id, exc_info=True
+                "Cap'n Web stream of task %s stopped: %s", self._stream.task_id, error.message
             )
         finally:
             self._ended = True

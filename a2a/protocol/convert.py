@@ -14,15 +14,13 @@ from typing import Any
 from a2a.models import Artifact, Message, Role, Task
 from a2a.protocol import types as wire
 
+# One of the converters, defined with the states it spells.
+from a2a.protocol.states import state_to_wire as state_to_wire
+
 
 def format_timestamp(value: datetime) -> str:
     """Return a UTC ISO-8601 timestamp with milliseconds and Z (A2A §5.6.1)."""
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def state_to_wire(state: str) -> str:
-    """Map a stored state ("input-required") to its enum name ("TASK_STATE_INPUT_REQUIRED")."""
-    return "TASK_STATE_" + state.upper().replace("-", "_")
 
 
 _ROLE_TO_WIRE = {Role.USER: wire.Role.USER.value, Role.AGENT: wire.Role.AGENT.value}

@@ -1,10 +1,18 @@
-"""The method table: A2A operation name -> request type and handler, for every binding."""
+"""The method table: A2A operation name -> request type and handler, for every binding.
+
+What leaves the dispatcher is a result or an ``A2AError``, never anything else: a lost
+database becomes the 503 ServiceUnavailableError and any other exception an InternalError
+whose traceback is logged here, once (``a2a_errors``). Streams are read through
+``stream_events``, which does the same while they are sent, so a binding catches
+``A2AError`` alone and renders it in its own format.
+"""
 
 from __future__ import annotations
 
-import asyncio
+import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +23,8 @@ from a2a.protocol import handlers, v03
 from a2a.protocol import types as wire
 from a2a.protocol.context import CallContext
 from a2a.protocol.errors import (
+    A2AError,
+    InternalError,
     MethodNotFoundError,
     PermissionDeniedError,
     VersionNotSupportedError,
@@ -22,11 +32,22 @@ from a2a.protocol.errors import (
 from a2a.protocol.validation import parse_params
 from a2a.protocol.versions import require_supported
 from a2a.services.ratelimits import enforce_a2a_call
-from a2a.streams import ResultStream
+from a2a.streams import ResultStream, StreamItem
 from accounts.models import Scope
 from accounts.roles import may_send
+from common.database import DATABASE_ERRORS, database_unavailable
+
+logger = logging.getLogger(__name__)
 
 Result = dict[str, Any] | ResultStream
+
+# CallContext.binding -> the name a log line gives the binding.
+BINDING_NAMES = {
+    "jsonrpc": "JSON-RPC",
+    "rest": "HTTP+JSON",
+    "websocket": "WebSocket",
+    "capnweb": "Cap'n Web",
+}
 
 
 @dataclass(frozen=True)
@@ -127,6 +148,32 @@ async def _run(ctx: CallContext, operation: Operation, params: Any) -> Result:
     return result
 
 
+@contextmanager
+def a2a_errors(failing: str, *args: object) -> Iterator[None]:
+    """Let only A2AError out of the block: the one translation of failures for every binding.
+
+    A lost database is the 503 error a client may retry (``database_unavailable`` logs it on
+    one line); any other exception is a bug, logged with its traceback as "<failing> failed"
+    and answered with InternalError (-32603), which tells the client nothing of it.
+    """
+    try:
+        yield
+    except A2AError:
+        raise
+    except DATABASE_ERRORS as exc:
+        raise database_unavailable(exc) from exc
+    except Exception as exc:
+        logger.exception("%s failed", failing % args)
+        raise InternalError() from exc
+
+
+async def stream_events(stream: ResultStream) -> AsyncIterator[StreamItem | None]:
+    """Yield the stream's items; a failure while it is read comes out as an A2AError."""
+    with a2a_errors("Stream of task %s", stream.task_id):
+        async for item in stream.events():
+            yield item
+
+
 def method_label(method: str) -> str:
     """Return the operation name for metrics: 0.3 names as their 1.0 operation, else "unknown"."""
     if method in OPERATIONS:
@@ -144,14 +191,14 @@ async def dispatch(ctx: CallContext, method: str, params: Any) -> Result:
     """
     started = time.monotonic()
     try:
-        result = await _dispatch(ctx, method, params)
-    except asyncio.CancelledError:
-        raise  # the client went away: no answer to count
-    except Exception as exc:
+        with a2a_errors("%s method %s", BINDING_NAMES.get(ctx.binding, ctx.binding), method):
+            result = await _dispatch(ctx, method, params)
+    except A2AError as error:
+        # A client that went away (CancelledError) gets no answer, so is not counted.
         a2a_request_record(
             method=method_label(method),
             binding=ctx.binding,
-            error=exc,
+            error=error,
             seconds=time.monotonic() - started,
         )
         raise

@@ -30,6 +30,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from a2a.protocol import limits as lim
+from a2a.protocol.states import WireTaskState
 from common.media import media_type_mismatch
 
 MAX_ID_LENGTH = 256
@@ -59,24 +60,6 @@ HistoryLength = Field(default=None, ge=0, le=lim.MAX_INT32)
 
 
 TaskIdRef = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
-
-
-class TaskState(enum.StrEnum):
-    UNSPECIFIED = "TASK_STATE_UNSPECIFIED"
-    SUBMITTED = "TASK_STATE_SUBMITTED"
-    WORKING = "TASK_STATE_WORKING"
-    COMPLETED = "TASK_STATE_COMPLETED"
-    FAILED = "TASK_STATE_FAILED"
-    CANCELED = "TASK_STATE_CANCELED"
-    INPUT_REQUIRED = "TASK_STATE_INPUT_REQUIRED"
-    REJECTED = "TASK_STATE_REJECTED"
-    AUTH_REQUIRED = "TASK_STATE_AUTH_REQUIRED"
-
-
-TERMINAL_STATES = frozenset(
-    {TaskState.COMPLETED, TaskState.FAILED, TaskState.CANCELED, TaskState.REJECTED}
-)
-INTERRUPTED_STATES = frozenset({TaskState.INPUT_REQUIRED, TaskState.AUTH_REQUIRED})
 
 
 class Role(enum.StrEnum):
@@ -167,7 +150,7 @@ class Message(WireModel):
 
 
 class TaskStatus(WireModel):
-    state: TaskState
+    state: WireTaskState
     message: Message | None = None
     timestamp: str | None = None
 
@@ -290,7 +273,7 @@ class ListTaskPushNotificationConfigsRequest(WireModel):
 class ListTasksRequest(WireModel):
     tenant: str | None = Tenant
     context_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
-    status: TaskState | None = None
+    status: WireTaskState | None = None
     page_size: lim.PageSize = Field(default=None, ge=1)
     page_token: str | None = PageToken
     history_length: int | None = HistoryLength

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from a2a.protocol.errors import InvalidParamsError
+from a2a.protocol.states import state_from_wire
 from a2a.streams import ResultStream, StreamItem, TaskEventStream
 
 LEGACY_VERSION = "0.3"
@@ -148,9 +149,8 @@ def _task_ref_in(params: Any) -> dict[str, Any]:
 
 
 def state_out(state: str) -> str:
-    """TASK_STATE_INPUT_REQUIRED -> input-required; UNSPECIFIED -> unknown."""
-    name = state.removeprefix("TASK_STATE_").lower().replace("_", "-")
-    return "unknown" if name == "unspecified" else name
+    """TASK_STATE_INPUT_REQUIRED -> input-required (0.3 spells states as stored); else unknown."""
+    return state_from_wire(state) or "unknown"
 
 
 def part_out(part: dict[str, Any]) -> dict[str, Any]:

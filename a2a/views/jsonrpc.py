@@ -27,7 +27,7 @@ from a2a.protocol.versions import HEADER, is_legacy
 from a2a.streams import ResultStream
 from a2a.views.sse import SSE_HEADERS, sse_response
 from accounts.auth import AUTH_CHALLENGE
-from common.database import DATABASE_ERRORS, database_unavailable, retry_after
+from common.database import retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -112,13 +112,6 @@ async def jsonrpc_endpoint(request: HttpRequest) -> HttpResponse | StreamingHttp
         if legacy_stream and not isinstance(error, UnauthenticatedError):
             return _legacy_stream_error(rpc.id, error)
         return _rpc_error(rpc.id, error, legacy=legacy)
-    except DATABASE_ERRORS as exc:
-        if legacy_stream:
-            return _legacy_stream_error(rpc.id, database_unavailable(exc))
-        return _rpc_error(rpc.id, database_unavailable(exc), legacy=legacy)
-    except Exception:
-        logger.exception("JSON-RPC method %s failed", rpc.method)
-        return _rpc_error(rpc.id, InternalError(), legacy=legacy)
     if isinstance(result, ResultStream):
         request_id = rpc.id
 

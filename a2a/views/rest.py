@@ -21,7 +21,6 @@ from a2a.bindings import call_context, public_base_url
 from a2a.protocol.dispatcher import dispatch
 from a2a.protocol.errors import (
     A2AError,
-    InternalError,
     InvalidRequestError,
     JSONParseError,
     PayloadTooLargeError,
@@ -33,7 +32,7 @@ from a2a.protocol.versions import HEADER
 from a2a.streams import ResultStream
 from a2a.views.sse import sse_response
 from accounts.auth import AUTH_CHALLENGE
-from common.database import DATABASE_ERRORS, database_unavailable, retry_after
+from common.database import retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -132,11 +131,6 @@ async def _serve(
         result = await dispatch(ctx, operation, params)
     except A2AError as error:
         return _error(request, error)
-    except DATABASE_ERRORS as exc:
-        return _error(request, database_unavailable(exc))
-    except Exception:
-        logger.exception("HTTP+JSON %s %s failed", request.method, request.path)
-        return _error(request, InternalError())
     if isinstance(result, ResultStream):
 
         def error_event(error: A2AError) -> bytes:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -11,12 +10,10 @@ import structlog
 from django.http import StreamingHttpResponse
 
 from a2a.metrics import stream_open
-from a2a.protocol.errors import A2AError, InternalError
+from a2a.protocol.dispatcher import stream_events
+from a2a.protocol.errors import A2AError
 from a2a.protocol.jsonrpc import dumps
 from a2a.streams import ResultStream
-from common.database import DATABASE_ERRORS, database_unavailable
-
-logger = logging.getLogger(__name__)
 
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -34,7 +31,7 @@ async def _frames(
         structlog.contextvars.bind_contextvars(task_id=str(stream.task_id))
     with stream_open("sse") as end:
         try:
-            async for item in stream.events():
+            async for item in stream_events(stream):
                 if item is None:
                     yield b": keepalive\n\n"
                     continue
@@ -49,11 +46,6 @@ async def _frames(
             raise
         except A2AError as error:
             yield render_error(error)
-        except DATABASE_ERRORS as exc:
-            yield render_error(database_unavailable(exc))
-        except Exception:
-            logger.exception("Stream of task %s failed", stream.task_id)
-            yield render_error(InternalError())
 
 
 def sse_response(

@@ -127,7 +127,7 @@ async def test_websocket_request_gets_an_error_frame(api_key):
     ws = _websocket(application, api_key)
     connected, _ = await ws.connect()
     assert connected
-    with mock.patch("a2a.consumers.dispatch", side_effect=DOWN):
+    with mock.patch("a2a.protocol.handlers.tasks_list_for_user", side_effect=DOWN):
         await ws.send_to(
             text_data=json.dumps({"jsonrpc": "2.0", "id": 3, "method": "ListTasks", "params": {}})
         )
