@@ -8,11 +8,24 @@ class A2AConfig(AppConfig):
     verbose_name = "A2A"
 
     def ready(self) -> None:
+        # Imported here, not at the top: they load models, which are not ready before now.
         from django.core.signals import setting_changed
 
         from a2a import checks  # noqa: F401  (registers the system checks)
+        from a2a.agents.assistant import AssistantAgent
+        from a2a.agents.conformance import ConformanceAgent
+        from a2a.agents.echo import EchoAgent
+        from a2a.jobs import push_deliver_job, task_run_job
+        from a2a.registry import agent_register, job_register
+        from a2a.services.push import PUSH_DELIVER_JOB
+        from a2a.services.tasks import TASK_RUN_JOB
 
         setting_changed.connect(_clear_card_caches)
+        agent_register(EchoAgent)
+        agent_register(ConformanceAgent)
+        agent_register(AssistantAgent)
+        job_register(TASK_RUN_JOB, task_run_job)
+        job_register(PUSH_DELIVER_JOB, push_deliver_job)
 
 
 def _clear_card_caches(**kwargs: object) -> None:

@@ -16,6 +16,12 @@ import threading
 from typing import Any
 
 from celery.worker import state as worker_state
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from a2a.registry import agent_get
+from a2a.services.push import push_deliveries_resume
+from a2a.services.tasks import tasks_requeue_unfinished
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +59,6 @@ def start_worker(ready_timeout: float = 30.0) -> None:
 
 def warm_up_agent() -> None:
     """Let the configured agent load its libraries in the background, off the first task."""
-    from django.conf import settings
-
-    from a2a.agents import agent_get
 
     def warm() -> None:
         try:
@@ -82,12 +85,10 @@ def stop_worker(timeout: float = 30.0) -> bool:
 
 def install_into_daphne() -> None:
     """Start the worker and tie it to daphne's loop and shutdown (call before reactor.run)."""
-    from channels.layers import get_channel_layer
+    # Imported here: importing the reactor installs one, and daphne must have installed its
+    # own first.
     from twisted.internet import reactor as _reactor
     from twisted.internet import threads
-
-    from a2a.services.push import push_deliveries_resume
-    from a2a.services.tasks import tasks_requeue_unfinished
 
     if _thread is not None:
         return

@@ -14,7 +14,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from django.conf import settings
@@ -44,6 +44,7 @@ from a2a.protocol.errors import (
     TaskNotCancelableError,
     UnsupportedOperationError,
 )
+from a2a.registry import agent_find, agent_get, job_queue
 from a2a.selectors import (
     APPROVE,
     CANCEL,
@@ -62,14 +63,13 @@ from a2a.services.events import event_append
 from a2a.services.push import push_config_add
 from accounts.models import User
 
-if TYPE_CHECKING:
-    from a2a.agents import Agent
-
 logger = logging.getLogger(__name__)
 
 INLINE_PUSH_PREFIX = "configuration.taskPushNotificationConfig."
 # The DataPart key of a tool-call decision (see a2a/agents/assistant.py).
 DECISION_KEY = "toolCallDecision"
+# The name a2a/apps.py registers a2a.jobs.task_run_job under.
+TASK_RUN_JOB = "task_run"
 
 
 # The state machine (A2A §4.1.3). Terminal states have no row: leaving them is impossible.
@@ -178,12 +178,9 @@ def _owner_permissions_grant(task: Task) -> None:
 
 
 def _task_run_enqueue(task_id: uuid.UUID) -> None:
-    # Imported here: jobs import services, and only commit time needs the job.
-    from a2a.jobs import task_run_job
-
     # The job's records name the task even when no request bound it (sweeps, restarts).
     with structlog.contextvars.bound_contextvars(task_id=str(task_id)):
-        task_run_job.delay(str(task_id))
+        job_queue(TASK_RUN_JOB, str(task_id))
 
 
 def _message_create(
@@ -362,18 +359,7 @@ def message_send(
 
 
 def _agent_reply(message: wire.Message) -> list[dict[str, Any]] | None:
-    # Imported here: agents report through these services.
-    from a2a.agents import AGENTS
-
-    return AGENTS[settings.WEBCAP_AGENT]().reply(message)
-
-
-def _agent_of(task: Task) -> Agent | None:
-    """Return the task's agent; None when it is gone (the job fails such a task)."""
-    from a2a.agents import AGENTS
-
-    agent_class = AGENTS.get(task.agent)
-    return agent_class() if agent_class is not None else None
+    return agent_get(settings.WEBCAP_AGENT).reply(message)
 
 
 def _reply_store(
@@ -460,7 +446,7 @@ def _message_continue(
     if push_config is not None:
         push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message)
-    agent = _agent_of(task)
+    agent = agent_find(task.agent)
     resume = agent is None or agent.on_follow_up(task, message, sender=sender)
     if not resume:
         # The agent took the message but still waits for more (e.g. other approvals): the
@@ -590,7 +576,7 @@ def task_cancel(*, user: User, task_id: str) -> Task:
             f"Task {task.id} is already {task.state} and cannot be canceled",
             metadata={"taskId": str(task.id), "state": convert.state_to_wire(task.state)},
         )
-    agent = _agent_of(task)
+    agent = agent_find(task.agent)
     if agent is not None:
         agent.on_cancel(task)
     audit(action="task.cancel", actor=user, target=task, extra={"from": task.state})
