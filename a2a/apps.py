@@ -18,7 +18,7 @@ class A2AConfig(AppConfig):
         from a2a.jobs import push_deliver_job, task_run_job
         from a2a.registry import agent_register, job_register
         from a2a.services.push import PUSH_DELIVER_JOB
-        from a2a.services.tasks import TASK_RUN_JOB
+        from a2a.services.runs import TASK_RUN_JOB
 
         setting_changed.connect(_clear_card_caches)
         agent_register(EchoAgent)

@@ -21,7 +21,7 @@ from django.conf import settings
 
 from a2a.registry import agent_get
 from a2a.services.push import push_deliveries_resume
-from a2a.services.tasks import tasks_requeue_unfinished
+from a2a.services.runs import tasks_requeue_unfinished
 
 logger = logging.getLogger(__name__)
 
