@@ -15,6 +15,8 @@ from django.contrib.admin.views.main import ChangeList
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from a2a.registry import AGENTS
+
 # Longer values cannot match a username or a context id; they are cut, never an error.
 INPUT_MAX_LENGTH = 256
 
@@ -88,6 +90,4 @@ class AgentFilter(NamedChoiceFilter):
     field = "agent"
 
     def names(self) -> list[str]:
-        from a2a.agents import AGENTS  # the agents import the tools app; load them late
-
         return sorted(AGENTS)

@@ -14,11 +14,11 @@ from django.conf import settings
 from django.utils import timezone
 from django.utils.http import http_date
 
-from a2a.agents import AGENTS
 from a2a.protocol import types as wire
 from a2a.protocol.jsonrpc import dumps
 from a2a.protocol.v03 import LEGACY_VERSION, hybrid_card
 from a2a.protocol.versions import CURRENT_VERSION
+from a2a.registry import AGENTS
 from common.caching import shared_cache
 
 logger = logging.getLogger(__name__)

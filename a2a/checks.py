@@ -7,12 +7,13 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from a2a.card import extended_agent_card
+from a2a.registry import AGENTS
+
 
 @register()
 def agent_configured(app_configs: Any, **kwargs: Any) -> list[Error]:
     """WEBCAP_AGENT must name an agent this server has."""
-    from a2a.agents import AGENTS
-
     if settings.WEBCAP_AGENT not in AGENTS:
         return [
             Error(
@@ -29,8 +30,6 @@ def extended_card_valid(app_configs: Any, **kwargs: Any) -> list[Error]:
     """WEBCAP_EXTENDED_AGENT_CARD, when set, must make a valid agent card."""
     if not settings.WEBCAP_EXTENDED_AGENT_CARD:
         return []
-    from a2a.card import extended_agent_card
-
     try:
         extended_agent_card("http://localhost")
     except Exception as exc:

@@ -12,8 +12,9 @@ from celery import shared_task
 from django.conf import settings
 from django.db import OperationalError, connection
 
-from a2a.agents import AGENTS, StepResult, TaskRun, TaskStopped, agent_get
+from a2a.agents import StepResult, TaskRun, TaskStopped
 from a2a.models import Task, TaskState
+from a2a.registry import AGENTS, agent_get
 from a2a.services.artifacts import artifact_files_purge
 from a2a.services.push import push_deliveries_drain, push_deliveries_resume
 from a2a.services.tasks import (

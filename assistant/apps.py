@@ -9,7 +9,7 @@ class AssistantConfig(AppConfig):
     def ready(self) -> None:
         # Agents plug in from above: a2a never imports the assistant, the assistant adds
         # itself to a2a's agents once every app's models are loaded.
-        from a2a.agents import AGENTS
+        from a2a.registry import agent_register
         from assistant.agent import AssistantAgent
 
-        AGENTS[AssistantAgent.name] = AssistantAgent
+        agent_register(AssistantAgent)

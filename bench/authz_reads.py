@@ -284,7 +284,7 @@ def seed(options: Options) -> Seeded:
         Task.objects.bulk_create(tasks, batch_size=2000)
         Message.objects.bulk_create(messages, batch_size=2000)
 
-        # As _owner_permissions_grant (a2a/services/tasks.py) and task_share_set
+        # As _owner_permissions_grant (a2a/services/messages.py) and task_share_set
         # (a2a/services/shares.py): guardian rows with the direct foreign key to the task.
         permissions = {
             p.codename: p

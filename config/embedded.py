@@ -16,8 +16,12 @@ import threading
 from typing import Any
 
 from celery.worker import state as worker_state
+from channels.layers import get_channel_layer
 
-from config.celery import app, warm_up_agent
+from a2a.registry import agent_warm_up
+from a2a.services.push import push_deliveries_resume
+from a2a.services.runs import tasks_requeue_unfinished
+from config.celery import app
 
 logger = logging.getLogger(__name__)
 
@@ -48,7 +52,7 @@ def start_worker(ready_timeout: float = 30.0) -> None:
     if not ready.wait(ready_timeout):
         raise RuntimeError("The embedded Celery worker did not start")
     logger.info("Embedded worker started with %s threads", app.conf.worker_concurrency)
-    warm_up_agent()
+    agent_warm_up()
 
 
 def stop_worker(timeout: float = 30.0) -> bool:
@@ -66,12 +70,10 @@ def stop_worker(timeout: float = 30.0) -> bool:
 
 def install_into_daphne() -> None:
     """Start the worker and tie it to daphne's loop and shutdown (call before reactor.run)."""
-    from channels.layers import get_channel_layer
+    # Imported here: importing the reactor installs one, and daphne must have installed its
+    # own first.
     from twisted.internet import reactor as _reactor
     from twisted.internet import threads
-
-    from a2a.services.push import push_deliveries_resume
-    from a2a.services.tasks import tasks_requeue_unfinished
 
     if _thread is not None:
         return

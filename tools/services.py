@@ -27,6 +27,7 @@ from django.utils import timezone
 from a2a.models import TERMINAL_STATES, Task, TaskState
 from a2a.protocol.errors import PermissionDeniedError
 from a2a.selectors import APPROVE, task_require
+from a2a.services.tasks import task_requeue_locked
 from accounts.models import User
 from accounts.roles import roles_of
 from audit.services import audit_record
@@ -233,9 +234,6 @@ def task_resume_if_decided(*, task: Task, actor: User | None = None) -> bool:
     """Queue an interrupted task (locked) again when nothing waits for a decision."""
     if task.state != TaskState.INPUT_REQUIRED or tool_calls_pending(task=task):
         return False
-    # Imported here: a2a's services reach the tools app only through the agent's hooks.
-    from a2a.services.tasks import task_requeue_locked
-
     task_requeue_locked(task=task, actor=actor)
     return True
 

@@ -1,17 +1,12 @@
-"""The agents webcap can run, by the name ``WEBCAP_AGENT`` uses."""
+"""The agents webcap ships (echo, conformance) and the base every agent builds on.
+
+Agents are registered in their app's ``ready()`` and found through a2a.registry; ``AGENTS``
+and ``agent_get`` are that registry's, here for the callers that know them from this package.
+"""
 
 from __future__ import annotations
 
 from a2a.agents.base import Agent, StepResult, TaskRun, TaskStopped
-from a2a.agents.conformance import ConformanceAgent
-from a2a.agents.echo import EchoAgent
-
-AGENTS: dict[str, type[Agent]] = {agent.name: agent for agent in (EchoAgent, ConformanceAgent)}
-
-
-def agent_get(name: str) -> Agent:
-    """Return an instance of the named agent (KeyError when there is none)."""
-    return AGENTS[name]()
-
+from a2a.registry import AGENTS, agent_get
 
 __all__ = ["AGENTS", "Agent", "StepResult", "TaskRun", "TaskStopped", "agent_get"]

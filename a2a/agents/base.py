@@ -8,26 +8,22 @@ unwinds; the job treats that as a normal end.
 
 from __future__ import annotations
 
-import enum
 import uuid
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 from a2a.models import Message, Role, Task, TaskState
 from a2a.protocol import types as wire
+from a2a.registry import StepResult
 from a2a.services.tasks import TaskStateError, task_artifact_update, task_transition
 from accounts.models import User
+
+# StepResult lives with the hooks it answers (a2a.registry); agents import it from here.
+__all__ = ["Agent", "StepResult", "TaskRun", "TaskStopped"]
 
 
 class TaskStopped(Exception):
     """The task reached a state in which the agent may not report any more."""
-
-
-class StepResult(enum.Enum):
-    """What a run asks of the job: run the agent again (the next step), or nothing."""
-
-    DONE = "done"
-    CONTINUE = "continue"
 
 
 class TaskRun:
@@ -115,7 +111,10 @@ class TaskRun:
 
 
 class Agent(ABC):
-    """An agent webcap can run. Subclasses describe themselves for the agent card."""
+    """An agent webcap can run (the a2a.registry.AgentHooks), with the optional hooks' defaults.
+
+    Subclasses describe themselves for the agent card and register in ``AppConfig.ready()``.
+    """
 
     name: ClassVar[str]
     description: ClassVar[str]

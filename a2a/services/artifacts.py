@@ -1,4 +1,7 @@
-"""Artifact files: the bytes of file parts, kept in a Django storage instead of the database.
+"""Artifacts: the chunks an agent reports, and the bytes of their file parts kept in a storage.
+
+Each chunk is stored under the task's lock with one TaskEvent (``task_artifact_update``); a
+chunk that replaces an artifact keeps the version it replaces.
 
 An agent reports a file part with its bytes (``raw``). Before the artifact update is stored,
 the bytes go to the "artifacts" storage (a local folder, or an S3-compatible bucket through
@@ -25,6 +28,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import Storage, storages
+from django.db import transaction
 from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
@@ -32,7 +36,18 @@ from django.utils.http import content_disposition_header
 from django.utils.text import get_valid_filename
 from storages.backends.s3 import S3Storage
 
-from a2a.models import TERMINAL_STATES, Artifact, ArtifactFile
+from a2a.models import (
+    TERMINAL_STATES,
+    Artifact,
+    ArtifactFile,
+    ArtifactVersion,
+    EventKind,
+    TaskEvent,
+)
+from a2a.protocol import convert
+from a2a.protocol import types as wire
+from a2a.services.events import event_append
+from a2a.services.transitions import TaskStateError, _lock_task
 from common.retention import retention_cutoff
 
 logger = logging.getLogger(__name__)
@@ -215,3 +230,84 @@ def artifact_files_purge(*, days: int, now: datetime | None = None, batch: int =
     if purged:
         logger.info("Deleted %d artifact file(s) of tasks ended before %s", purged, cutoff)
     return purged
+
+
+def task_artifact_update(
+    *,
+    task_id: uuid.UUID | str,
+    artifact: dict[str, Any],
+    append: bool = False,
+    last_chunk: bool = False,
+) -> TaskEvent:
+    """Store an artifact chunk and log it; append=True joins it to the artifact's parts.
+
+    The bytes of file parts go to the artifact storage first (outside the task lock) and
+    the chunk carries their download URLs; a chunk that replaces an artifact (append=False)
+    starts its next version and keeps the one it replaces.
+    """
+    chunk = wire.Artifact.model_validate(artifact).dump()
+    chunk["parts"], files = artifact_files_save(task_id=task_id, parts=chunk["parts"])
+    try:
+        return _artifact_store(
+            task_id=task_id, chunk=chunk, files=files, append=append, last_chunk=last_chunk
+        )
+    except BaseException:
+        artifact_files_discard(files)
+        raise
+
+
+@transaction.atomic(durable=True)
+def _artifact_store(
+    *,
+    task_id: uuid.UUID | str,
+    chunk: dict[str, Any],
+    files: list[PendingFile],
+    append: bool,
+    last_chunk: bool,
+) -> TaskEvent:
+    task = _lock_task(task_id)
+    if task.state in TERMINAL_STATES:
+        raise TaskStateError(task, "artifact-update")
+    stored = Artifact.objects.filter(task=task, artifact_id=chunk["artifactId"]).first()
+    if stored is None:
+        stored = Artifact(task=task, artifact_id=chunk["artifactId"], parts=[])
+    elif not append:
+        _artifact_version_keep(stored)
+    if append and stored.pk is not None:
+        stored.parts = [*stored.parts, *chunk["parts"]]
+    else:
+        stored.parts = list(chunk["parts"])
+    stored.name = chunk.get("name", stored.name)
+    stored.description = chunk.get("description", stored.description)
+    if "metadata" in chunk:
+        stored.metadata = {**(stored.metadata or {}), **chunk["metadata"]}
+    if "extensions" in chunk:
+        stored.extensions = chunk["extensions"]
+    stored.complete = last_chunk
+    stored.save()
+    artifact_files_record(artifact=stored, files=files)
+    event = event_append(
+        task=task,
+        kind=EventKind.ARTIFACT_UPDATE,
+        payload=convert.artifact_update_to_wire(
+            task, context_key=task.context.key, chunk=chunk, append=append, last_chunk=last_chunk
+        ),
+    )
+    task.save(update_fields=["last_seq", "updated_at"])
+    return event
+
+
+def _artifact_version_keep(stored: Artifact) -> None:
+    """Keep the artifact's current version as an ArtifactVersion before it is replaced."""
+    ArtifactVersion.objects.create(
+        artifact=stored,
+        version=stored.version,
+        name=stored.name,
+        description=stored.description,
+        parts=stored.parts,
+        metadata=stored.metadata,
+        complete=stored.complete,
+        created_at=stored.version_started_at,
+    )
+    stored.version += 1
+    stored.version_started_at = timezone.now()

@@ -32,6 +32,7 @@ from a2a.models import DeliveryStatus, PushConfig, PushDelivery, Task, TaskEvent
 from a2a.protocol import types as wire
 from a2a.protocol.errors import InvalidParamsError, TaskNotFoundError
 from a2a.protocol.jsonrpc import dumps
+from a2a.registry import job_queue
 from a2a.selectors import CHANGE, task_get_for_user
 from accounts.models import User
 from common.netguard import (
@@ -48,6 +49,8 @@ logger = logging.getLogger(__name__)
 _SCHEME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}")
 _UNSAFE_HEADER_CHARS = re.compile(r"[\r\n\x00]")
 RESPONSE_LIMIT = 64 * 1024
+# The name a2a/apps.py registers a2a.jobs.push_deliver_job under.
+PUSH_DELIVER_JOB = "push_deliver"
 
 
 def push_config_to_wire(config: PushConfig) -> dict[str, Any]:
@@ -193,10 +196,8 @@ def push_deliveries_enqueue(*, task: Task, event: TaskEvent) -> None:
 
 
 def _deliver_later(config_ids: list[str]) -> None:
-    from a2a.jobs import push_deliver_job
-
     for config_id in config_ids:
-        push_deliver_job.delay(config_id)
+        job_queue(PUSH_DELIVER_JOB, config_id)
 
 
 def _lease_seconds() -> float:

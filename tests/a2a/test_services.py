@@ -8,7 +8,7 @@ import pytest
 
 from a2a.models import Artifact, Context, Message, Role, Task, TaskEvent, TaskState
 from a2a.protocol import errors
-from a2a.services import tasks as task_services
+from a2a.services import runs as run_services
 from a2a.services.tasks import (
     ALLOWED_TRANSITIONS,
     TaskStateError,
@@ -24,7 +24,7 @@ from tests.factories import send, wire_message
 @pytest.fixture(autouse=True)
 def no_jobs():
     """Service tests look at what a send stores; jobs are tested in test_jobs."""
-    with mock.patch.object(task_services, "_task_run_enqueue") as enqueue:
+    with mock.patch.object(run_services, "_task_run_enqueue") as enqueue:
         yield enqueue
 
 

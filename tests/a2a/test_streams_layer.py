@@ -30,7 +30,7 @@ async def _follow(stream: TaskEventStream) -> list[str]:
 @pytest.mark.parametrize("failing", ["receive", "group_add"])
 async def test_a_failing_layer_leaves_the_stream_polling_the_log(user, monkeypatch, failing):
     # The agent's job is not run: the test moves the task itself.
-    monkeypatch.setattr("a2a.services.tasks._task_run_enqueue", lambda task_id: None)
+    monkeypatch.setattr("a2a.services.runs._task_run_enqueue", lambda task_id: None)
     result = await sync_to_async(send)(user)
     layer = get_channel_layer()
 
