@@ -39,6 +39,7 @@ from a2a.models import (
 from a2a.selectors import artifact_files_by_version, tasks_visible_to
 from a2a.services.push import push_deliveries_retry
 from audit.admin_mixins import AuditedAdminMixin
+from tools.models import LLMCall, ToolCall
 
 # The newest rows of each kind a task page shows; the total is shown beside them.
 DETAIL_LIMIT = 200
@@ -59,9 +60,6 @@ def _newest(queryset: QuerySet[Any], order: str) -> list[Any]:
 
 def task_trail(*, task: Task) -> dict[str, Any]:
     """Return what a task page shows below the task: bounded lists with their totals."""
-    # Imported here: the tools app imports a2a at load time.
-    from tools.models import LLMCall, ToolCall
-
     messages = _newest(Message.objects.filter(task=task), "position")
     artifacts = list(
         Artifact.objects.filter(task=task).order_by("created_at", "id")[:ARTIFACT_LIMIT]

@@ -18,6 +18,9 @@ from django.utils import timezone
 from a2a.models import TaskState
 from a2a.selectors import tasks_visible_to
 from accounts.models import User
+from tools.models import ToolCallStatus
+from tools.runs import INTERRUPTED
+from tools.selectors import llm_calls_visible_to, tool_calls_visible_to
 
 DAYS_DEFAULT = 30
 DAYS_MAX = 366
@@ -103,10 +106,6 @@ def tasks_per_day(*, user: User, window: tuple[date, ...]) -> Series:
 
 def tool_calls_per_day(*, user: User, window: tuple[date, ...]) -> Series:
     """Tool calls requested each day, by outcome (as webcap_tool_calls_total counts them)."""
-    from tools.models import ToolCallStatus
-    from tools.selectors import tool_calls_visible_to
-    from tools.services import INTERRUPTED
-
     outcome = Case(
         When(decision="rejected", then=Value("rejected")),
         When(status=ToolCallStatus.SUCCESS, then=Value("success")),
@@ -129,8 +128,6 @@ def tool_calls_per_day(*, user: User, window: tuple[date, ...]) -> Series:
 
 def tokens_per_day(*, user: User, window: tuple[date, ...]) -> Series:
     """Model tokens used each day (every LLMCall row: prompt and completion)."""
-    from tools.selectors import llm_calls_visible_to
-
     sums = (
         _per_day(llm_calls_visible_to(user=user), window)
         .values("day")

@@ -29,8 +29,13 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.db.models.signals import m2m_changed, post_delete, post_save
+from jwt import decode as jwt_decode
+from jwt.exceptions import PyJWTError
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.tokens import AccessToken
 
 from accounts.models import ApiKey, User
+from accounts.oidc import OIDCError, user_for_oidc_token
 from accounts.services import (
     API_KEY_PREFIX,
     api_key_hash,
@@ -151,9 +156,6 @@ def _looks_like_jwt(credential: str) -> bool:
 
 def identity_for_jwt(credential: str) -> Identity:
     """Return the identity of an access token webcap (or the OIDC provider) signed."""
-    from jwt import decode as jwt_decode
-    from jwt.exceptions import PyJWTError
-
     try:
         unverified: dict[str, Any] = jwt_decode(credential, options={"verify_signature": False})
     except PyJWTError:
@@ -161,15 +163,10 @@ def identity_for_jwt(credential: str) -> Identity:
     issuer = str(unverified.get("iss") or "").rstrip("/")
     # Providers differ on a trailing slash in "iss"; the OIDC module checks the exact value.
     if settings.OIDC_ISSUER and issuer == settings.OIDC_ISSUER:
-        from accounts.oidc import OIDCError, user_for_oidc_token
-
         try:
             return Identity(user=user_for_oidc_token(credential), method=METHOD_OIDC)
         except OIDCError as exc:
             _refuse(str(exc), method=METHOD_OIDC, hint=f"sub={str(unverified.get('sub'))[:64]}")
-    from rest_framework_simplejwt.exceptions import TokenError
-    from rest_framework_simplejwt.tokens import AccessToken
-
     try:
         token = AccessToken(credential)  # type: ignore[arg-type]
     except TokenError as exc:

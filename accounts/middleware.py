@@ -21,6 +21,7 @@ from asgiref.sync import sync_to_async
 from channels.middleware import BaseMiddleware
 
 from accounts.auth import AuthenticationFailed, Identity, identify, identify_cached
+from accounts.tickets import ws_ticket_redeem
 from common.request_context import bound, info_from_headers
 from common.websockets import TOKEN_SUBPROTOCOL_PREFIX, offered_subprotocols, scope_headers
 
@@ -52,8 +53,6 @@ def _header_credentials(
 
 
 def _identify(scope: dict[str, Any], headers: dict[str, str]) -> Identity | None:
-    from accounts.tickets import ws_ticket_redeem
-
     ticket = _ticket(scope)
     if ticket is not None:
         identity = ws_ticket_redeem(ticket)

@@ -77,6 +77,7 @@ def model_name() -> str:
 
 
 def _lib() -> Any:
+    """Return litellm, imported and set up on first use (it takes seconds to load)."""
     global _litellm
     if _litellm is None:
         with _setup_lock:

@@ -38,12 +38,8 @@ from assistant.services import (
 )
 from tools.models import Decision, EntryRole, ToolCall, ToolCallStatus, TranscriptEntry
 from tools.registry import tools_available
-from tools.services import (
-    RequestedCall,
-    tool_calls_pending,
-    tool_calls_recover,
-    tool_calls_run,
-)
+from tools.runs import tool_calls_recover, tool_calls_run
+from tools.services import RequestedCall, tool_calls_pending
 
 logger = logging.getLogger(__name__)
 

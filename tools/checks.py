@@ -8,6 +8,9 @@ from typing import Any
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from accounts.roles import ROLES
+from tools.registry import REGISTRY, tools_load
+
 
 def model_missing() -> str | None:
     """Say so when a production assistant would answer with the offline stand-in model.
@@ -35,9 +38,6 @@ def model_configured(app_configs: Any, **kwargs: Any) -> list[Warning]:
 @register()
 def tools_configured(app_configs: Any, **kwargs: Any) -> list[Error]:
     """WEBCAP_TOOL_MODULES must import; the tool settings must name known tools and roles."""
-    from accounts.roles import ROLES
-    from tools.registry import REGISTRY, tools_load
-
     try:
         tools_load()
     except Exception as exc:

@@ -106,6 +106,7 @@ def _chunks(answer: _Answer) -> Iterator[GenericStreamingChunk]:
 
 @functools.cache
 def _offline_model_class() -> type[CustomLLM]:
+    # litellm is imported on first use here and below: it takes seconds to load.
     from litellm.llms.custom_llm import CustomLLM
     from litellm.types.utils import (
         ChatCompletionMessageToolCall,

@@ -30,7 +30,8 @@ from tests.admin_people import (
 )
 from tests.factories import make_user, send
 from tools.models import LLMCall, ToolCall, ToolCallStatus
-from tools.services import INTERRUPTED, RequestedCall
+from tools.runs import INTERRUPTED
+from tools.services import RequestedCall
 
 pytestmark = pytest.mark.django_db
 

@@ -25,7 +25,8 @@ from tools import registry
 from tools.checks import tools_configured
 from tools.models import ToolCall, ToolCallStatus
 from tools.registry import CallContext, calling, current_call, tool, tool_get
-from tools.services import MAX_ATTEMPTS, _claim, _execute, _finish_if_executing, tool_call_decide
+from tools.runs import MAX_ATTEMPTS, _claim, _execute, _finish_if_executing
+from tools.services import tool_call_decide
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

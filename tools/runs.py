@@ -1,0 +1,201 @@
+"""Running approved tool calls: at most once each, with a deadline, recovered after a crash.
+
+A call is claimed (``executing``) in its own transaction before its tool runs and finished in
+another, so a worker that dies mid-call leaves a row that says so: ``tool_calls_recover``
+runs it again up to ``MAX_ATTEMPTS`` times, and a tool with side effects only when it can be
+retried safely. Executions are audited like every other step of a call (tools/services.py).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from a2a.models import Task
+from accounts.models import User
+from audit.services import audit_record
+from tools.metrics import tool_call_record, tool_run_record
+from tools.models import (
+    FINISHED_STATUSES,
+    ToolCall,
+    ToolCallStatus,
+)
+from tools.registry import (
+    CallContext,
+    ToolError,
+    calling,
+    tool_get,
+)
+from tools.services import call_audit_extra
+
+logger = logging.getLogger(__name__)
+
+
+# A call interrupted this many times (a tool that kills its worker) is not run again.
+MAX_ATTEMPTS = 3
+INTERRUPTED = "interrupted by a restart before it finished; not run again"
+
+
+def tool_calls_recover(*, task: Task) -> None:
+    """Settle calls a killed worker left executing: pure ones run again, others do not.
+
+    A call with side effects may have happened before the worker died; running it again
+    could do it twice, so it ends as an error the model can read: at most once. A tool that
+    retries with its key (``retry_with_key``, WEBCAP_TOOLS_RETRY_WITH_KEY) runs again with
+    the same idempotency key, for a system that applies a repeated key once.
+    """
+    for call in ToolCall.objects.filter(task=task, status=ToolCallStatus.EXECUTING):
+        found = tool_get(call.tool)
+        try:
+            params = found.validate(call.arguments) if found else None
+        except ToolError:
+            params = None  # the tool's checks changed since: it cannot run again
+        if found is None or params is None:
+            error = f"{INTERRUPTED}: its tool or arguments are no longer valid"
+        elif call.attempts >= MAX_ATTEMPTS:
+            error = f"{INTERRUPTED}: interrupted {call.attempts} times"
+        elif not found.side_effects(params):
+            _finish_if_executing(call, status=ToolCallStatus.SCHEDULED, started_at=None)
+            continue
+        elif found.retries_with_key():
+            logger.info(
+                "Tool call %s (%s) runs again with its idempotency key after attempt %d",
+                call.pk,
+                call.tool,
+                call.attempts,
+            )
+            _finish_if_executing(call, status=ToolCallStatus.SCHEDULED, started_at=None)
+            continue
+        else:
+            error = f"{INTERRUPTED} because it may have had effects"
+        _finish_if_executing(call, status=ToolCallStatus.ERROR, error=error)
+
+
+def _finish_if_executing(call: ToolCall, *, attempt: int | None = None, **fields: Any) -> bool:
+    """Update a call that is still executing (a cancel or a timeout may have settled it).
+
+    With ``attempt``, only while that attempt is the latest: the late result of a run that
+    was recovered and claimed again is ignored. A call that ends here ran (or was cut off
+    while running): ``toolcall.execute`` is audited in the same transaction, a success or
+    a failure with the error, and the attempt when it is not the first.
+    """
+    finished = fields.get("status") in FINISHED_STATUSES
+    if finished:
+        fields.setdefault("finished_at", timezone.now())
+    fields["updated_at"] = timezone.now()
+    executing = ToolCall.objects.filter(pk=call.pk, status=ToolCallStatus.EXECUTING)
+    if attempt is not None:
+        executing = executing.filter(attempts=attempt)
+    with transaction.atomic():
+        updated = executing.update(**fields) == 1
+        if updated and finished:
+            success = fields["status"] == ToolCallStatus.SUCCESS
+            interrupted = str(fields.get("error", "")).startswith(INTERRUPTED)
+            tool_call_record(
+                tool=call.tool,
+                outcome="success" if success else "interrupted" if interrupted else "error",
+            )
+            extra: dict[str, Any] = {} if success else {"error": fields.get("error", "")}
+            # Without attempt (a timeout), the call the caller holds predates the claim.
+            attempts = attempt or ToolCall.objects.values_list("attempts", flat=True).get(
+                pk=call.pk
+            )
+            if attempts > 1:
+                extra["attempt"] = attempts
+            audit_record(
+                action="toolcall.execute",
+                actor=User.objects.filter(pk=call.requester_id).first(),
+                target=call,
+                outcome="success" if success else "failure",
+                extra=call_audit_extra(call, **extra),
+            )
+    return updated
+
+
+def _claim(call_id: Any) -> ToolCall | None:
+    """Move a scheduled call to executing and count the attempt; None if it is not scheduled.
+
+    One conditional UPDATE: of two workers claiming the same call, exactly one wins.
+    """
+    now = timezone.now()
+    claimed = ToolCall.objects.filter(pk=call_id, status=ToolCallStatus.SCHEDULED).update(
+        status=ToolCallStatus.EXECUTING,
+        started_at=now,
+        updated_at=now,
+        attempts=F("attempts") + 1,
+    )
+    return ToolCall.objects.get(pk=call_id) if claimed else None
+
+
+def _execute(call_id: Any) -> None:
+    """Run one scheduled call in this thread and store its outcome."""
+    try:
+        call = _claim(call_id)
+        if call is None:
+            return  # canceled meanwhile, or another worker claimed it
+        attempt = call.attempts
+        found = tool_get(call.tool)
+        if found is None:
+            _finish_if_executing(
+                call, attempt=attempt, status=ToolCallStatus.ERROR, error="unknown tool"
+            )
+            return
+        context = CallContext(
+            call_id=str(call.pk),
+            task_id=str(call.task_id),
+            idempotency_key=call.idempotency_key,
+            attempt=attempt,
+        )
+        started = time.monotonic()
+        try:
+            # Set in this (pool) thread: a context variable does not cross threads.
+            with calling(context):
+                result = found.run(found.validate(call.arguments))
+        except ToolError as exc:
+            _finish_if_executing(call, attempt=attempt, status=ToolCallStatus.ERROR, error=str(exc))
+            return
+        except Exception as exc:
+            logger.exception("Tool %s failed on call %s", call.tool, call_id)
+            _finish_if_executing(
+                call,
+                attempt=attempt,
+                status=ToolCallStatus.ERROR,
+                error=f"the tool failed: {type(exc).__name__}",
+            )
+            return
+        finally:
+            tool_run_record(tool=call.tool, seconds=time.monotonic() - started)
+        # JSON round trip: what the model reads back is exactly what is stored.
+        stored = json.loads(json.dumps(result, default=str))
+        _finish_if_executing(call, attempt=attempt, status=ToolCallStatus.SUCCESS, result=stored)
+    finally:
+        connection.close()
+
+
+def tool_calls_run(*, calls: list[ToolCall]) -> None:
+    """Run scheduled calls, in parallel, each within its tool's timeout."""
+    if not calls:
+        return
+    pool = ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="tool")
+    try:
+        futures = {call.pk: pool.submit(_execute, call.pk) for call in calls}
+        for call in calls:
+            found = tool_get(call.tool)
+            limit = found.timeout if found else 10.0
+            try:
+                futures[call.pk].result(timeout=limit)
+            except FutureTimeout:
+                # The thread cannot be stopped; its late result is ignored (not executing).
+                _finish_if_executing(
+                    call, status=ToolCallStatus.ERROR, error=f"timed out after {limit:g} s"
+                )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
