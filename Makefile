@@ -46,9 +46,11 @@ run: $(VENV)/.installed-base
 	$(BIN)/python manage.py demo --host $(HOST) --port $(PORT)
 	$(BIN)/python manage.py runembedded --host $(HOST) --port $(PORT)
 
+# lint-imports: the layer contract in pyproject.toml ([tool.importlinter], docs/architecture.md).
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports --no-cache
 
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy .

@@ -34,6 +34,7 @@ from typing import Any
 
 import structlog
 from celery import signals as celery_signals
+from django.conf import settings
 from django_structlog import signals as request_signals
 from structlog.typing import EventDict, WrappedLogger
 
@@ -285,8 +286,6 @@ def _job_finished(task: Any = None, state: str | None = None, **kwargs: Any) -> 
 
 def _celery_logging(**kwargs: Any) -> None:
     """Leave logging to Django's LOGGING: Celery then configures no handler of its own."""
-    from django.conf import settings
-
     configure(settings.LOGGING)
 
 
