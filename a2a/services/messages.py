@@ -42,7 +42,9 @@ from a2a.services.transitions import _message_create, _transition
 from accounts.models import User
 from audit.services import audit_record
 
-logger = logging.getLogger(__name__)
+# The task services log under one name (a2a/services/tasks.py names them all): log
+# filters and alerts written for it keep working.
+logger = logging.getLogger("a2a.services.tasks")
 
 INLINE_PUSH_PREFIX = "configuration.taskPushNotificationConfig."
 # The DataPart key of a tool-call decision (see assistant/decisions.py).
