@@ -71,8 +71,23 @@ def _confined(path: str) -> Path:
     return target
 
 
+def _missing(path: str) -> ToolError:
+    """The error for a file that is not there: which folder was searched, how to fill it."""
+    root = _files_root()
+    if root.is_dir():
+        problem = f"no file {path!r} in the files folder {root}: copy the file there"
+    else:
+        problem = (
+            f"no file {path!r}: the files folder {root} does not exist; "
+            "create it and copy the file there"
+        )
+    return ToolError(f"{problem} (the setting WEBCAP_FILES_ROOT names the folder)")
+
+
 def _check_read(params: Any) -> None:
-    _confined(params.path)
+    # A missing file is reported at once: nobody needs to approve reading nothing.
+    if not _confined(params.path).is_file():
+        raise _missing(params.path)
 
 
 @tool(
@@ -86,7 +101,7 @@ def read_file(
 ) -> str:
     target = _confined(path)
     if not target.is_file():
-        raise ToolError(f"no file {path!r} in the files folder")
+        raise _missing(path)
     limit: int = settings.WEBCAP_READ_FILE_MAX_BYTES
     with target.open("rb") as handle:
         data = handle.read(limit + 1)

@@ -164,6 +164,32 @@ def test_read_file_reads_inside_the_root_only(files_root):
         _call("read_file", path="missing.txt")
 
 
+def test_a_missing_file_is_refused_before_approval_naming_the_folder(files_root, settings):
+    found = tool_get("read_file")
+    assert found is not None
+    found.validate({"path": "docs/note.txt"})  # there: the call goes on to wait for a person
+    for path in ("missing.txt", "docs"):
+        with pytest.raises(ToolError) as refused:
+            found.validate({"path": path})
+        assert str(refused.value) == (
+            f"no file {path!r} in the files folder {files_root.resolve()}: copy the file "
+            "there (the setting WEBCAP_FILES_ROOT names the folder)"
+        )
+    # Deleted between the request and the run: the same error when the approved call runs.
+    params = found.validate({"path": "docs/note.txt"})
+    (files_root / "docs" / "note.txt").unlink()
+    with pytest.raises(ToolError, match=r"^no file 'docs/note\.txt' in the files folder "):
+        found.run(params)
+
+    settings.WEBCAP_FILES_ROOT = str(files_root / "absent")
+    with pytest.raises(ToolError) as refused:
+        found.validate({"path": "notes.txt"})
+    assert str(refused.value) == (
+        f"no file 'notes.txt': the files folder {(files_root / 'absent').resolve()} does not "
+        "exist; create it and copy the file there (the setting WEBCAP_FILES_ROOT names the folder)"
+    )
+
+
 @pytest.mark.parametrize(
     ("url", "reason"),
     [
