@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -38,6 +39,15 @@ def _fresh_log_context() -> Iterator[None]:
     structlog.contextvars.clear_contextvars()
     yield
     structlog.contextvars.clear_contextvars()
+
+
+@pytest.fixture
+def files_folder(settings: Any, tmp_path: Path) -> Path:
+    """An empty files folder (WEBCAP_FILES_ROOT): read_file asks about files put here only."""
+    folder = tmp_path / "files"
+    folder.mkdir()
+    settings.WEBCAP_FILES_ROOT = str(folder)
+    return folder
 
 
 @pytest.fixture

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import ast
-import math
-import operator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -13,71 +10,29 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.conf import settings
 from pydantic import Field
 
+from common.arithmetic import ExpressionError, expression_evaluate
 from common.netguard import DeliveryError, UnsafeURLError, check_url, guarded_request
 from tools.registry import ToolError, current_call, tool
 
 # --- calculator -------------------------------------------------------------------------------
 
 MAX_EXPRESSION = 200
-MAX_EXPONENT = 1000
-MAX_INT_BITS = 4096
-
-_BINARY: dict[type[ast.operator], Any] = {
-    ast.Add: operator.add,
-    ast.Sub: operator.sub,
-    ast.Mult: operator.mul,
-    ast.Div: operator.truediv,
-    ast.FloorDiv: operator.floordiv,
-    ast.Mod: operator.mod,
-    ast.Pow: operator.pow,
-}
-_UNARY: dict[type[ast.unaryop], Any] = {ast.UAdd: operator.pos, ast.USub: operator.neg}
 
 
-def _evaluate(node: ast.AST) -> int | float:
-    """Evaluate arithmetic only: numbers, + - * / // % **, unary signs, parentheses."""
-    if isinstance(node, ast.Expression):
-        return _evaluate(node.body)
-    if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
-        if isinstance(node.value, bool):
-            raise ToolError("unsupported in an arithmetic expression: a boolean")
-        return node.value
-    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
-        unary: Any = _UNARY[type(node.op)]
-        return unary(_evaluate(node.operand))  # type: ignore[no-any-return]
-    if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
-        left, right = _evaluate(node.left), _evaluate(node.right)
-        if isinstance(node.op, ast.Pow) and abs(right) > MAX_EXPONENT:
-            raise ToolError(f"exponent {right} is larger than {MAX_EXPONENT}")
-        try:
-            value = _BINARY[type(node.op)](left, right)
-        except ZeroDivisionError as exc:
-            raise ToolError("division by zero") from exc
-        except OverflowError as exc:
-            raise ToolError("the result is too large") from exc
-        if isinstance(value, int) and value.bit_length() > MAX_INT_BITS:
-            raise ToolError("the result is too large")
-        if isinstance(value, complex):
-            raise ToolError("the result is not a real number")
-        return value  # type: ignore[no-any-return]
-    raise ToolError(f"unsupported in an arithmetic expression: {type(node).__name__}")
-
-
-@tool(description="Evaluate an arithmetic expression (+ - * / // % ** and parentheses).")
+@tool(
+    description=(
+        "Evaluate an arithmetic expression: + - * / // ** (or ^), parentheses, sqrt(x); "
+        "% is the remainder before a number (10 % 3) and a percentage anywhere else "
+        "(240 * 15%, 200 + 10%)."
+    )
+)
 def calculator(
     expression: Annotated[str, Field(description="e.g. (3 + 4) * 2", max_length=MAX_EXPRESSION)],
 ) -> int | float:
     try:
-        tree = ast.parse(expression.strip(), mode="eval")
-    except SyntaxError as exc:
-        raise ToolError(f"not an arithmetic expression: {expression!r}") from exc
-    value = _evaluate(tree)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise ToolError("the result is not a finite number")
-        if value.is_integer() and abs(value) < 2**53:
-            return int(value)
-    return value
+        return expression_evaluate(expression)
+    except ExpressionError as exc:
+        raise ToolError(str(exc)) from exc
 
 
 # --- current_time and echo ----------------------------------------------------------------------
@@ -116,8 +71,23 @@ def _confined(path: str) -> Path:
     return target
 
 
+def _missing(path: str) -> ToolError:
+    """The error for a file that is not there: which folder was searched, how to fill it."""
+    root = _files_root()
+    if root.is_dir():
+        problem = f"no file {path!r} in the files folder {root}: copy the file there"
+    else:
+        problem = (
+            f"no file {path!r}: the files folder {root} does not exist; "
+            "create it and copy the file there"
+        )
+    return ToolError(f"{problem} (the setting WEBCAP_FILES_ROOT names the folder)")
+
+
 def _check_read(params: Any) -> None:
-    _confined(params.path)
+    # A missing file is reported at once: nobody needs to approve reading nothing.
+    if not _confined(params.path).is_file():
+        raise _missing(params.path)
 
 
 @tool(
@@ -131,7 +101,7 @@ def read_file(
 ) -> str:
     target = _confined(path)
     if not target.is_file():
-        raise ToolError(f"no file {path!r} in the files folder")
+        raise _missing(path)
     limit: int = settings.WEBCAP_READ_FILE_MAX_BYTES
     with target.open("rb") as handle:
         data = handle.read(limit + 1)

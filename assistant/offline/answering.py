@@ -8,10 +8,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from assistant.offline.greeting import _help_text, _small_talk
 from assistant.offline.reading import _arguments, _brief, _get, _text, _tool_names, _words
 from assistant.offline.recognising import _wanted_calls
+from assistant.offline.summarising import _summary_request
 
 SUMMARY_PROMPT_PREFIX = "summarize the conversation"
 SUMMARY_ITEM_CHARS = 60
@@ -46,17 +49,6 @@ class _Answer:
         }
 
 
-def _help_text(user_text: str) -> str:
-    said = _brief(user_text, 80)
-    echo = f'You said: "{said}".' if said else "Your message had no text."
-    return (
-        "I am webcap's offline model, a rule-based stand-in rather than an LLM. I can "
-        'calculate ("what is 12*7"), tell the time ("what time is it"), echo text '
-        '("echo hello"), read files ("read notes.txt") and fetch URLs '
-        f'("fetch https://example.com") when those tools are enabled. {echo}'
-    )
-
-
 def _names(names: list[str]) -> str:
     if len(names) == 1:
         return names[0]
@@ -89,16 +81,28 @@ def _title(body: str) -> str:
     return _brief(html.unescape(match.group(1)), 200) if match else ""
 
 
+def _describe_time(zone: object, result: object) -> str:
+    """The time current_time returned, with the weekday and the date spelled out."""
+    where = f" in {zone}" if zone else ""
+    try:
+        moment = datetime.fromisoformat(_show(result))
+    except ValueError:
+        return f"The time{where} is {_show(result)}."
+    # Without a zone the tool answers in UTC.
+    utc = " UTC" if not zone and moment.utcoffset() == timedelta(0) else ""
+    return (
+        f"The time{where} is {moment:%H:%M}{utc} on {moment:%A}, {moment.day} {moment:%B %Y} "
+        f"({_show(result)})."
+    )
+
+
 def _describe_result(name: str, arguments: dict[str, Any], result: object) -> str:
     """One sentence about a successful tool call."""
     if name == "calculator":
         expression = arguments.get("expression") or "The expression"
         return f"{expression} = {_show(result)}."
     if name == "current_time":
-        zone = arguments.get("timezone")
-        return (
-            f"The time in {zone} is {_show(result)}." if zone else f"The time is {_show(result)}."
-        )
+        return _describe_time(arguments.get("timezone"), result)
     if name == "echo":
         return _show(result) if result is not None else str(arguments.get("text", ""))
     if name == "read_file":
@@ -239,6 +243,10 @@ def _decide(messages: list[Any], tool_specs: object, tool_choice: object) -> _An
         return _Answer(text=_help_text(_last_user_text(messages)))
 
     user_text = _text(_get(messages[-1], "content"))
+    # Before tool calls: the text to summarize may hold numbers, URLs or "read ...".
+    summary = _summary_request(user_text)
+    if summary is not None:
+        return _Answer(text=summary)
     wanted = _wanted_calls(user_text)
     callable_ = [item for item in wanted if tools is not None and item.name in tools]
     if callable_:
@@ -252,7 +260,7 @@ def _decide(messages: list[Any], tool_specs: object, tool_choice: object) -> _An
     if wanted:
         missing = list(dict.fromkeys(item.name for item in wanted))
         return _Answer(text=f"I am webcap's offline rule-based model. {_unavailable(missing)}")
-    return _Answer(text=_help_text(user_text))
+    return _Answer(text=_small_talk(user_text, tools) or _help_text(user_text, tools))
 
 
 def _answer(messages: object, optional_params: object) -> _Answer:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import functools
 import re
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any
 
-# Longer runs of digits and operators are not taken for arithmetic (nor parsed).
-MAX_EXPRESSION_CHARS = 1000
+from assistant.offline.calculating import _calculations
 
 
 @dataclass(frozen=True)
@@ -40,31 +38,51 @@ _TIME = re.compile(
     r"|\blocal\s+time\b"
     r"|\btime\s+is\s+it\b"
     r"|\btime\s+(?:now|in|at)\b"
+    r"|\bdate\s+(?:now|today)\b"
     r"|\btoday['\u2019]?s\s+date\b"
-    r"|\bwhat\s+day\s+is\s+it\b",
+    r"|\b(?:what|which)\s+(?:day|date|month|year)\s+is\s+(?:it|today)\b"
+    r"|\bwhat(?:['\u2019]s|\s+is)\s+(?:the\s+)?day\s+today\b",
     re.IGNORECASE,
 )
+_ZONE_REGIONS = "Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific"
 _ZONE = re.compile(
-    r"\b(?:Africa|America|Antarctica|Arctic|Asia|Atlantic|Australia|Europe|Indian|Pacific|Etc)"
+    rf"\b(?:{_ZONE_REGIONS}|Etc|US|Canada|Brazil|Chile|Mexico)"
     r"/[A-Za-z][A-Za-z0-9_+\-]*(?:/[A-Za-z][A-Za-z0-9_+\-]*)?"
     r"|\bUTC\b",
     re.IGNORECASE,
 )
-_ARITHMETIC_RUN = re.compile(r"[0-9+\-*/%(). \t]+")
-_ARITHMETIC_NODES = (
-    ast.Expression,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.Constant,
-    ast.Add,
-    ast.Sub,
-    ast.Mult,
-    ast.Div,
-    ast.FloorDiv,
-    ast.Mod,
-    ast.Pow,
-    ast.UAdd,
-    ast.USub,
+# "in Tokyo", "in New York", "in the UK": up to three words after "in".
+_PLACE = re.compile(
+    r"\bin\s+(?:the\s+)?(?P<place>[A-Za-z][\w'\-]*(?:[ \t]+[A-Za-z][\w'\-]*){0,2})",
+    re.IGNORECASE,
+)
+# Places and abbreviations people use that are no zone's name in the tz database.
+_PLACE_ALIASES = {
+    "uk": "Europe/London",
+    "san francisco": "America/Los_Angeles",
+    "seattle": "America/Los_Angeles",
+    "washington": "America/New_York",
+    "boston": "America/New_York",
+    "beijing": "Asia/Shanghai",
+    "delhi": "Asia/Kolkata",
+    "new delhi": "Asia/Kolkata",
+    "mumbai": "Asia/Kolkata",
+    "india": "Asia/Kolkata",
+    "pst": "America/Los_Angeles",
+    "pdt": "America/Los_Angeles",
+    "mdt": "America/Denver",
+    "cst": "America/Chicago",
+    "cdt": "America/Chicago",
+    "edt": "America/New_York",
+    "bst": "Europe/London",
+    "cest": "Europe/Paris",
+    "ist": "Asia/Kolkata",
+    "jst": "Asia/Tokyo",
+    "aest": "Australia/Sydney",
+}
+# Zones named by everyday words ("in the west", "in Australia/North"): never taken for places.
+_NOT_PLACES = frozenset(
+    {"act", "center", "north", "south", "west", "virgin", "wake", "oral", "easter", "troll"}
 )
 
 
@@ -98,36 +116,47 @@ def _zone_names() -> dict[str, str]:
         return {}
 
 
+@functools.cache
+def _place_zones() -> dict[str, str]:
+    """Zones by place: "tokyo" is Asia/Tokyo, "new york" America/New_York, "japan" Japan."""
+    places = dict(_PLACE_ALIASES)
+    regions = set(_ZONE_REGIONS.split("|"))
+    for name in sorted(_zone_names().values()):
+        if "/" not in name and name not in ("Factory", "localtime"):
+            places.setdefault(name.lower(), name)
+        elif name.split("/", 1)[0] in regions:
+            places.setdefault(name.rsplit("/", 1)[1].lower().replace("_", " "), name)
+    return {place: zone for place, zone in places.items() if place not in _NOT_PLACES}
+
+
+def _place_zone(place: str) -> str | None:
+    """Return the zone of the longest run of the place's first words that names one."""
+    words = place.lower().split()
+    for count in range(len(words), 0, -1):
+        zone = _place_zones().get(" ".join(words[:count]))
+        if zone is not None:
+            return zone
+    return None
+
+
+def _zones(text: str) -> list[tuple[int, str]]:
+    """Return the zones the text names (IANA names, places, UTC), each once, in order."""
+    found = [(match.start(), _canonical_zone(match.group())) for match in _ZONE.finditer(text)]
+    for match in _PLACE.finditer(text):
+        zone = _place_zone(match.group("place"))
+        if zone is not None:
+            found.append((match.start(), zone))
+    zones: list[tuple[int, str]] = []
+    for position, zone in sorted(found):
+        if zone not in {known for _, known in zones}:
+            zones.append((position, zone))
+    return zones
+
+
 def _canonical_zone(name: str) -> str:
     if name.upper() == "UTC":
         return "UTC"
     return _zone_names().get(name.lower(), name)
-
-
-def _arithmetic(candidate: str) -> str | None:
-    """Return the candidate trimmed to an arithmetic expression with an operator, or None."""
-    expression = candidate.strip()
-    changed = True
-    while expression and changed:
-        before = expression
-        expression = expression.rstrip(".+-*/%( \t").lstrip(") \t")
-        if expression.endswith(")") and expression.count(")") > expression.count("("):
-            expression = expression[:-1]
-        if expression.startswith("(") and expression.count("(") > expression.count(")"):
-            expression = expression[1:]
-        changed = expression != before
-    if len(expression) > MAX_EXPRESSION_CHARS or not any(char.isdigit() for char in expression):
-        return None
-    try:
-        tree = ast.parse(expression, mode="eval")
-    except SyntaxError:
-        return None
-    nodes = list(ast.walk(tree))
-    if not all(isinstance(node, _ARITHMETIC_NODES) for node in nodes):
-        return None
-    if not any(isinstance(node, ast.BinOp) for node in nodes):
-        return None
-    return expression
 
 
 def _wanted_calls(text: str) -> list[_Wanted]:
@@ -164,24 +193,15 @@ def _wanted_calls(text: str) -> list[_Wanted]:
 
     times = list(_TIME.finditer(masked))
     if times:
-        zones: list[tuple[int, str]] = []
-        for match in _ZONE.finditer(masked):
-            zone = _canonical_zone(match.group())
-            if zone not in {known for _, known in zones}:
-                zones.append((match.start(), zone))
+        zones = _zones(masked)
         if not zones:
             wanted.append(_Wanted(times[0].start(), "current_time", {}))
         for index, (position, zone) in enumerate(zones):
             at = times[0].start() if index == 0 else position
             wanted.append(_Wanted(at, "current_time", {"timezone": zone}))
 
-    for match in _ARITHMETIC_RUN.finditer(masked):
-        expression = _arithmetic(match.group())
-        if expression is not None:
-            offset = match.group().find(expression)
-            wanted.append(
-                _Wanted(match.start() + max(offset, 0), "calculator", {"expression": expression})
-            )
+    for position, expression in _calculations(masked):
+        wanted.append(_Wanted(position, "calculator", {"expression": expression}))
 
     unique: list[_Wanted] = []
     for item in sorted(wanted, key=lambda item: item.position):

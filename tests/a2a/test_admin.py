@@ -257,8 +257,9 @@ def _llm(prompt: int, completion: int, created: datetime, **fields: Any) -> None
 
 
 @pytest.fixture
-def scripted(db: None) -> dict[str, Any]:
+def scripted(db: None, files_folder: Path) -> dict[str, Any]:
     """Tasks, tool calls and model calls over yesterday and today, and one 3 days ago."""
+    (files_folder / "a.txt").write_text("a")  # read_file asks a person about files that exist
     today = timezone.localdate()
     yesterday = today - timedelta(days=1)
     alice = make_user("alice")

@@ -14,6 +14,7 @@ from django.test import AsyncClient
 
 from a2a.models import Context, Task
 from assistant.step import ArtifactWriter
+from audit.models import AuditEvent
 from tests.factories import message_params, rpc_send_task, task_answer
 from tests.tools.helpers import pending_approval, settled
 from tools.models import EntryRole, LLMCall, ToolCall, ToolCallStatus, TranscriptEntry
@@ -58,6 +59,44 @@ async def test_parallel_calls_in_one_turn(rpc, api_key):
     assert len({c.turn_id for c in calls}) == 1
     assert {c.status for c in calls} == {ToolCallStatus.SUCCESS}
     assert task_answer(task).startswith("2+2 = 4.\nThe time is ")
+
+
+async def test_everyday_arithmetic_and_a_greeting(rpc, api_key):
+    task = await rpc_send_task(rpc, api_key, "What's 15% of 240?")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert task_answer(task) == "15% * 240 = 36."
+    [call] = await _calls(task["id"])
+    assert (call.tool, call.arguments, call.result) == (
+        "calculator",
+        {"expression": "15% * 240"},
+        36,
+    )
+
+    task = await rpc_send_task(rpc, api_key, "hello")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert task_answer(task).startswith(
+        "Hello! I am webcap's offline model, a rule-based stand-in, not a language model."
+    )
+    assert await _calls(task["id"]) == []
+
+
+async def test_reading_a_missing_file_asks_nobody_and_names_the_folder(rpc, api_key, files_folder):
+    task = await rpc_send_task(rpc, api_key, "read README.md")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert task_answer(task) == (
+        f"read_file failed: no file 'README.md' in the files folder {files_folder.resolve()}: "
+        "copy the file there (the setting WEBCAP_FILES_ROOT names the folder)."
+    )
+    [call] = await _calls(task["id"])
+    assert (call.status, call.requires_approval) == (ToolCallStatus.ERROR, False)
+    assert not await AuditEvent.objects.filter(action="toolcall.request").aexists()
+
+    # A file that is there still waits for a person.
+    (files_folder / "README.md").write_text("# hello")
+    task = await rpc_send_task(rpc, api_key, "read README.md")
+    assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
+    [pending] = task["status"]["message"]["parts"][1]["data"]["pendingToolCalls"]
+    assert (pending["tool"], pending["arguments"]) == ("read_file", {"path": "README.md"})
 
 
 async def test_approve_with_an_a2a_follow_up(rpc, api_key, site):

@@ -8,6 +8,7 @@ if it were rendered raw, and must show it as text.
 from __future__ import annotations
 
 import html
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -33,8 +34,13 @@ def offline_assistant(settings: Any) -> None:
 
 
 @pytest.fixture
-async def pending_script_call(rpc: Any, api_key: str, offline_assistant: None) -> dict[str, Any]:
+async def pending_script_call(
+    rpc: Any, api_key: str, offline_assistant: None, files_folder: Path
+) -> dict[str, Any]:
     """Alice asks to read a file whose name is a script tag; the call waits for approval."""
+    # The name holds a "/": a folder "<script>alert(1)<" with a file "script>" in it.
+    (files_folder / SCRIPT).parent.mkdir()
+    (files_folder / SCRIPT).write_text("alert")
     task = await rpc_send_task(rpc, api_key, f'read "{SCRIPT}" please')
     assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
     [pending] = task["status"]["message"]["parts"][1]["data"]["pendingToolCalls"]

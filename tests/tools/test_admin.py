@@ -9,6 +9,7 @@ events. A call that does not wait for a decision is skipped, and the message say
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -54,7 +55,8 @@ def owner(db: None) -> User:
 
 
 @pytest.fixture
-def task(owner: User) -> Task:
+def task(owner: User, files_folder: Path) -> Task:
+    (files_folder / "notes.txt").write_text("remember the milk")  # a person is asked to read it
     return Task.objects.get(pk=send(owner, "please read notes.txt").task_id)
 
 

@@ -28,7 +28,11 @@ def test_the_built_in_tools_and_their_schemas():
         "type": "function",
         "function": {
             "name": "calculator",
-            "description": "Evaluate an arithmetic expression (+ - * / // % ** and parentheses).",
+            "description": (
+                "Evaluate an arithmetic expression: + - * / // ** (or ^), parentheses, sqrt(x); "
+                "% is the remainder before a number (10 % 3) and a percentage anywhere else "
+                "(240 * 15%, 200 + 10%)."
+            ),
             "parameters": {
                 "additionalProperties": False,
                 "properties": {
@@ -67,6 +71,23 @@ def test_enabled_tools_and_forced_approval_are_settings(settings):
         ("-3 % 5", 2),
         ("9 // 2", 4),
         ("1.5 * 2", 3),
+        ("10 % 3", 1),
+        ("2^10", 1024),
+        ("2 ^ 3 + 1", 9),
+        ("-2^2", -4),
+        ("sqrt(144)", 12),
+        ("sqrt(2)", 1.4142135623731),
+        ("sqrt(9) ^ 2", 9),
+        ("15%", 0.15),
+        ("240 * 15%", 36),
+        ("15% * 240", 36),
+        ("17.5% * 80", 14),
+        ("7% * 100", 7),
+        ("200 + 10%", 220),
+        ("80 - 25%", 60),
+        ("10 % (4)", 2),
+        ("0.1 + 0.2", 0.3),
+        ("1 / 3", 0.333333333333333),
     ],
 )
 def test_calculator(expression, value):
@@ -85,6 +106,17 @@ def test_calculator(expression, value):
         ("[1, 2]", "unsupported in an arithmetic expression: List"),
         ("1 +", "not an arithmetic expression"),
         ("(-8) ** 0.5", "not a real number"),
+        ("sqrt(-1)", "not a real number"),
+        ("sqrt(1, 2)", "sqrt() takes one number"),
+        ("sqrt(x=4)", "sqrt() takes one number"),
+        ("log(8)", "unsupported in an arithmetic expression: Call"),
+        ("math.sqrt(4)", "unsupported in an arithmetic expression: Call"),
+        ("sqrt", "unsupported in an arithmetic expression: Name"),
+        ("2 ^^ 3", "not an arithmetic expression"),
+        ("(50)%", "not an arithmetic expression"),
+        ("1 & 2", "unsupported in an arithmetic expression: BitAnd"),
+        ("'a' * 3", "unsupported in an arithmetic expression: Constant"),
+        ("10 ** 400.0", "too large"),
     ],
 )
 def test_calculator_refuses_anything_but_arithmetic(expression, error):
@@ -130,6 +162,32 @@ def test_read_file_reads_inside_the_root_only(files_root):
             _call("read_file", path=path)
     with pytest.raises(ToolError, match=r"no file 'missing\.txt'"):
         _call("read_file", path="missing.txt")
+
+
+def test_a_missing_file_is_refused_before_approval_naming_the_folder(files_root, settings):
+    found = tool_get("read_file")
+    assert found is not None
+    found.validate({"path": "docs/note.txt"})  # there: the call goes on to wait for a person
+    for path in ("missing.txt", "docs"):
+        with pytest.raises(ToolError) as refused:
+            found.validate({"path": path})
+        assert str(refused.value) == (
+            f"no file {path!r} in the files folder {files_root.resolve()}: copy the file "
+            "there (the setting WEBCAP_FILES_ROOT names the folder)"
+        )
+    # Deleted between the request and the run: the same error when the approved call runs.
+    params = found.validate({"path": "docs/note.txt"})
+    (files_root / "docs" / "note.txt").unlink()
+    with pytest.raises(ToolError, match=r"^no file 'docs/note\.txt' in the files folder "):
+        found.run(params)
+
+    settings.WEBCAP_FILES_ROOT = str(files_root / "absent")
+    with pytest.raises(ToolError) as refused:
+        found.validate({"path": "notes.txt"})
+    assert str(refused.value) == (
+        f"no file 'notes.txt': the files folder {(files_root / 'absent').resolve()} does not "
+        "exist; create it and copy the file there (the setting WEBCAP_FILES_ROOT names the folder)"
+    )
 
 
 @pytest.mark.parametrize(

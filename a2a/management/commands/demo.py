@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -15,7 +16,10 @@ DEMO_USER = "demo"
 
 
 class Command(BaseCommand):
-    help = "Create (once) a demo user with an API key kept in var/, and print a curl example."
+    help = (
+        "Create (once) a demo user with an API key kept in var/ and the files folder "
+        "(WEBCAP_FILES_ROOT), and print a curl example."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -39,6 +43,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, host: str, port: int, **options: Any) -> None:
         key = self._demo_key()
+        # read_file reads only this folder: make it, so there is a place to put files.
+        files = Path(settings.WEBCAP_FILES_ROOT).resolve()
+        files.mkdir(parents=True, exist_ok=True)
         # A wildcard bind is reachable on loopback too; print an address curl can use.
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
         base = f"http://{shown_host}:{port}"
@@ -61,6 +68,7 @@ webcap: an A2A v1.0 agent server ({mode} mode, agent: {settings.WEBCAP_AGENT})
   Approvals:   {base}/approvals/ and {base}/api/tool-calls/
   Health:      {base}/health
   Model:       {model}
+  Files:       {files}   (read_file reads files you put here)
   Demo user:   {DEMO_USER}
   API key:     {key}
 
