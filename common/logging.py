@@ -47,8 +47,8 @@ CONTEXT_KEYS = (*CARRIED, "job_id", "job")
 # The job header that carries the ids (Celery exposes it as an attribute of task.request).
 JOB_HEADER = "webcap_log_context"
 # A job may name the level of its routine lines (job_started, a successful job_finished) with
-# this option of its decorator: the worker heartbeat, every 15 s, logs them at DEBUG. A job
-# that fails logs job_finished at WARNING whatever it names.
+# this attribute of its class (a base=... of its @shared_task): the worker heartbeat, every
+# 15 s, logs them at DEBUG. A job that fails logs job_finished at WARNING whatever it names.
 JOB_LOG_LEVEL = "webcap_log_level"
 REDACTED = "[REDACTED]"
 

@@ -9,7 +9,7 @@ import pytest
 from celery import shared_task
 
 from a2a.jobs import push_deliveries_sweep_job
-from observability.jobs import worker_heartbeat_job
+from observability.jobs import QuietJob, worker_heartbeat_job
 
 pytestmark = pytest.mark.django_db
 
@@ -24,7 +24,7 @@ def _job_lines(caplog: pytest.LogCaptureFixture) -> list[tuple[str, str, str]]:
     return lines
 
 
-@shared_task(name="tests.observability.quiet_failing_job", webcap_log_level=logging.DEBUG)
+@shared_task(name="tests.observability.quiet_failing_job", base=QuietJob)
 def quiet_failing_job() -> None:
     raise RuntimeError("the heartbeat's cache is gone")
 
