@@ -81,6 +81,9 @@ FAMILIES = [
     ("GET", "/api/keys/", b"", True, 200),
     ("GET", "/api/keys/", b"", False, 401),
     ("GET", "/static/admin/css/base.css", b"", False, 200),
+    ("GET", "/", b"", False, 200),
+    ("GET", "/api/", b"", False, 200),
+    ("GET", "/api/docs/", b"", False, 200),
     ("GET", "/no/such/page", b"", False, 404),
 ]
 
