@@ -504,7 +504,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     # No badge fetched from the online validator: the pages reach no other origin.
-    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
 }
 
 # --- webcap -----------------------------------------------------------------------------------
