@@ -8,6 +8,7 @@ import re
 from html.parser import HTMLParser
 from typing import Any
 
+import httpx
 import pytest
 from django.conf import settings
 from django.test import Client
@@ -19,6 +20,7 @@ from accounts.services import user_ensure
 from config.views import PAGE_POLICY
 from tests.admin_people import make_staff, signed_in
 from tests.factories import make_access_token, make_key
+from tests.live.server import LiveServer
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +37,12 @@ class _Page(HTMLParser):
         self.scripts: list[dict[str, str | None]] = []
         self.inline: list[str] = []
         self._in_script = False
+
+    @classmethod
+    def of(cls, html: str) -> _Page:
+        page = cls()
+        page.feed(html)
+        return page
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         found = dict(attrs)
@@ -58,9 +66,7 @@ class _Page(HTMLParser):
 
 
 def _parsed(response: Any) -> _Page:
-    page = _Page()
-    page.feed(response.content.decode())
-    return page
+    return _Page.of(response.content.decode())
 
 
 def _static(client: Client, url: str) -> tuple[int, bytes]:
@@ -87,6 +93,28 @@ def test_pages_load_only_local_files_and_run_no_inline_script(path):
         status, body = _static(client, url)
         assert (url, status) == (url, 200)
         assert body
+
+
+@pytest.mark.live
+def test_after_collectstatic_the_pages_load_hashed_files_the_server_serves(tmp_path):
+    # `make run` and the image collect the static files; WhiteNoise then serves hashed names.
+    server = LiveServer(tmp_path)
+    server.manage("collectstatic", "--noinput", "--verbosity", "0")
+    server.start()
+    try:
+        for path in PAGES:
+            page = httpx.get(server.url + path, timeout=10)
+            assert page.status_code == 200
+            assert page.headers["Content-Security-Policy"] == PAGE_POLICY
+            files = [url for url in _Page.of(page.text).loads if url.startswith("/static/")]
+            assert files, path
+            for url in files:
+                assert re.search(r"\.[0-9a-f]{12}\.(css|js|png)$", url), url
+                served = httpx.get(server.url + url, timeout=10)
+                assert served.status_code == 200, url
+                assert served.headers["Cache-Control"] == "max-age=315360000, public, immutable"
+    finally:
+        server.stop()
 
 
 def test_the_landing_page_says_what_the_server_is_and_links_its_pages():
