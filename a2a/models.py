@@ -321,6 +321,7 @@ class PushDelivery(TimeStampedModel):
     delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "push deliveries"
         constraints = [
             models.UniqueConstraint(
                 fields=["config", "event"], name="pushdelivery_config_event_unique"

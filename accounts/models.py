@@ -44,6 +44,7 @@ class ApiKey(TimeStampedModel):
     scopes = models.JSONField(default=list, blank=True)
 
     class Meta:
+        verbose_name = "API key"
         indexes = [models.Index(fields=["user", "-created_at"], name="apikey_user_created")]
 
     def __str__(self) -> str:
@@ -76,6 +77,7 @@ class ExternalIdentity(TimeStampedModel):
     last_seen_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
+        verbose_name_plural = "external identities"
         constraints = [
             models.UniqueConstraint(
                 fields=["issuer", "subject"], name="externalidentity_issuer_subject"

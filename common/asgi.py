@@ -11,6 +11,7 @@ from django.conf import settings
 from a2a.protocol import jsonrpc
 from a2a.protocol.errors import PayloadTooLargeError
 from common.database import DATABASE_ERRORS, database_unavailable
+from common.request_context import request_id_from
 from common.websockets import subprotocol_chosen
 
 Scope = MutableMapping[str, Any]
@@ -90,6 +91,8 @@ class BodySizeLimitMiddleware:
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
+                    # Refused before Django: echoed here as RequestContextMiddleware would.
+                    (b"x-request-id", request_id_from(_header(scope, b"x-request-id")).encode()),
                 ],
             }
         )

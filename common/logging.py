@@ -46,6 +46,10 @@ CARRIED = ("request_id", "user_id", "task_id", "context_id")
 CONTEXT_KEYS = (*CARRIED, "job_id", "job")
 # The job header that carries the ids (Celery exposes it as an attribute of task.request).
 JOB_HEADER = "webcap_log_context"
+# A job may name the level of its routine lines (job_started, a successful job_finished) with
+# this attribute of its class (a base=... of its @shared_task): the worker heartbeat, every
+# 15 s, logs them at DEBUG. A job that fails logs job_finished at WARNING whatever it names.
+JOB_LOG_LEVEL = "webcap_log_level"
 REDACTED = "[REDACTED]"
 
 # --- Redaction --------------------------------------------------------------------------------
@@ -254,6 +258,11 @@ def _carried(value: Any) -> dict[str, str]:
     }
 
 
+def _job_level(task: Any) -> int:
+    level = getattr(task, JOB_LOG_LEVEL, logging.INFO)
+    return level if isinstance(level, int) else logging.INFO
+
+
 def _job_started(task_id: str | None = None, task: Any = None, **kwargs: Any) -> None:
     """Bind the ids the job carries, its id and name, for the records of the job."""
     if task is None:
@@ -267,7 +276,7 @@ def _job_started(task_id: str | None = None, task: Any = None, **kwargs: Any) ->
     request.webcap_log_started = time.monotonic()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(**carried, job_id=task_id, job=task.name)
-    logger.info("job_started")
+    logger.log(_job_level(task), "job_started")
 
 
 def _job_finished(task: Any = None, state: str | None = None, **kwargs: Any) -> None:
@@ -277,7 +286,7 @@ def _job_finished(task: Any = None, state: str | None = None, **kwargs: Any) -> 
     request = task.request
     started = getattr(request, "webcap_log_started", None)
     duration_ms = round((time.monotonic() - started) * 1000) if started is not None else None
-    level = logging.INFO if state in ("SUCCESS", "RETRY", "IGNORED", None) else logging.WARNING
+    level = _job_level(task) if state in ("SUCCESS", "RETRY", "IGNORED", None) else logging.WARNING
     logger.log(level, "job_finished", state=state, duration_ms=duration_ms)
     saved = getattr(request, "webcap_log_saved", None) or {}
     structlog.contextvars.clear_contextvars()

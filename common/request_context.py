@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -125,7 +126,7 @@ class RequestContextMiddleware:
     sync_capable = True
     async_capable = True
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -140,7 +141,7 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         try:
             with bound(info):
-                response = self.get_response(request)
+                response: HttpResponse = self.get_response(request)
         finally:
             structlog.contextvars.clear_contextvars()
         response[HEADER] = info.request_id
@@ -152,7 +153,7 @@ class RequestContextMiddleware:
         structlog.contextvars.clear_contextvars()
         try:
             with bound(info):
-                response: HttpResponse = await self.get_response(request)  # type: ignore[misc]
+                response: HttpResponse = await self.get_response(request)
         finally:
             structlog.contextvars.clear_contextvars()
         response[HEADER] = info.request_id

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_safe
 from a2a.card import WEBCAP_VERSION
 from a2a.selectors import task_states
 from common.health import readiness
+from common.request_context import RequestContextMiddleware
 
 NO_STORE = {"Cache-Control": "no-store"}
 
@@ -83,22 +84,23 @@ PROBES: dict[str, Callable[[HttpRequest], Awaitable[HttpResponse]]] = {
 }
 
 
-Probe = Callable[[HttpRequest], Awaitable[HttpResponse]]
-
-
 class HealthProbeMiddleware:
     """Answer GET/HEAD on the probe paths before the rest of the middleware runs.
 
     Placed first in MIDDLEWARE: no host validation (CommonMiddleware would answer 400 to a
     probe's ``Host: <pod IP>``), no HTTPS redirect, no session, and no request log line every
-    few seconds per pod. Other methods fall through to the views, which answer 405.
+    few seconds per pod. Other methods fall through to the views, which answer 405. Each probe
+    still runs inside ``RequestContextMiddleware``: its answer echoes ``X-Request-ID`` (or a
+    generated id) like every other response, and a readiness failure it logs carries that id.
     """
 
     sync_capable = True
     async_capable = True
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        self.probes = PROBES
+        self.probes: dict[str, Callable[[HttpRequest], Any]] = {
+            path: RequestContextMiddleware(view) for path, view in PROBES.items()
+        }
         self.get_response = get_response
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -112,8 +114,8 @@ class HealthProbeMiddleware:
             return async_to_sync(probe)(request)
         return self.get_response(request)
 
-    async def __acall__(self, request: HttpRequest, probe: Probe | None) -> HttpResponse:
-        if probe is not None:
-            return await probe(request)
-        response: HttpResponse = await self.get_response(request)
+    async def __acall__(
+        self, request: HttpRequest, probe: Callable[[HttpRequest], Any] | None
+    ) -> HttpResponse:
+        response: HttpResponse = await (probe or self.get_response)(request)
         return response

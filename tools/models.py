@@ -45,6 +45,7 @@ class TranscriptEntry(TimeStampedModel):
     summarized = models.BooleanField(default=False)
 
     class Meta:
+        verbose_name_plural = "transcript entries"
         constraints = [
             models.UniqueConstraint(
                 fields=["context", "position"], name="transcript_context_position_unique"
@@ -176,6 +177,7 @@ class LLMCall(TimeStampedModel):
     error = models.TextField(blank=True, default="")
 
     class Meta:
+        verbose_name = "LLM call"
         indexes = [models.Index(fields=["task", "created_at"], name="llmcall_task_created")]
 
     def __str__(self) -> str:

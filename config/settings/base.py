@@ -81,6 +81,8 @@ INSTALLED_APPS = [
     "rest_framework_simplejwt",
     "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    # Swagger UI and Redoc as static files (/api/docs/, /api/redoc/): no CDN.
+    "drf_spectacular_sidecar",
     "guardian",
     "channels",
     "common",
@@ -494,8 +496,15 @@ SPECTACULAR_SETTINGS = {
     "by the agent card at /.well-known/agent-card.json.",
     "SERVE_INCLUDE_SCHEMA": False,
     # The description of the API is public; every endpoint it describes needs credentials.
+    # The same for /api/, /api/docs/ and /api/redoc/ (config/views.py).
     "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
     "SERVE_AUTHENTICATION": [],
+    # Swagger UI and Redoc from drf-spectacular-sidecar's static files, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No badge fetched from the online validator: the pages reach no other origin.
+    "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
 }
 
 # --- webcap -----------------------------------------------------------------------------------

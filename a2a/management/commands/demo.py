@@ -61,11 +61,13 @@ class Command(BaseCommand):
             f"""
 webcap: an A2A v1.0 agent server ({mode} mode, agent: {settings.WEBCAP_AGENT})
 
+  Start page:  {base}/
   Agent card:  {base}/.well-known/agent-card.json
   JSON-RPC:    POST {base}/a2a/jsonrpc   (SSE for SendStreamingMessage)
   REST:        {base}/a2a/rest/message:send and friends
   WebSocket:   ws://{shown_host}:{port}/ws/a2a
   Approvals:   {base}/approvals/ and {base}/api/tool-calls/
+  API docs:    {base}/api/docs/ (Swagger UI), {base}/api/redoc/
   Health:      {base}/health
   Model:       {model}
   Files:       {files}   (read_file reads files you put here)
