@@ -41,7 +41,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 from redis.exceptions import RedisError
 
-from a2a.admin_common import parts_summary
+from a2a.admin_common import truncated
 from accounts.models import User
 from common.errors import ApplicationError
 from tools.selectors import PendingApproval, pending_approvals, tool_calls_awaiting_decision_by
@@ -65,6 +65,22 @@ def _opens_task_in_admin(user: User) -> bool:
     return user.is_active and user.is_staff and user.has_perm("a2a.view_task")
 
 
+def _said(parts: Any, limit: int) -> str:
+    """Return what a message says, for people: its text; other parts named, not dumped."""
+    shown = []
+    for part in parts if isinstance(parts, list) else []:
+        if not isinstance(part, dict):
+            continue
+        if isinstance(part.get("text"), str):
+            shown.append(part["text"])
+        elif "data" in part:
+            shown.append("[data]")
+        else:
+            name = part.get("filename") or part.get("url") or part.get("mediaType") or ""
+            shown.append(f"[file {name}]" if name else "[file]")
+    return truncated("\n".join(shown), limit)
+
+
 def _card(item: PendingApproval, *, user: User, task_links: bool) -> dict[str, Any]:
     """Return what the card of one waiting call shows."""
     call = item.call
@@ -72,10 +88,8 @@ def _card(item: PendingApproval, *, user: User, task_links: bool) -> dict[str, A
         "call": call,
         # JSON as the model sent it, indented; the template escapes it.
         "arguments": json.dumps(call.arguments, indent=2, ensure_ascii=False, default=str),
-        "request": parts_summary(item.request.parts, REQUEST_CHARS) if item.request else "",
-        "recent": [
-            {"message": m, "text": parts_summary(m.parts, MESSAGE_CHARS)} for m in item.recent
-        ],
+        "request": _said(item.request.parts, REQUEST_CHARS) if item.request else "",
+        "recent": [{"message": m, "text": _said(m.parts, MESSAGE_CHARS)} for m in item.recent],
         "task_url": reverse("admin:a2a_task_change", args=[call.task_id]) if task_links else "",
         "mine": call.task.owner_id == user.pk,
     }

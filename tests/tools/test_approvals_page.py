@@ -63,6 +63,9 @@ async def test_a_card_shows_the_tool_its_json_arguments_why_and_the_conversation
     assert conversation.count("<li ") == 1
     assert '<li class="agent"><span class="role">agent</span>' in conversation
     assert "Approval needed before running: http_request(" in conversation
+    # Its data part (the pending calls, shown in full above) is named, not dumped.
+    assert "\n[data]</span></li>" in conversation
+    assert "pendingToolCalls" not in conversation
     # Alice may not use the admin: the task id is shown, not linked.
     assert f"<code>{waiting['task']}</code>" in card
     assert "/admin/" not in card
