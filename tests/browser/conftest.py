@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from selenium import webdriver
+from selenium.webdriver import Chrome
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
@@ -74,24 +75,26 @@ def _closed(driver: webdriver.Chrome, node: pytest.Item) -> None:
         driver.quit()
 
 
+def _browser(paths: dict[str, str], node: pytest.Item, *, javascript: bool) -> Iterator[Chrome]:
+    driver = _chrome(paths, javascript=javascript)
+    try:
+        yield driver
+    finally:
+        _closed(driver, node)
+
+
 @pytest.fixture
-def browser(
-    chromium_paths: dict[str, str], request: pytest.FixtureRequest
-) -> Iterator[webdriver.Chrome]:
+def browser(chromium_paths: dict[str, str], request: pytest.FixtureRequest) -> Iterator[Chrome]:
     """Headless Chromium; on failure its screen is saved."""
-    driver = _chrome(chromium_paths, javascript=True)
-    yield driver
-    _closed(driver, request.node)
+    yield from _browser(chromium_paths, request.node, javascript=True)
 
 
 @pytest.fixture
 def browser_without_javascript(
     chromium_paths: dict[str, str], request: pytest.FixtureRequest
-) -> Iterator[webdriver.Chrome]:
+) -> Iterator[Chrome]:
     """Headless Chromium with JavaScript switched off."""
-    driver = _chrome(chromium_paths, javascript=False)
-    yield driver
-    _closed(driver, request.node)
+    yield from _browser(chromium_paths, request.node, javascript=False)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

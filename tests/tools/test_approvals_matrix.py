@@ -20,6 +20,8 @@ from a2a.services.shares import task_share_set
 from accounts.services import api_key_create, user_ensure
 from tests.tools.feed import FeedReader
 from tests.tools.helpers import pending_approval
+from tests.tools.test_management_matrix import DECIDES, SEES
+from tests.tools.test_management_matrix import ROLE_OF as MANAGEMENT_ROLE_OF
 from tools.models import ToolCall
 
 pytestmark = [
@@ -27,20 +29,10 @@ pytestmark = [
     pytest.mark.usefixtures("offline_assistant"),
 ]
 
-ROLE_OF = {
-    "owner": "user",
-    "other": "user",
-    "viewer": "viewer",
-    "viewer_shared": "viewer",
-    "operator": "operator",
-    "approver": "approver",
-    "approver_shared": "approver",
-    "admin": "admin",
-}
+# The callers of the management API's matrix, and the owner: who may read the owner's task
+# and who may decide its tool calls are the same there (accounts/roles.py).
+ROLE_OF = {"owner": "user", **MANAGEMENT_ROLE_OF}
 CALLERS = ("anonymous", *ROLE_OF)
-# Who may read the owner's task, and who may decide its tool calls (accounts/roles.py).
-SEES = {"owner", "admin", "operator", "viewer_shared", "approver_shared"}
-DECIDES = {"owner", "admin", "approver_shared"}
 
 
 def _snapshot() -> tuple[Any, ...]:
