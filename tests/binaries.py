@@ -1,5 +1,6 @@
-"""Programs the tests start (redis-server, PostgreSQL, promtool, node): found, or the test
-skips on a developer's machine and FAILS under ``CI=true``, where ``.ci/run`` installs them."""
+"""Programs the tests start (redis-server, PostgreSQL, promtool, node, chromium): found, or the
+test skips on a developer's machine and FAILS under ``CI=true``, where ``.ci/run`` installs
+them."""
 
 from __future__ import annotations
 

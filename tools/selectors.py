@@ -7,9 +7,15 @@ approval when they are an approver, and every call for admins (accounts/roles.py
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+import uuid
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
 
-from a2a.models import Task
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
+
+from a2a.models import Message, Role, Task
 from a2a.selectors import APPROVE, granted, tasks_visible_to
 from accounts.models import User
 from accounts.roles import decides_when_granted, manages_all_tasks, may_send, sees_all_tasks
@@ -44,3 +50,56 @@ def tool_calls_awaiting_decision_by(*, user: User) -> QuerySet[ToolCall]:
             mine |= Q(task__in=shared)
         decidable = waiting.filter(mine)
     return decidable.select_related("task__owner").order_by("created_at", "position")
+
+
+# How many of a task's newest messages the approval page shows beside a waiting call.
+RECENT_MESSAGES = 6
+
+
+@dataclass(frozen=True)
+class PendingApproval:
+    """A call waiting for the user's decision, with what its task was asked and said lately."""
+
+    call: ToolCall
+    # The task's first user message: what the person asked for.
+    request: Message | None
+    # The task's newest messages, oldest first, without the request.
+    recent: list[Message]
+
+
+def pending_approvals(
+    *, user: User, ids: Collection[uuid.UUID] | None = None
+) -> list[PendingApproval]:
+    """Return the calls waiting for the user's decision (those of ids only, when given),
+    oldest first, each with its task's request and recent conversation (three queries)."""
+    waiting = tool_calls_awaiting_decision_by(user=user)
+    calls = list(waiting if ids is None else waiting.filter(pk__in=ids))
+    task_ids = {call.task_id for call in calls}
+    first = (
+        Message.objects.filter(task_id=OuterRef("task_id"), role=Role.USER)
+        .order_by("position")
+        .values("position")[:1]
+    )
+    requests = {
+        message.task_id: message
+        for message in Message.objects.filter(
+            task_id__in=task_ids, role=Role.USER, position=Subquery(first)
+        )
+    }
+    newest = (
+        Message.objects.filter(task_id__in=task_ids)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=[F("task_id")], order_by=F("position").desc())
+        )
+        .filter(rank__lte=RECENT_MESSAGES)
+        .order_by("position")
+    )
+    recent: dict[uuid.UUID | None, list[Message]] = defaultdict(list)
+    for message in newest:
+        request = requests.get(message.task_id)
+        if request is None or message.pk != request.pk:
+            recent[message.task_id].append(message)
+    return [
+        PendingApproval(call=call, request=requests.get(call.task_id), recent=recent[call.task_id])
+        for call in calls
+    ]

@@ -17,6 +17,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
@@ -45,6 +47,28 @@ from tools.registry import (
 from tools.selectors import tool_calls_visible_to
 
 logger = logging.getLogger(__name__)
+
+# The channel-layer group every open approvals feed (tools/views.py) listens on, and the
+# event it gets whenever the set of calls waiting for a person changes. The event carries no
+# data: each feed reads again what its own user may decide, so nobody learns of others' calls.
+APPROVALS_GROUP = "tools.approvals"
+APPROVALS_DOORBELL = "approvals.changed"
+
+
+def approvals_changed() -> None:
+    """Ring the approvals feeds once the caller's transaction commits."""
+    transaction.on_commit(_approvals_publish)
+
+
+def _approvals_publish() -> None:
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        async_to_sync(layer.group_send)(APPROVALS_GROUP, {"type": APPROVALS_DOORBELL})
+    except Exception:
+        # A lost ring costs open feeds one re-read interval (they re-read on their own).
+        logger.warning("Could not ring the approvals feeds", exc_info=True)
 
 
 class ToolCallNotFound(ApplicationError):
@@ -164,6 +188,8 @@ def tool_calls_request(
                 extra=call_audit_extra(call, reason=call.decision_reason),
             )
         calls.append(call)
+    if any(call.status == ToolCallStatus.AWAITING_APPROVAL for call in calls):
+        approvals_changed()
     return calls
 
 
@@ -200,6 +226,7 @@ def tool_call_decide_locked(
         call.error = f"rejected by {user.get_username()}" + (f": {reason}" if reason else "")
         call.finished_at = call.decided_at
     call.save()
+    approvals_changed()
     approval_wait_record(
         tool=call.tool, decision=decision, requested_at=call.created_at, decided_at=call.decided_at
     )
@@ -280,4 +307,6 @@ def tool_calls_cancel(*, task: Task) -> int:
             approval_wait_record(
                 tool=tool, decision="expired", requested_at=created_at, decided_at=now
             )
+    if any(status == ToolCallStatus.AWAITING_APPROVAL for _, status, _ in ended):
+        approvals_changed()
     return count

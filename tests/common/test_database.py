@@ -154,7 +154,7 @@ def test_drf_api_answers_503_with_retry_after(client, api_key):
 @pytest.mark.django_db
 def test_a_page_answers_503_through_the_middleware(client, user):
     client.force_login(user)
-    with mock.patch("tools.views.tool_calls_awaiting_decision_by", side_effect=DOWN):
+    with mock.patch("tools.views.pending_approvals", side_effect=DOWN):
         response = client.get("/approvals/")
     assert response.status_code == 503
     assert response["Retry-After"] == WAIT
