@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,7 +27,14 @@ REASON = "README stays private today"
 
 
 def _pending(server: LiveServer, key: str, text: str) -> tuple[dict[str, Any], str]:
-    """SendMessage over JSON-RPC; return the task, which waits for one call, and the call's id."""
+    """SendMessage over JSON-RPC; return the task, which waits for one call, and the call's id.
+
+    Text is "read NAME": the file is put in the server's files folder first, since read_file
+    refuses a missing file before anyone is asked.
+    """
+    files = Path(server.env.get("WEBCAP_FILES_ROOT") or server.workdir / "files")
+    files.mkdir(parents=True, exist_ok=True)
+    (files / text.removeprefix("read ")).write_text("private notes")
     message = {"messageId": str(uuid.uuid4()), "role": "ROLE_USER", "parts": [{"text": text}]}
     task: dict[str, Any] = server.rpc(key, "SendMessage", {"message": message})["result"]["task"]
     assert task["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
