@@ -146,14 +146,39 @@ def test_negotiate(header, query, expected):
     assert negotiate(header, query) == expected
 
 
-def test_malformed_and_unsupported_versions_are_refused():
-    with pytest.raises(errors.VersionNotSupportedError, match=r"not a Major\.Minor version"):
-        negotiate("one", None)
+SEND = "send the header 'A2A-Version: 1.0' (or the query parameter ?A2A-Version=1.0)"
+ASKS_0_3 = "this request asks for A2A 0.3 (no A2A-Version header means 0.3)"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: negotiate("one", None), f"A2A-Version 'one' is not a Major.Minor version: {SEND}"),
+        (lambda: require_supported("2.0"), f"A2A version 2.0 is not supported: {SEND}"),
+        (
+            lambda: require_supported("0.3", operation="ListTasks"),
+            f"ListTasks is an A2A 1.0 operation, and {ASKS_0_3}: {SEND}; A2A 0.3 has no ListTasks",
+        ),
+        (
+            lambda: require_supported("0.3", operation="GetTask", legacy_method="tasks/get"),
+            f"GetTask is an A2A 1.0 operation, and {ASKS_0_3}: {SEND}; a client speaking A2A "
+            "0.3 calls tasks/get instead",
+        ),
+        (
+            lambda: require_supported("0.3"),
+            f"This request asks for A2A 0.3 (no A2A-Version header means 0.3): {SEND}",
+        ),
+    ],
+)
+def test_every_version_error_says_what_to_send(call, message):
+    with pytest.raises(errors.VersionNotSupportedError) as refused:
+        call()
+    assert refused.value.message == message
+
+
+def test_a_supported_version_passes():
     require_supported("1.0")
-    with pytest.raises(errors.VersionNotSupportedError, match=r"no A2A-Version header means 0\.3"):
-        require_supported("0.3")
-    with pytest.raises(errors.VersionNotSupportedError, match=r"A2A version 2\.0 is not supported"):
-        require_supported("2.0")
+    require_supported("1.0", operation="ListTasks")
 
 
 @pytest.mark.parametrize(
