@@ -18,18 +18,6 @@ def test_a_free_port_is_no_problem():
     assert listen_problem("127.0.0.1", port) is None
 
 
-def test_an_address_of_another_machine_names_one_to_use(monkeypatch):
-    def refuse(self, address):
-        raise OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address")
-
-    monkeypatch.setattr(socket.socket, "bind", refuse)
-    assert listen_problem("127.0.0.1", 8000) == (
-        "Cannot listen on 127.0.0.1:8000: 127.0.0.1 is not an address of this machine. "
-        "Serve on one that is: HOST=127.0.0.1 make run, or manage.py runembedded --host "
-        "127.0.0.1"
-    )
-
-
 def test_a_name_that_does_not_resolve_is_refused(monkeypatch):
     def unknown(*args, **kwargs):
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
@@ -42,27 +30,36 @@ def test_a_name_that_does_not_resolve_is_refused(monkeypatch):
     )
 
 
-def test_a_privileged_port_says_to_choose_a_higher_one(monkeypatch):
+NOT_HERE = (
+    "Cannot listen on 127.0.0.1:8000: 127.0.0.1 is not an address of this machine. Serve on "
+    "one that is: HOST=127.0.0.1 make run, or manage.py runembedded --host 127.0.0.1"
+)
+PRIVILEGED = (
+    "Cannot listen on 127.0.0.1:80: permission denied (ports below 1024 need privileges). "
+    "Serve on a higher port: PORT=8000 make run, or manage.py runembedded --port 8000"
+)
+# Every port after the busy one is taken too: no free one to name.
+BUSY_EVERYWHERE = (
+    "Cannot listen on 127.0.0.1:8000: the port is already in use by another server "
+    "(perhaps a webcap started earlier). Stop that server, or serve on another port: "
+    "PORT=<another port> make run, or manage.py runembedded --port <another port>"
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "port", "message"),
+    [
+        (OSError(errno.EADDRNOTAVAIL, "Cannot assign requested address"), 8000, NOT_HERE),
+        (PermissionError(errno.EACCES, "Permission denied"), 80, PRIVILEGED),
+        (OSError(errno.EADDRINUSE, "Address already in use"), 8000, BUSY_EVERYWHERE),
+    ],
+)
+def test_a_failed_bind_says_what_to_do(monkeypatch, error, port, message):
     def refuse(self, address):
-        raise PermissionError(errno.EACCES, "Permission denied")
+        raise error
 
     monkeypatch.setattr(socket.socket, "bind", refuse)
-    assert listen_problem("127.0.0.1", 80) == (
-        "Cannot listen on 127.0.0.1:80: permission denied (ports below 1024 need privileges). "
-        "Serve on a higher port: PORT=8000 make run, or manage.py runembedded --port 8000"
-    )
-
-
-def test_a_busy_port_with_no_free_neighbour_says_so(monkeypatch):
-    def busy(self, address):
-        raise OSError(errno.EADDRINUSE, "Address already in use")
-
-    monkeypatch.setattr(socket.socket, "bind", busy)
-    assert listen_problem("127.0.0.1", 8000) == (
-        "Cannot listen on 127.0.0.1:8000: the port is already in use by another server "
-        "(perhaps a webcap started earlier). Stop that server, or serve on another port: "
-        "PORT=<another port> make run, or manage.py runembedded --port <another port>"
-    )
+    assert listen_problem("127.0.0.1", port) == message
 
 
 @pytest.mark.parametrize(
