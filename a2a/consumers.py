@@ -34,16 +34,19 @@ from a2a.protocol.errors import (
     InvalidRequestError,
     PayloadTooLargeError,
 )
-from a2a.protocol.versions import HEADER, negotiate
+from a2a.protocol.versions import HEADER, SEND_CURRENT, negotiate
 from a2a.streams import ResultStream
 from common.websockets import scope_headers, subprotocol_chosen
 
 logger = logging.getLogger(__name__)
 
 STREAM_NOTIFICATION = "StreamResponse"
-# Close codes in the private range, sent before the handshake is accepted (HTTP 403).
+# Close codes in the private range. 4401 is sent before the handshake is accepted (HTTP
+# 403); 4400 after it, so that its reason (what to send instead) reaches the client.
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_BAD_VERSION = 4400
+# A close reason holds at most 123 bytes: the client's value is not repeated in it.
+BAD_VERSION_REASON = f"{HEADER} must be Major.Minor: {SEND_CURRENT}"
 
 
 class A2AConsumer(AsyncWebsocketConsumer):
@@ -81,7 +84,8 @@ class A2AConsumer(AsyncWebsocketConsumer):
         try:
             version = negotiate(headers.get(HEADER.lower()), (query.get(HEADER) or [None])[0])
         except A2AError:
-            await self.close(code=CLOSE_BAD_VERSION)
+            await self.accept(subprotocol=subprotocol_chosen(self.scope))
+            await self.close(code=CLOSE_BAD_VERSION, reason=BAD_VERSION_REASON)
             return
         scheme = "https" if self.scope.get("scheme") == "wss" else "http"
         self.ctx = CallContext(

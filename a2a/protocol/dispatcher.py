@@ -122,6 +122,10 @@ OPERATIONS: dict[str, Operation] = {
 }
 
 
+# 1.0 operation -> its 0.3 method name, for the version error that names the one to call.
+LEGACY_NAMES = {legacy.operation: name for name, legacy in v03.METHODS.items()}
+
+
 async def authorize(ctx: CallContext, operation: Operation) -> None:
     """Refuse an operation the caller's API key scopes or roles do not allow (403).
 
@@ -226,7 +230,13 @@ async def _dispatch(ctx: CallContext, method: str, params: Any) -> Result:
         if isinstance(result, ResultStream):
             return v03.V03Stream(result)
         return legacy.result_out(result) if legacy.result_out is not None else result
-    require_supported(ctx.version)
+    # Only JSON-RPC and WebSocket frames carry method names, 0.3's among them.
+    legacy_method = LEGACY_NAMES.get(method) if ctx.binding in ("jsonrpc", "websocket") else None
+    require_supported(
+        ctx.version,
+        operation=method if method in OPERATIONS else None,
+        legacy_method=legacy_method,
+    )
     operation = OPERATIONS.get(method)
     if operation is None:
         raise MethodNotFoundError(

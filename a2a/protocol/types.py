@@ -1,7 +1,8 @@
 """A2A v1.0 wire types in ProtoJSON form (specification/a2a.proto, A2A §4, §5.5-5.7).
 
 Fields are camelCase on the wire (snake_case names are accepted too, as ProtoJSON parsers do),
-enums travel by name, unknown fields are ignored, and unset fields are left out when dumped.
+enums travel by name, and unset fields are left out when dumped. The types ignore unknown
+fields; a client's request with any is refused before it gets here (``validation.py``).
 Validation here is what "invalid params" means: a ``ValidationError`` from these models becomes
 -32602 naming each bad field (see ``validation.py``). Requests from clients are validated with
 the configured limits in the validation context (``limits.py``): sizes, counts, depths and the
@@ -300,7 +301,7 @@ class ListTasksResponse(WireModel):
 
 
 class TenantRequest(WireModel):
-    """Requests webcap does not serve yet carry at least a tenant; other fields are ignored."""
+    """A request that carries only a tenant (GetExtendedAgentCardRequest)."""
 
     tenant: str | None = Tenant
 

@@ -126,8 +126,27 @@ async def test_version_from_query_string(api_key):
     await ws.disconnect()
     ws = await _open(api_key, version=None)
     await _call(ws, 1, "GetTask", {"id": "x"})
-    assert (await _receive(ws))["error"]["code"] == -32009
+    error = (await _receive(ws))["error"]
+    assert (error["code"], error["message"]) == (
+        -32009,
+        "GetTask is an A2A 1.0 operation, and this request asks for A2A 0.3 (no A2A-Version "
+        "header means 0.3): send the header 'A2A-Version: 1.0' (or the query parameter "
+        "?A2A-Version=1.0); a client speaking A2A 0.3 calls tasks/get instead",
+    )
     await ws.disconnect()
+
+
+async def test_malformed_version_closes_with_what_to_send(api_key):
+    ws = _communicator(api_key, version="one")
+    connected, _ = await ws.connect()
+    assert connected  # accepted only so that the close can say why
+    assert await ws.receive_output(timeout=5) == {
+        "type": "websocket.close",
+        "code": 4400,
+        "reason": "A2A-Version must be Major.Minor: send the header 'A2A-Version: 1.0' (or "
+        "the query parameter ?A2A-Version=1.0)",
+    }
+    await ws.wait()
 
 
 async def test_send_message_and_stream_on_one_socket(api_key):

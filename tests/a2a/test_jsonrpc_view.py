@@ -349,10 +349,40 @@ async def test_get_is_405(async_client):
     assert response.json()["error"]["code"] == -32600
 
 
-async def test_missing_version_header_is_version_not_supported(rpc, api_key):
-    body = (await rpc("GetTask", {"id": "x"}, key=api_key, version=None)).json()
+SEND_1_0 = (
+    "and this request asks for A2A 0.3 (no A2A-Version header means 0.3): send the header "
+    "'A2A-Version: 1.0' (or the query parameter ?A2A-Version=1.0)"
+)
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "message"),
+    [
+        (
+            "GetTask",
+            {"id": "x"},
+            f"GetTask is an A2A 1.0 operation, {SEND_1_0}; a client speaking A2A 0.3 calls "
+            "tasks/get instead",
+        ),
+        (
+            "ListTasks",
+            {},
+            f"ListTasks is an A2A 1.0 operation, {SEND_1_0}; A2A 0.3 has no ListTasks",
+        ),
+    ],
+)
+async def test_missing_version_header_says_what_to_send(rpc, api_key, method, params, message):
+    body = (await rpc(method, params, key=api_key, version=None)).json()
     assert body["error"]["code"] == -32009
-    assert "A2A-Version: 1.0" in body["error"]["message"]
+    assert body["error"]["message"] == message
+
+
+async def test_malformed_and_unsupported_versions_say_what_to_send(rpc, api_key):
+    send = "send the header 'A2A-Version: 1.0' (or the query parameter ?A2A-Version=1.0)"
+    body = (await rpc("GetTask", {"id": "x"}, key=api_key, version="latest")).json()
+    assert body["error"]["message"] == f"A2A-Version 'latest' is not a Major.Minor version: {send}"
+    body = (await rpc("GetTask", {"id": "x"}, key=api_key, version="2.0")).json()
+    assert body["error"]["message"] == f"A2A version 2.0 is not supported: {send}"
 
 
 async def test_version_query_parameter_is_accepted(rpc, api_key):

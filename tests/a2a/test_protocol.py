@@ -12,13 +12,12 @@ from a2a.protocol.versions import negotiate, require_supported
 MESSAGE = {"messageId": "m-1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}
 
 
-def test_send_request_parses_camel_and_snake_case_and_ignores_unknown_fields():
+def test_send_request_parses_camel_and_snake_case():
     request = parse_params(
         wire.SendMessageRequest,
         {
-            "message": {**MESSAGE, "context_id": "ctx", "futureField": 1},
+            "message": {**MESSAGE, "context_id": "ctx"},
             "configuration": {"historyLength": 2, "return_immediately": True},
-            "unknown": {"x": 1},
         },
     )
     assert request.message.context_id == "ctx"
@@ -31,6 +30,18 @@ def test_send_request_parses_camel_and_snake_case_and_ignores_unknown_fields():
         "role": "ROLE_USER",
         "parts": [{"text": "hi"}],
     }
+
+
+def test_wire_types_ignore_unknown_fields_requests_refuse_them():
+    """Objects built or read by the server drop extras; a client's request may not carry
+    any (tests/a2a/test_validation.py has the rules field by field)."""
+    params = {"message": {**MESSAGE, "futureField": 1}, "unknown": {"x": 1}}
+    assert wire.SendMessageRequest.model_validate(params).dump() == {"message": MESSAGE}
+    with pytest.raises(errors.InvalidParamsError) as refused:
+        parse_params(wire.SendMessageRequest, params)
+    assert refused.value.message == (
+        "Invalid parameters: message.futureField: unknown field; unknown: unknown field"
+    )
 
 
 @pytest.mark.parametrize(
@@ -146,14 +157,39 @@ def test_negotiate(header, query, expected):
     assert negotiate(header, query) == expected
 
 
-def test_malformed_and_unsupported_versions_are_refused():
-    with pytest.raises(errors.VersionNotSupportedError, match=r"not a Major\.Minor version"):
-        negotiate("one", None)
+SEND = "send the header 'A2A-Version: 1.0' (or the query parameter ?A2A-Version=1.0)"
+ASKS_0_3 = "this request asks for A2A 0.3 (no A2A-Version header means 0.3)"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: negotiate("one", None), f"A2A-Version 'one' is not a Major.Minor version: {SEND}"),
+        (lambda: require_supported("2.0"), f"A2A version 2.0 is not supported: {SEND}"),
+        (
+            lambda: require_supported("0.3", operation="ListTasks"),
+            f"ListTasks is an A2A 1.0 operation, and {ASKS_0_3}: {SEND}; A2A 0.3 has no ListTasks",
+        ),
+        (
+            lambda: require_supported("0.3", operation="GetTask", legacy_method="tasks/get"),
+            f"GetTask is an A2A 1.0 operation, and {ASKS_0_3}: {SEND}; a client speaking A2A "
+            "0.3 calls tasks/get instead",
+        ),
+        (
+            lambda: require_supported("0.3"),
+            f"This request asks for A2A 0.3 (no A2A-Version header means 0.3): {SEND}",
+        ),
+    ],
+)
+def test_every_version_error_says_what_to_send(call, message):
+    with pytest.raises(errors.VersionNotSupportedError) as refused:
+        call()
+    assert refused.value.message == message
+
+
+def test_a_supported_version_passes():
     require_supported("1.0")
-    with pytest.raises(errors.VersionNotSupportedError, match=r"no A2A-Version header means 0\.3"):
-        require_supported("0.3")
-    with pytest.raises(errors.VersionNotSupportedError, match=r"A2A version 2\.0 is not supported"):
-        require_supported("2.0")
+    require_supported("1.0", operation="ListTasks")
 
 
 @pytest.mark.parametrize(

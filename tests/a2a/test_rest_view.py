@@ -232,9 +232,19 @@ async def test_wrong_verb_unknown_route_and_version(rest, api_key):
     _assert_error(response, 405, "METHOD_NOT_ALLOWED")
     assert response["Allow"] == "POST"
     _assert_error(await rest("GET", "/nothing/here/at/all", key=api_key), 404, "ROUTE_NOT_FOUND")
+    # HTTP+JSON speaks only 1.0: the error names no 0.3 method to call instead.
     _assert_error(
-        await rest("GET", "/tasks", key=api_key, version=None), 400, "VERSION_NOT_SUPPORTED"
+        await rest("GET", "/tasks", key=api_key, version=None),
+        400,
+        "VERSION_NOT_SUPPORTED",
+        "ListTasks is an A2A 1.0 operation, and this request asks for A2A 0.3 (no A2A-Version "
+        "header means 0.3): send the header 'A2A-Version: 1.0' (or the query parameter "
+        "?A2A-Version=1.0); A2A 0.3 has no ListTasks",
     )
+    error = _assert_error(
+        await rest("GET", "/tasks/x", key=api_key, version=None), 400, "VERSION_NOT_SUPPORTED"
+    )
+    assert error["message"].endswith("A2A 0.3 has no GetTask")  # not on this binding
     ok = await rest("GET", "/tasks", key=api_key, version=None, query={"A2A-Version": "1.0"})
     assert ok.status_code == 200
 
