@@ -2,15 +2,15 @@
 
 Every request passes three checks before a handler runs: a walk over the whole params that
 refuses values no database or UTF-8 response can hold (NUL characters, unpaired surrogates,
-NaN and infinite numbers); a walk that refuses fields the request type does not have; then
+NaN and infinite numbers); a walk that refuses the unknown fields that are mistakes; then
 the wire type's own validation with the configured limits (``limits.py``) in its context.
 
-Unknown fields are refused, as ProtoJSON parsers do by default, rather than ignored as A2A
-§5.7 recommends ("SHOULD ignore unrecognized fields"): a field webcap would drop is what the
-client meant to happen, and dropping it fails silently (a 0.3 ``pushNotificationConfig``
-sent as 1.0 registers no webhook). A2A-Version negotiation already names the field set a
-request uses; fields of a newer minor version come with a version this server refuses.
-Free-form values are not walked: ``metadata`` (a Struct, where extensions put their data,
+A field the request type does not have is refused when it is a mistake webcap can name: a
+field of A2A 0.3 sent in a 1.0 request (a 0.3 ``pushNotificationConfig`` sent as 1.0 would
+register no webhook) or a misspelling of a real field (``configuraton``). Dropping those
+would fail silently. Any other unknown field is ignored, as A2A §5.7 asks ("SHOULD ignore
+unrecognized fields") and the TCK checks (DM-SERIAL-005): a newer client's additions keep
+working. Free-form values are not walked: ``metadata`` (a Struct, where extensions put their data,
 A2A §4.6) and a data part's ``data``. The wire types themselves ignore unknown fields, so
 objects the server builds or reads elsewhere are unaffected.
 """
@@ -37,6 +37,8 @@ M = TypeVar("M", bound=WireModel)
 # An error names at most this many fields; a request with thousands of bad values gets a
 # readable answer of bounded size.
 MAX_VIOLATIONS = 20
+# Unknown keys looked at for a mistake per request; the rest are ignored like any other.
+MAX_EXAMINED = 200
 
 
 def _field_path(loc: tuple[int | str, ...]) -> str:
@@ -118,28 +120,30 @@ def _fields(model: type[WireModel]) -> dict[str, Shape | None]:
     return names
 
 
-def _unknown(model: type[WireModel], key: str) -> str:
-    """Describe an unknown field: what A2A 1.0 calls it, or the field it resembles."""
+def _mistake(model: type[WireModel], key: str) -> str | None:
+    """Say what an unknown field was meant to be: A2A 1.0's name for it, or the field it
+    resembles; None when it resembles nothing (such a field is ignored)."""
     camel = to_camel(key)
     for klass in model.__mro__:
         hint = RENAMED.get(klass, {}).get(camel)
         if hint is not None:
-            return f"unknown field ({hint})"
+            return hint
     wire_names = [field.alias or name for name, field in model.model_fields.items()]
     close = difflib.get_close_matches(camel, wire_names, n=1, cutoff=CLOSE_MATCH)
-    return f"unknown field (did you mean {close[0]}?)" if close else "unknown field"
+    return f"did you mean {close[0]}?" if close else None
 
 
 def unknown_fields(model: type[WireModel], params: dict[str, Any]) -> list[tuple[str, str]]:
-    """Return (field, description) for every field in params that model does not have.
+    """Return (field, description) for every unknown field of params that is a mistake.
 
-    Only the first MAX_VIOLATIONS, the ones an error shows, look for what was meant: a flood
-    of unknown keys costs one step each.
+    At most MAX_EXAMINED unknown keys are looked at: a flood of them costs bounded work.
     """
-    return [
-        (_field_path(loc), _unknown(owner, str(loc[-1])) if n < MAX_VIOLATIONS else "unknown field")
-        for n, (owner, loc) in enumerate(_unknown_keys(model, params, ()))
-    ]
+    found: list[tuple[str, str]] = []
+    for owner, loc in itertools.islice(_unknown_keys(model, params, ()), MAX_EXAMINED):
+        hint = _mistake(owner, str(loc[-1]))
+        if hint is not None:
+            found.append((_field_path(loc), f"unknown field ({hint})"))
+    return found
 
 
 def _unknown_keys(

@@ -88,15 +88,27 @@ async def test_http_json_answers_400(async_client, api_key, params, message):
     await _nothing_stored()
 
 
-async def test_http_json_refuses_unknown_query_parameters(async_client, api_key):
+async def test_http_json_refuses_misspelt_query_parameters(async_client, api_key):
+    response = await async_client.get(
+        f"{REST}/tasks",
+        {"pagesize": "5", "A2A-Version": "1.0"},
+        headers={"Authorization": f"Bearer {api_key}"},
+    )
+
+    assert response.status_code == 400
+    assert response.json()["error"]["message"] == (
+        "Invalid parameters: pagesize: unknown field (did you mean pageSize?)"
+    )
+
+
+async def test_http_json_ignores_query_parameters_that_resemble_none(async_client, api_key):
     response = await async_client.get(
         f"{REST}/tasks",
         {"pageSize": "5", "cursor": "abc", "A2A-Version": "1.0"},
         headers={"Authorization": f"Bearer {api_key}"},
     )
 
-    assert response.status_code == 400
-    assert response.json()["error"]["message"] == "Invalid parameters: cursor: unknown field"
+    assert response.status_code == 200
 
 
 async def test_websocket_answers_invalid_params(api_key):
@@ -145,10 +157,22 @@ async def test_a_0_3_client_keeps_its_0_3_shape(rpc, api_key):
     assert configs == [HOOK]
 
 
-async def test_a_0_3_message_with_a_field_neither_version_has_is_refused(rpc, api_key):
-    message = {"messageId": "m-0-3", "role": "user", "parts": [{"text": "hi"}], "priority": 1}
+async def test_a_0_3_message_with_a_misspelt_field_is_refused(rpc, api_key):
+    message = {"messageId": "m-0-3", "role": "user", "parts": [{"text": "hi"}], "contextid": "c"}
     body = (await rpc("message/send", {"message": message}, key=api_key, version=None)).json()
 
     assert body["error"]["code"] == -32602
-    assert body["error"]["message"] == "Invalid parameters: message.priority: unknown field"
+    assert body["error"]["message"] == (
+        "Invalid parameters: message.contextid: unknown field (did you mean contextId?)"
+    )
     await _nothing_stored()
+
+
+async def test_a_field_that_resembles_none_is_ignored_on_every_version(rpc, api_key):
+    """A2A §5.7: unrecognized fields SHOULD be ignored (the TCK's DM-SERIAL-005)."""
+    params = message_params("hello")
+    params["message"]["tckUnknownField"] = "x"
+    params["tckExtraParam"] = 1
+    body = (await rpc("SendMessage", params, key=api_key)).json()
+
+    assert body["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
