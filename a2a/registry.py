@@ -39,6 +39,9 @@ class AgentHooks(Protocol):
     skills: ClassVar[list[dict[str, Any]]]
     input_modes: ClassVar[list[str]]
     output_modes: ClassVar[list[str]]
+    # Whether a new message (no taskId) repeating an earlier one's messageId is a retry,
+    # answered with the first result (docs/protocol.md, "Idempotency").
+    repeated_message_id_is_retry: ClassVar[bool]
 
     def reply(self, message: wire.Message) -> list[dict[str, Any]] | None:
         """Answer a new message directly with these parts (no task), or None to start one."""

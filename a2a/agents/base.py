@@ -121,6 +121,7 @@ class Agent(ABC):
     skills: ClassVar[list[dict[str, Any]]]
     input_modes: ClassVar[list[str]] = ["text/plain"]
     output_modes: ClassVar[list[str]] = ["text/plain"]
+    repeated_message_id_is_retry: ClassVar[bool] = True
 
     def reply(self, message: wire.Message) -> list[dict[str, Any]] | None:
         """Answer a new message directly with these parts (no task), or None to start one.
