@@ -30,7 +30,7 @@ from django.conf import settings
 from a2a.agents.base import StepResult, TaskRun
 from a2a.models import Context, Message, Role, Task, TaskState
 from assistant import llm
-from assistant.decisions import is_decision
+from assistant.decisions import approval_prompt, is_decision
 from assistant.services import (
     assistant_turn_store,
     context_summary_store,
@@ -147,38 +147,19 @@ class AssistantStep:
                 "message_id", flat=True
             )
         )
+        # Only the message that opened the task: the follow-ups answer approval prompts (the
+        # only question this agent asks), and what they decide reaches the model as the
+        # calls' results, with the reasons (AssistantAgent.on_follow_up).
+        opening = Message.objects.filter(task=self.task, role=Role.USER).order_by("position")[:1]
         fresh = [
-            m
-            for m in Message.objects.filter(task=self.task, role=Role.USER).order_by("position")
-            if m.pk not in known and any(not is_decision(p) for p in m.parts)
+            m for m in opening if m.pk not in known and any(not is_decision(p) for p in m.parts)
         ]
         if not fresh:
             return
         transcript_user_messages_add(task=self.task, messages=fresh)
 
     def _ask(self, pending: list[ToolCall]) -> None:
-        described = "; ".join(f"{c.tool}({json.dumps(c.arguments)})" for c in pending)
-        self.run_.input_required(
-            parts=[
-                {
-                    "text": f"Approval needed before running: {described}. Approve or reject "
-                    "with a toolCallDecision data part, the approval page or the REST API."
-                },
-                {
-                    "data": {
-                        "pendingToolCalls": [
-                            {
-                                "toolCallId": str(c.id),
-                                "tool": c.tool,
-                                "arguments": c.arguments,
-                                "reason": c.approval_reason,
-                            }
-                            for c in pending
-                        ]
-                    }
-                },
-            ]
-        )
+        self.run_.input_required(parts=approval_prompt(pending))
 
     def _model_turn(self, turn: int) -> StepResult:
         messages = self._prompt()

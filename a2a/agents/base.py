@@ -14,12 +14,13 @@ from typing import Any, ClassVar
 
 from a2a.models import Message, Role, Task, TaskState
 from a2a.protocol import types as wire
-from a2a.registry import StepResult
+from a2a.registry import FollowUp, StepResult
 from a2a.services.tasks import TaskStateError, task_artifact_update, task_transition
 from accounts.models import User
 
-# StepResult lives with the hooks it answers (a2a.registry); agents import it from here.
-__all__ = ["Agent", "StepResult", "TaskRun", "TaskStopped"]
+# StepResult and FollowUp live with the hooks they answer (a2a.registry); agents import them
+# from here.
+__all__ = ["Agent", "FollowUp", "StepResult", "TaskRun", "TaskStopped"]
 
 
 class TaskStopped(Exception):
@@ -131,15 +132,15 @@ class Agent(ABC):
         """
         return None
 
-    def on_follow_up(self, task: Task, message: wire.Message, *, sender: User) -> bool:
-        """Take a follow-up to an interrupted task (locked); return whether to run again.
+    def on_follow_up(self, task: Task, message: wire.Message, *, sender: User) -> FollowUp:
+        """Take a follow-up to an interrupted task (locked); say whether to run again.
 
         ``sender`` is who sent it: the owner, or someone allowed to act on the task (an
         approver deciding tool calls of a task shared with them, an admin). Runs in the
         transaction that stores the message, before the task is resumed; an A2AError raised
         here refuses the message and stores nothing.
         """
-        return True
+        return FollowUp(resume=True)
 
     def on_cancel(self, task: Task) -> None:  # noqa: B027 (optional hook, not abstract)
         """Clean up after a cancel, in the cancel's transaction (the task is locked)."""

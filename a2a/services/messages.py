@@ -337,14 +337,15 @@ def _message_continue(
         push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message)
     agent = agent_find(task.agent)
-    resume = agent is None or agent.on_follow_up(task, message, sender=sender)
-    if not resume:
+    follow_up = agent.on_follow_up(task, message, sender=sender) if agent else None
+    if follow_up is not None and not follow_up.resume:
         # The agent took the message but still waits for more (e.g. other approvals): the
         # task stays interrupted, its status saying what it still waits for.
         event = _transition(
             task=task,
             state=task.state,
-            message_parts=task.status_message.parts if task.status_message else None,
+            message_parts=follow_up.ask
+            or (task.status_message.parts if task.status_message else None),
             actor=sender,
         )
         user_message.seq = event.seq
