@@ -14,7 +14,7 @@ from django.db import OperationalError, connection
 
 from a2a.agents import StepResult, TaskRun, TaskStopped
 from a2a.models import Task, TaskState
-from a2a.registry import AGENTS, agent_get
+from a2a.registry import AGENTS, AgentHooks, agent_get
 from a2a.services.artifacts import artifact_files_purge
 from a2a.services.push import push_deliveries_drain, push_deliveries_resume
 from a2a.services.tasks import (
@@ -98,8 +98,9 @@ def task_run_job(task_id: str) -> None:
 def _run_agent(task: Task) -> StepResult | None:
     task_id = str(task.id)
     run = TaskRun(task)
+    agent = agent_get(task.agent)
     try:
-        outcome = agent_get(task.agent).run(run)
+        outcome = agent.run(run)
     except TaskStopped:
         logger.info("Task %s stopped while its agent ran (canceled or finished)", task_id)
         return None
@@ -107,19 +108,30 @@ def _run_agent(task: Task) -> StepResult | None:
         raise
     except Exception:
         logger.exception("Agent %s failed on task %s", task.agent, task_id)
-        _fail(task_id, "The agent failed with an internal error.")
+        _fail(task_id, "The agent failed with an internal error.", agent=agent, task=task)
         return None
     if outcome is StepResult.CONTINUE:
         return outcome
     if run.state() in RUNNABLE_STATES:
         logger.error("Agent %s returned without ending task %s", task.agent, task_id)
-        _fail(task_id, "The agent stopped without a result.")
+        _fail(task_id, "The agent stopped without a result.", agent=agent, task=task)
     return None
 
 
-def _fail(task_id: str, text: str) -> None:
+def _fail(
+    task_id: str, text: str, *, agent: AgentHooks | None = None, task: Task | None = None
+) -> None:
+    parts: list[dict[str, Any]] = [{"text": text}]
+    if agent is not None and task is not None:
+        try:
+            parts += agent.outcome_parts(task)
+        except OperationalError:
+            raise
+        except Exception:
+            # The task fails all the same, with the text alone.
+            logger.exception("Agent %s could not describe failed task %s", task.agent, task_id)
     with contextlib.suppress(TaskStateError):
-        task_transition(task_id=task_id, state=TaskState.FAILED, message_parts=[{"text": text}])
+        task_transition(task_id=task_id, state=TaskState.FAILED, message_parts=parts)
 
 
 @shared_task(**RETRYING)

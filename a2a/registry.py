@@ -69,6 +69,10 @@ class AgentHooks(Protocol):
         """Clean up after a cancel, in the cancel's transaction (the task is locked)."""
         ...
 
+    def outcome_parts(self, task: Task) -> list[dict[str, Any]]:
+        """Parts to add to a final status message webcap writes (a cancel, a failed job)."""
+        ...
+
     def warm_up(self) -> None:
         """Load what the first run would otherwise load."""
         ...

@@ -6,6 +6,8 @@ This is what webcap registers under the name ``assistant``: the hooks the task s
 
 from __future__ import annotations
 
+from typing import Any
+
 from a2a.agents.base import Agent, FollowUp, StepResult, TaskRun
 from a2a.models import Task
 from a2a.protocol import types as wire
@@ -13,6 +15,7 @@ from a2a.selectors import APPROVE, task_require
 from accounts.models import User
 from assistant import llm
 from assistant.decisions import approval_prompt, decisions_in, message_text, plain_decision
+from assistant.outcomes import outcome_part
 from assistant.services import assistant_decision_apply
 from assistant.step import AssistantStep
 from tools.services import tool_calls_cancel, tool_calls_pending
@@ -76,6 +79,9 @@ class AssistantAgent(Agent):
 
     def on_cancel(self, task: Task) -> None:
         tool_calls_cancel(task=task)
+
+    def outcome_parts(self, task: Task) -> list[dict[str, Any]]:
+        return [outcome_part(task=task, completed=False)]
 
     def warm_up(self) -> None:
         # Importing litellm takes seconds; without this the first task waits for it.

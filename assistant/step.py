@@ -31,6 +31,7 @@ from a2a.agents.base import StepResult, TaskRun
 from a2a.models import Context, Message, Role, Task, TaskState
 from assistant import llm
 from assistant.decisions import approval_prompt, is_decision
+from assistant.outcomes import outcome_part
 from assistant.services import (
     assistant_turn_store,
     context_summary_store,
@@ -130,11 +131,11 @@ class AssistantStep:
         )
         if final_stored:
             # The final answer was stored, then the worker died before completing.
-            self.run_.complete()
+            self._complete()
             return StepResult.DONE
         turns = TranscriptEntry.objects.filter(task=self.task, role=EntryRole.ASSISTANT).count()
         if turns >= settings.WEBCAP_AGENT_MAX_STEPS:
-            self.run_.fail(f"Stopped after {turns} model turns without a final answer.")
+            self._fail(f"Stopped after {turns} model turns without a final answer.")
             return StepResult.DONE
         return self._model_turn(turns + 1)
 
@@ -174,7 +175,7 @@ class AssistantStep:
                 task_id=self.task.id,
             )
         except llm.LLMError as exc:
-            self.run_.fail(str(exc))
+            self._fail(str(exc))
             return StepResult.DONE
         writer.close()
         requested = [
@@ -184,8 +185,16 @@ class AssistantStep:
         assistant_turn_store(task=self.task, text=completion.text, requested=requested)
         if requested:
             return StepResult.CONTINUE
-        self.run_.complete()
+        self._complete()
         return StepResult.DONE
+
+    # --- Endings: the status message carries the outcome (assistant/outcomes.py) -------------
+
+    def _complete(self) -> None:
+        self.run_.complete(parts=[outcome_part(task=self.task, completed=True)])
+
+    def _fail(self, text: str) -> None:
+        self.run_.fail(parts=[{"text": text}, outcome_part(task=self.task, completed=False)])
 
     # --- The prompt -------------------------------------------------------------------------------
 

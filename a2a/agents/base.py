@@ -145,6 +145,14 @@ class Agent(ABC):
     def on_cancel(self, task: Task) -> None:  # noqa: B027 (optional hook, not abstract)
         """Clean up after a cancel, in the cancel's transaction (the task is locked)."""
 
+    def outcome_parts(self, task: Task) -> list[dict[str, Any]]:
+        """Parts to add to a final status message webcap writes (a cancel, a failed job).
+
+        Called in the transaction that ends the task, after ``on_cancel``; the default adds
+        nothing.
+        """
+        return []
+
     def warm_up(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Load what the first run would otherwise load (a worker calls it once, in a thread)."""
 

@@ -98,6 +98,8 @@ async def test_no_with_a_reason_reaches_the_model_and_the_answer(rpc, api_key, s
     assert task_answer(done) == "http_request was not approved: not today."
     assert site.gets == []
     assert await _decision(call_id) == ("rejected", "not today", "alice")
+    outcome = done["status"]["message"]["parts"][0]["data"]["taskOutcome"]
+    assert outcome["toolCalls"][0]["reason"] == "not today"
 
 
 async def test_an_unclear_reply_asks_again_naming_the_call_and_the_choices(
