@@ -13,7 +13,7 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 from a2a.agents import StepResult, TaskRun, TaskStopped
-from a2a.models import Task, TaskState
+from a2a.models import INTERRUPTED_STATES, TERMINAL_STATES, Task, TaskState
 from a2a.registry import AGENTS, AgentHooks, agent_get
 from a2a.services.artifacts import artifact_files_purge
 from a2a.services.push import push_deliveries_drain, push_deliveries_resume
@@ -30,6 +30,7 @@ from a2a.services.tasks import (
 logger = logging.getLogger(__name__)
 
 RUNNABLE_STATES = frozenset({TaskState.SUBMITTED, TaskState.WORKING})
+SETTLED_STATES = TERMINAL_STATES | INTERRUPTED_STATES
 # A job acknowledged only when done, retried with backoff while the database is unreachable.
 RETRYING: dict[str, Any] = {
     "acks_late": True,
@@ -112,7 +113,9 @@ def _run_agent(task: Task) -> StepResult | None:
         return None
     if outcome is StepResult.CONTINUE:
         return outcome
-    if run.state() in RUNNABLE_STATES:
+    # Ended or interrupted by this run: a client may already have answered an interrupted
+    # task, so the task's state now (submitted again) says nothing about this run.
+    if run.reported not in SETTLED_STATES and run.state() in RUNNABLE_STATES:
         logger.error("Agent %s returned without ending task %s", task.agent, task_id)
         _fail(task_id, "The agent stopped without a result.", agent=agent, task=task)
     return None

@@ -35,6 +35,9 @@ class TaskRun:
         self.task_id: uuid.UUID = task.id
         self.context_id: str = task.context.key
         self.owner_id: int = task.owner_id
+        # The last state this run reported: the job reads it, not the task's state now, which
+        # a follow-up may already have moved on.
+        self.reported: str | None = None
 
     def history(self) -> list[Message]:
         """Return the task's messages, oldest first."""
@@ -65,6 +68,7 @@ class TaskRun:
             task_transition(task_id=self.task_id, state=state, message_parts=message_parts)
         except TaskStateError as exc:
             raise TaskStopped(str(exc)) from exc
+        self.reported = state
 
     def working(self, text: str | None = None) -> None:
         """Report that the agent is working, optionally with a progress message."""
