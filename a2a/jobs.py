@@ -13,8 +13,8 @@ from django.conf import settings
 from django.db import OperationalError, connection
 
 from a2a.agents import StepResult, TaskRun, TaskStopped
-from a2a.models import Task, TaskState
-from a2a.registry import AGENTS, agent_get
+from a2a.models import INTERRUPTED_STATES, TERMINAL_STATES, Task, TaskState
+from a2a.registry import AGENTS, AgentHooks, agent_get
 from a2a.services.artifacts import artifact_files_purge
 from a2a.services.push import push_deliveries_drain, push_deliveries_resume
 from a2a.services.tasks import (
@@ -30,6 +30,7 @@ from a2a.services.tasks import (
 logger = logging.getLogger(__name__)
 
 RUNNABLE_STATES = frozenset({TaskState.SUBMITTED, TaskState.WORKING})
+SETTLED_STATES = TERMINAL_STATES | INTERRUPTED_STATES
 # A job acknowledged only when done, retried with backoff while the database is unreachable.
 RETRYING: dict[str, Any] = {
     "acks_late": True,
@@ -98,8 +99,9 @@ def task_run_job(task_id: str) -> None:
 def _run_agent(task: Task) -> StepResult | None:
     task_id = str(task.id)
     run = TaskRun(task)
+    agent = agent_get(task.agent)
     try:
-        outcome = agent_get(task.agent).run(run)
+        outcome = agent.run(run)
     except TaskStopped:
         logger.info("Task %s stopped while its agent ran (canceled or finished)", task_id)
         return None
@@ -107,19 +109,32 @@ def _run_agent(task: Task) -> StepResult | None:
         raise
     except Exception:
         logger.exception("Agent %s failed on task %s", task.agent, task_id)
-        _fail(task_id, "The agent failed with an internal error.")
+        _fail(task_id, "The agent failed with an internal error.", agent=agent, task=task)
         return None
     if outcome is StepResult.CONTINUE:
         return outcome
-    if run.state() in RUNNABLE_STATES:
+    # Ended or interrupted by this run: a client may already have answered an interrupted
+    # task, so the task's state now (submitted again) says nothing about this run.
+    if run.reported not in SETTLED_STATES and run.state() in RUNNABLE_STATES:
         logger.error("Agent %s returned without ending task %s", task.agent, task_id)
-        _fail(task_id, "The agent stopped without a result.")
+        _fail(task_id, "The agent stopped without a result.", agent=agent, task=task)
     return None
 
 
-def _fail(task_id: str, text: str) -> None:
+def _fail(
+    task_id: str, text: str, *, agent: AgentHooks | None = None, task: Task | None = None
+) -> None:
+    parts: list[dict[str, Any]] = [{"text": text}]
+    if agent is not None and task is not None:
+        try:
+            parts += agent.outcome_parts(task)
+        except OperationalError:
+            raise
+        except Exception:
+            # The task fails all the same, with the text alone.
+            logger.exception("Agent %s could not describe failed task %s", task.agent, task_id)
     with contextlib.suppress(TaskStateError):
-        task_transition(task_id=task_id, state=TaskState.FAILED, message_parts=[{"text": text}])
+        task_transition(task_id=task_id, state=TaskState.FAILED, message_parts=parts)
 
 
 @shared_task(**RETRYING)

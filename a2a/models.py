@@ -141,6 +141,8 @@ class Message(TimeStampedModel):
         indexes = [
             models.Index(fields=["task", "position"], name="message_task_position"),
             models.Index(fields=["task", "message_id"], name="message_task_message_id"),
+            # A new message's retry is looked up by owner and messageId.
+            models.Index(fields=["owner", "message_id"], name="message_owner_message_id"),
         ]
 
     def __str__(self) -> str:

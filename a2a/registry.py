@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
@@ -31,6 +32,19 @@ class StepResult(enum.Enum):
     CONTINUE = "continue"
 
 
+@dataclass(frozen=True)
+class FollowUp:
+    """What an agent made of a follow-up: run the task again, or keep waiting.
+
+    ``ask`` is the status message (its parts) the task keeps waiting with, when the agent
+    has something to say about this follow-up (e.g. that it could not tell what it decides);
+    without it the task keeps the status message it had.
+    """
+
+    resume: bool
+    ask: list[dict[str, Any]] | None = None
+
+
 class AgentHooks(Protocol):
     """What webcap calls on an agent; ``a2a.agents.Agent`` implements it with defaults."""
 
@@ -39,17 +53,24 @@ class AgentHooks(Protocol):
     skills: ClassVar[list[dict[str, Any]]]
     input_modes: ClassVar[list[str]]
     output_modes: ClassVar[list[str]]
+    # Whether a new message (no taskId) repeating an earlier one's messageId is a retry,
+    # answered with the first result (docs/protocol.md, "Idempotency").
+    repeated_message_id_is_retry: ClassVar[bool]
 
     def reply(self, message: wire.Message) -> list[dict[str, Any]] | None:
         """Answer a new message directly with these parts (no task), or None to start one."""
         ...
 
-    def on_follow_up(self, task: Task, message: wire.Message, *, sender: User) -> bool:
-        """Take a follow-up to an interrupted task (locked); return whether to run again."""
+    def on_follow_up(self, task: Task, message: wire.Message, *, sender: User) -> FollowUp:
+        """Take a follow-up to an interrupted task (locked); say whether to run again."""
         ...
 
     def on_cancel(self, task: Task) -> None:
         """Clean up after a cancel, in the cancel's transaction (the task is locked)."""
+        ...
+
+    def outcome_parts(self, task: Task) -> list[dict[str, Any]]:
+        """Parts to add to a final status message webcap writes (a cancel, a failed job)."""
         ...
 
     def warm_up(self) -> None:

@@ -30,7 +30,8 @@ from django.conf import settings
 from a2a.agents.base import StepResult, TaskRun
 from a2a.models import Context, Message, Role, Task, TaskState
 from assistant import llm
-from assistant.decisions import is_decision
+from assistant.decisions import approval_prompt, is_decision
+from assistant.outcomes import outcome_part
 from assistant.services import (
     assistant_turn_store,
     context_summary_store,
@@ -130,11 +131,11 @@ class AssistantStep:
         )
         if final_stored:
             # The final answer was stored, then the worker died before completing.
-            self.run_.complete()
+            self._complete()
             return StepResult.DONE
         turns = TranscriptEntry.objects.filter(task=self.task, role=EntryRole.ASSISTANT).count()
         if turns >= settings.WEBCAP_AGENT_MAX_STEPS:
-            self.run_.fail(f"Stopped after {turns} model turns without a final answer.")
+            self._fail(f"Stopped after {turns} model turns without a final answer.")
             return StepResult.DONE
         return self._model_turn(turns + 1)
 
@@ -147,38 +148,19 @@ class AssistantStep:
                 "message_id", flat=True
             )
         )
+        # Only the message that opened the task: the follow-ups answer approval prompts (the
+        # only question this agent asks), and what they decide reaches the model as the
+        # calls' results, with the reasons (AssistantAgent.on_follow_up).
+        opening = Message.objects.filter(task=self.task, role=Role.USER).order_by("position")[:1]
         fresh = [
-            m
-            for m in Message.objects.filter(task=self.task, role=Role.USER).order_by("position")
-            if m.pk not in known and any(not is_decision(p) for p in m.parts)
+            m for m in opening if m.pk not in known and any(not is_decision(p) for p in m.parts)
         ]
         if not fresh:
             return
         transcript_user_messages_add(task=self.task, messages=fresh)
 
     def _ask(self, pending: list[ToolCall]) -> None:
-        described = "; ".join(f"{c.tool}({json.dumps(c.arguments)})" for c in pending)
-        self.run_.input_required(
-            parts=[
-                {
-                    "text": f"Approval needed before running: {described}. Approve or reject "
-                    "with a toolCallDecision data part, the approval page or the REST API."
-                },
-                {
-                    "data": {
-                        "pendingToolCalls": [
-                            {
-                                "toolCallId": str(c.id),
-                                "tool": c.tool,
-                                "arguments": c.arguments,
-                                "reason": c.approval_reason,
-                            }
-                            for c in pending
-                        ]
-                    }
-                },
-            ]
-        )
+        self.run_.input_required(parts=approval_prompt(pending))
 
     def _model_turn(self, turn: int) -> StepResult:
         messages = self._prompt()
@@ -193,7 +175,7 @@ class AssistantStep:
                 task_id=self.task.id,
             )
         except llm.LLMError as exc:
-            self.run_.fail(str(exc))
+            self._fail(str(exc))
             return StepResult.DONE
         writer.close()
         requested = [
@@ -203,8 +185,16 @@ class AssistantStep:
         assistant_turn_store(task=self.task, text=completion.text, requested=requested)
         if requested:
             return StepResult.CONTINUE
-        self.run_.complete()
+        self._complete()
         return StepResult.DONE
+
+    # --- Endings: the status message carries the outcome (assistant/outcomes.py) -------------
+
+    def _complete(self) -> None:
+        self.run_.complete(parts=[outcome_part(task=self.task, completed=True)])
+
+    def _fail(self, text: str) -> None:
+        self.run_.fail(parts=[{"text": text}, outcome_part(task=self.task, completed=False)])
 
     # --- The prompt -------------------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -20,6 +21,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from a2a.bindings import public_base_url
 from accounts.authentication import request_user, require_scope
 from accounts.models import Scope
 from tools.models import LLMCall, ToolCall, ToolCallStatus
@@ -61,6 +63,45 @@ class ToolCallSerializer(serializers.ModelSerializer[ToolCall]):
 
 class DecisionSerializer(serializers.Serializer[Any]):
     reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+
+
+class TaskFollowSerializer(serializers.Serializer[Any]):
+    """Where to see what happens next: the task, read or streamed on either A2A binding."""
+
+    taskId = serializers.UUIDField()
+    a2aVersion = serializers.CharField(help_text="send it as the A2A-Version header")
+    getTask = serializers.URLField(help_text="HTTP+JSON GetTask")
+    subscribe = serializers.URLField(help_text="HTTP+JSON SubscribeToTask (SSE)")
+    jsonrpc = serializers.DictField(
+        help_text="the JSON-RPC endpoint (url) and the GetTask and SubscribeToTask calls"
+    )
+
+
+class DecidedToolCallSerializer(ToolCallSerializer):
+    """A decided call, and how to follow its task to the outcome (docs/agent.md)."""
+
+    follow = serializers.SerializerMethodField()
+
+    class Meta(ToolCallSerializer.Meta):
+        fields = [*ToolCallSerializer.Meta.fields, "follow"]
+        read_only_fields = fields
+
+    @extend_schema_field(TaskFollowSerializer)
+    def get_follow(self, call: ToolCall) -> dict[str, Any]:
+        request: Request = self.context["request"]
+        base = public_base_url(request.scheme or "http", request.get_host())
+        task_id = str(call.task_id)
+        return {
+            "taskId": task_id,
+            "a2aVersion": "1.0",
+            "getTask": f"{base}/a2a/rest/tasks/{task_id}",
+            "subscribe": f"{base}/a2a/rest/tasks/{task_id}:subscribe",
+            "jsonrpc": {
+                "url": f"{base}/a2a/jsonrpc",
+                "getTask": {"method": "GetTask", "params": {"id": task_id}},
+                "subscribe": {"method": "SubscribeToTask", "params": {"id": task_id}},
+            },
+        }
 
 
 class ToolCallPagination(PageNumberPagination):
@@ -117,12 +158,14 @@ class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
             approved=approved,
             reason=body.validated_data["reason"],
         )
-        return Response(ToolCallSerializer(call).data)
+        return Response(DecidedToolCallSerializer(call, context={"request": request}).data)
 
+    @extend_schema(request=DecisionSerializer, responses=DecidedToolCallSerializer)
     @action(detail=True, methods=["post"])
     def approve(self, request: Request, pk: str) -> Response:
         return self._decide(request, pk, approved=True)
 
+    @extend_schema(request=DecisionSerializer, responses=DecidedToolCallSerializer)
     @action(detail=True, methods=["post"])
     def reject(self, request: Request, pk: str) -> Response:
         return self._decide(request, pk, approved=False)

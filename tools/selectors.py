@@ -11,6 +11,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
@@ -19,7 +20,7 @@ from a2a.models import Message, Role, Task
 from a2a.selectors import APPROVE, granted, tasks_visible_to
 from accounts.models import User
 from accounts.roles import decides_when_granted, manages_all_tasks, may_send, sees_all_tasks
-from tools.models import LLMCall, ToolCall, ToolCallStatus
+from tools.models import Decision, LLMCall, ToolCall, ToolCallStatus
 
 
 def tool_calls_visible_to(*, user: User) -> QuerySet[ToolCall]:
@@ -103,3 +104,28 @@ def pending_approvals(
         PendingApproval(call=call, request=requests.get(call.task_id), recent=recent[call.task_id])
         for call in calls
     ]
+
+
+def tool_call_outcome(call: ToolCall) -> dict[str, Any]:
+    """Return how a call ended, as clients read it (docs/agent.md, "Outcomes").
+
+    ``succeeded``; ``failed`` with the error; ``rejected`` with the reason (a person's, or
+    the role policy's); ``expired``: it never ran to the end because its task ended first
+    (canceled while the call waited for a decision, to run, or ran), with what happened.
+    """
+    outcome: dict[str, Any] = {"toolCallId": str(call.id), "tool": call.tool}
+    if call.status == ToolCallStatus.SUCCESS:
+        outcome["outcome"] = "succeeded"
+    elif call.decision == Decision.REJECTED:
+        outcome.update(outcome="rejected", reason=call.decision_reason or "no reason given")
+    elif call.status == ToolCallStatus.ERROR:
+        outcome.update(outcome="failed", error=call.error)
+    else:
+        outcome.update(outcome="expired", error=call.error or "the task ended before it ran")
+    return outcome
+
+
+def tool_call_outcomes(*, task: Task) -> list[dict[str, Any]]:
+    """Return the outcome of every call of a task, in the order the model asked for them."""
+    calls = ToolCall.objects.filter(task=task).order_by("created_at", "position")
+    return [tool_call_outcome(call) for call in calls]

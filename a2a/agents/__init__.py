@@ -6,7 +6,7 @@ and ``agent_get`` are that registry's, here for the callers that know them from 
 
 from __future__ import annotations
 
-from a2a.agents.base import Agent, StepResult, TaskRun, TaskStopped
+from a2a.agents.base import Agent, FollowUp, StepResult, TaskRun, TaskStopped
 from a2a.registry import AGENTS, agent_get
 
-__all__ = ["AGENTS", "Agent", "StepResult", "TaskRun", "TaskStopped", "agent_get"]
+__all__ = ["AGENTS", "Agent", "FollowUp", "StepResult", "TaskRun", "TaskStopped", "agent_get"]

@@ -14,12 +14,13 @@ from typing import Any, ClassVar
 
 from a2a.models import Message, Role, Task, TaskState
 from a2a.protocol import types as wire
-from a2a.registry import StepResult
+from a2a.registry import FollowUp, StepResult
 from a2a.services.tasks import TaskStateError, task_artifact_update, task_transition
 from accounts.models import User
 
-# StepResult lives with the hooks it answers (a2a.registry); agents import it from here.
-__all__ = ["Agent", "StepResult", "TaskRun", "TaskStopped"]
+# StepResult and FollowUp live with the hooks they answer (a2a.registry); agents import them
+# from here.
+__all__ = ["Agent", "FollowUp", "StepResult", "TaskRun", "TaskStopped"]
 
 
 class TaskStopped(Exception):
@@ -34,6 +35,9 @@ class TaskRun:
         self.task_id: uuid.UUID = task.id
         self.context_id: str = task.context.key
         self.owner_id: int = task.owner_id
+        # The last state this run reported: the job reads it, not the task's state now, which
+        # a follow-up may already have moved on.
+        self.reported: str | None = None
 
     def history(self) -> list[Message]:
         """Return the task's messages, oldest first."""
@@ -64,6 +68,7 @@ class TaskRun:
             task_transition(task_id=self.task_id, state=state, message_parts=message_parts)
         except TaskStateError as exc:
             raise TaskStopped(str(exc)) from exc
+        self.reported = state
 
     def working(self, text: str | None = None) -> None:
         """Report that the agent is working, optionally with a progress message."""
@@ -121,6 +126,7 @@ class Agent(ABC):
     skills: ClassVar[list[dict[str, Any]]]
     input_modes: ClassVar[list[str]] = ["text/plain"]
     output_modes: ClassVar[list[str]] = ["text/plain"]
+    repeated_message_id_is_retry: ClassVar[bool] = True
 
     def reply(self, message: wire.Message) -> list[dict[str, Any]] | None:
         """Answer a new message directly with these parts (no task), or None to start one.
@@ -130,18 +136,26 @@ class Agent(ABC):
         """
         return None
 
-    def on_follow_up(self, task: Task, message: wire.Message, *, sender: User) -> bool:
-        """Take a follow-up to an interrupted task (locked); return whether to run again.
+    def on_follow_up(self, task: Task, message: wire.Message, *, sender: User) -> FollowUp:
+        """Take a follow-up to an interrupted task (locked); say whether to run again.
 
         ``sender`` is who sent it: the owner, or someone allowed to act on the task (an
         approver deciding tool calls of a task shared with them, an admin). Runs in the
         transaction that stores the message, before the task is resumed; an A2AError raised
         here refuses the message and stores nothing.
         """
-        return True
+        return FollowUp(resume=True)
 
     def on_cancel(self, task: Task) -> None:  # noqa: B027 (optional hook, not abstract)
         """Clean up after a cancel, in the cancel's transaction (the task is locked)."""
+
+    def outcome_parts(self, task: Task) -> list[dict[str, Any]]:
+        """Parts to add to a final status message webcap writes (a cancel, a failed job).
+
+        Called in the transaction that ends the task, after ``on_cancel``; the default adds
+        nothing.
+        """
+        return []
 
     def warm_up(self) -> None:  # noqa: B027 (optional hook, not abstract)
         """Load what the first run would otherwise load (a worker calls it once, in a thread)."""

@@ -113,6 +113,9 @@ class ConformanceAgent(Agent):
     ]
     input_modes = ["text/plain", "application/json"]
     output_modes = ["text/plain", "application/json"]
+    # The messageId names the scenario, not the message: the kit sends the same one (with
+    # other text) for every task of a scenario in a run, each meant as new work.
+    repeated_message_id_is_retry = False
 
     def reply(self, message: wire.Message) -> list[dict[str, Any]] | None:
         if message.message_id.startswith(DIRECT_REPLY_PREFIX):

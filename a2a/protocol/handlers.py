@@ -116,14 +116,15 @@ async def send_streaming_message(
     """SendStreamingMessage (A2A §3.1.2): the Task first, then its updates until it settles.
 
     A new task streams from its first stored event, so the client sees the whole lifecycle
-    (submitted, working, artifacts, final). A follow-up to an existing task starts with a
-    snapshot of the task as it is now.
+    (submitted, working, artifacts, final); so does a retry of the message that opened it.
+    A follow-up to an existing task starts with a snapshot of the task as it is now.
     """
     result = await _send(ctx, request)
     if isinstance(result, Reply):
         return MessageStream(result.message)
     config = request.configuration or wire.SendMessageConfiguration()
-    from_seq = result.start_seq if result.created else None
+    # Sequence number 1 is the event of the message that opened the task.
+    from_seq = result.start_seq if result.created or result.start_seq == 1 else None
     resume_after = _resume_after(ctx, None)
     if result.duplicate and resume_after is not None:
         # A client re-sending the same follow-up after a dropped stream resumes where it was.

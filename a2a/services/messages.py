@@ -17,7 +17,8 @@ from typing import Any
 import structlog
 from django.conf import settings
 from django.contrib.auth.models import Permission
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from a2a.models import (
@@ -136,12 +137,14 @@ def message_send(
 ) -> SendResult | Reply:
     """Accept a user message: start a new task, continue one, or take the agent's reply.
 
-    A follow-up that repeats a messageId already accepted for the same task, with the same
-    content, is a retry: it returns that turn's result instead of doing the work twice
-    (A2A §3.3.1). A message that names no task always starts a new one, even with a
-    messageId seen before (clients, the A2A TCK among them, reuse ids across tasks). An
-    inline push config is added to the task before its first event, so the webhook hears
-    every event of the turn.
+    A message that repeats a messageId the owner already sent, with the same content, is a
+    retry and gets the first send's result instead of doing the work twice (A2A §3.3.1): a
+    follow-up within its task, and a message that names no task among the owner's other
+    task-opening messages, where the same messageId with different content is refused
+    (-32602) rather than taken for the same message. (An agent whose messageIds are not
+    message identities, like the conformance agent's scenario names, starts new work for
+    each.) An inline push config is added to the task before its first event, so the
+    webhook hears every event of the turn.
     """
     if message.role != wire.Role.USER:
         raise InvalidParamsError.for_fields(
@@ -150,9 +153,14 @@ def message_send(
     if message.task_id:
         return _message_continue(sender=owner, message=message, push_config=push_config)
 
+    agent = agent_get(settings.WEBCAP_AGENT)
+    if agent.repeated_message_id_is_retry:
+        earlier = _earlier_send(owner=owner, message=message)
+        if earlier is not None:
+            return earlier
     context = _context_for(owner=owner, context_id=message.context_id)
     if push_config is None:
-        reply_parts = _agent_reply(message)
+        reply_parts = agent.reply(message)
         if reply_parts is not None:
             return _reply_store(owner=owner, context=context, message=message, parts=reply_parts)
     task = Task.objects.create(
@@ -178,8 +186,72 @@ def message_send(
     return _turn_started(task=task, user_message=user_message, event=event, created=True)
 
 
-def _agent_reply(message: wire.Message) -> list[dict[str, Any]] | None:
-    return agent_get(settings.WEBCAP_AGENT).reply(message)
+def _message_id_lock(*, owner: User, message_id: str) -> None:
+    """Make two sends of one owner's messageId run one after the other, until commit.
+
+    SQLite already does: every write transaction takes the database's write lock when it
+    begins (``transaction_mode`` IMMEDIATE). PostgreSQL takes a transaction-scoped advisory
+    lock on a hash of the pair, so a retry racing its original waits and then finds it.
+    """
+    if connection.vendor != "postgresql":
+        return
+    digest = hashlib.sha256(f"{owner.pk}\n{message_id}".encode()).digest()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s)", [int.from_bytes(digest[:8], "big", signed=True)]
+        )
+
+
+def _earlier_send(*, owner: User, message: wire.Message) -> SendResult | Reply | None:
+    """Answer a repeated new message with the first send's result; None for a new messageId.
+
+    The first send is the owner's oldest message with this messageId that opened a task
+    (its first message) or got a direct reply. The same content (and contextId, when the
+    retry names one) makes a retry; anything else is refused, naming the messageId.
+    """
+    _message_id_lock(owner=owner, message_id=message.message_id)
+    earlier = (
+        Message.objects.filter(owner=owner, role=Role.USER, message_id=message.message_id)
+        .filter(Q(task__isnull=True) | Q(position=1))
+        .select_related("context")
+        .order_by("created_at")
+        .first()
+    )
+    if earlier is None:
+        return None
+    if earlier.content_hash != _content_hash(message) or (
+        message.context_id is not None and message.context_id != earlier.context.key
+    ):
+        first = f"task {earlier.task_id}" if earlier.task_id else "a direct reply"
+        raise InvalidParamsError.for_fields(
+            [
+                (
+                    "message.messageId",
+                    f"{message.message_id!r} was already sent with other content (it started "
+                    f"{first}); repeat a message exactly to retry it, or give new work a new "
+                    "messageId",
+                )
+            ]
+        )
+    logger.info("Message %s repeated: answered with its first result", message.message_id)
+    if earlier.task_id is None:
+        # The agent's answer was stored right after the message, in its context.
+        reply = (
+            Message.objects.filter(
+                context=earlier.context,
+                task__isnull=True,
+                role=Role.AGENT,
+                created_at__gte=earlier.created_at,
+            )
+            .order_by("created_at")
+            .first()
+        )
+        if reply is not None:
+            return Reply(message=convert.message_to_wire(reply, context_key=earlier.context.key))
+        return None
+    return SendResult(
+        task_id=earlier.task_id, start_seq=earlier.seq or 1, created=False, duplicate=True
+    )
 
 
 def _reply_store(
@@ -267,14 +339,15 @@ def _message_continue(
         push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message)
     agent = agent_find(task.agent)
-    resume = agent is None or agent.on_follow_up(task, message, sender=sender)
-    if not resume:
+    follow_up = agent.on_follow_up(task, message, sender=sender) if agent else None
+    if follow_up is not None and not follow_up.resume:
         # The agent took the message but still waits for more (e.g. other approvals): the
         # task stays interrupted, its status saying what it still waits for.
         event = _transition(
             task=task,
             state=task.state,
-            message_parts=task.status_message.parts if task.status_message else None,
+            message_parts=follow_up.ask
+            or (task.status_message.parts if task.status_message else None),
             actor=sender,
         )
         user_message.seq = event.seq

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from django.db import transaction
@@ -62,13 +63,15 @@ def task_cancel(*, user: User, task_id: str) -> Task:
             metadata={"taskId": str(task.id), "state": convert.state_to_wire(task.state)},
         )
     agent = agent_find(task.agent)
+    outcome: list[dict[str, Any]] = []
     if agent is not None:
         agent.on_cancel(task)
+        outcome = agent.outcome_parts(task)
     audit_record(action="task.cancel", actor=user, target=task, extra={"from": task.state})
     _transition(
         task=task,
         state=TaskState.CANCELED,
-        message_parts=[{"text": "Canceled at the client's request."}],
+        message_parts=[{"text": "Canceled at the client's request."}, *outcome],
         actor=user,
     )
     logger.info("Task %s canceled by user %s", task.id, user.pk)

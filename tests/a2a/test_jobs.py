@@ -104,6 +104,28 @@ def test_an_agent_that_never_finishes_fails_the_task(
     assert _status_text(result.task_id) == "The agent stopped without a result."
 
 
+def test_a_reply_before_the_job_ends_does_not_fail_the_task(
+    user, register_agent, settings, django_capture_on_commit_callbacks
+):
+    class Asker(Agent):
+        name = "asker"
+        description = "asks, and is answered at once"
+        skills = []
+
+        def run(self, run: TaskRun) -> None:
+            run.input_required("Which one?")
+            # A fast client answers before this job has returned: the follow-up moves the
+            # task to submitted again (its own job runs it next).
+            task_transition(task_id=run.task_id, state=TaskState.SUBMITTED)
+
+    register_agent(Asker)
+    settings.WEBCAP_AGENT = "asker"
+    with django_capture_on_commit_callbacks(execute=True):
+        result = send(user)
+    assert Task.objects.get(pk=result.task_id).state == "submitted"
+    assert ("status-update", "failed") not in _events(result.task_id)
+
+
 def test_cancel_during_a_run_stops_the_agent(
     user, register_agent, settings, django_capture_on_commit_callbacks
 ):

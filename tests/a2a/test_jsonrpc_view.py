@@ -81,11 +81,13 @@ async def test_send_message_history_length(rpc, api_key):
     assert "history" not in response.json()["result"]["task"]
 
 
-async def test_repeated_message_id_without_task_creates_new_tasks(rpc, api_key):
+async def test_repeated_message_id_without_task_is_a_retry_or_refused(rpc, api_key):
+    # The rule on every binding: tests/a2a/test_retried_sends.py.
     first = await _send(rpc, api_key, message_id="dup")
-    second = await _send(rpc, api_key, "other text", message_id="dup")
-    assert second["id"] != first["id"]
-    assert await store_counts() == (2, 2, 10)
+    assert (await _send(rpc, api_key, message_id="dup"))["id"] == first["id"]
+    other = await rpc("SendMessage", message_params("other text", message_id="dup"), key=api_key)
+    assert other.json()["error"]["code"] == -32602
+    assert await store_counts() == (1, 1, 5)
 
 
 async def test_streaming_message_is_sse_with_task_first_and_terminal_last(rpc, api_key):

@@ -76,11 +76,17 @@ def test_context_is_created_server_side_or_accepted_from_client(user, other_user
     assert Context.objects.filter(key="my-conversation").count() == 2
 
 
-def test_a_message_without_task_always_starts_new_work(user):
+def test_a_repeated_message_without_task_is_a_retry_of_the_first(user):
     first = send(user, message_id="same")
     again = send(user, message_id="same")
-    assert again.task_id != first.task_id
-    assert (again.created, again.duplicate) == (True, False)
+    assert (again.task_id, again.start_seq, again.created, again.duplicate) == (
+        first.task_id,
+        1,
+        False,
+        True,
+    )
+    assert Task.objects.filter(owner=user).count() == 1
+    assert Message.objects.filter(owner=user, role="user").count() == 1
 
 
 def test_repeated_follow_up_for_the_same_task_returns_the_same_turn(user):

@@ -115,7 +115,11 @@ async def test_server_errors_fail_the_task_clearly_and_open_the_circuit(
     task = await rpc_send_task(rpc, api_key, "hello")
     assert task["status"]["state"] == "TASK_STATE_FAILED"
     assert task["status"]["message"]["parts"] == [
-        {"text": "The model openai/fake-model is unavailable after 3 attempts."}
+        {"text": "The model openai/fake-model is unavailable after 3 attempts."},
+        {
+            "data": {"taskOutcome": {"completedRequest": False, "toolCalls": []}},
+            "mediaType": "application/json",
+        },
     ]
     assert len(fake.requests) == 3
     failed = await LLMCall.objects.aget(task_id=task["id"])

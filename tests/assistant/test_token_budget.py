@@ -17,11 +17,19 @@ from django.utils import timezone
 from assistant.llm import tokens_used_today
 from tests.factories import make_key, make_user, rpc_send_task, task_answer
 from tests.fakellm import FakeLLM, Text, ToolCalls
-from tools.models import LLMCall
+from tools.models import LLMCall, ToolCall
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 SPENT = "Daily model token budget of 1000 tokens used up; it resets at 00:00 UTC."
+
+
+def _outcome(calls: list[dict[str, Any]]) -> dict[str, Any]:
+    """The taskOutcome part of a failed task (docs/agent.md, "Outcomes")."""
+    return {
+        "data": {"taskOutcome": {"completedRequest": False, "toolCalls": calls}},
+        "mediaType": "application/json",
+    }
 
 
 @pytest.fixture
@@ -47,7 +55,7 @@ async def test_a_user_who_spent_the_budget_gets_a_failed_task_and_no_model_reque
     assert await sync_to_async(tokens_used_today)(owner_id=user.pk) == 1000
     task = await rpc_send_task(rpc, api_key, "one more")
     assert task["status"]["state"] == "TASK_STATE_FAILED"
-    assert task["status"]["message"]["parts"] == [{"text": SPENT}]
+    assert task["status"]["message"]["parts"] == [{"text": SPENT}, _outcome([])]
     assert len(fake.requests) == 1  # the refused request never reached the provider
     refusal = await LLMCall.objects.aget(task_id=task["id"])
     assert (refusal.outcome, refusal.error, refusal.attempts) == ("budget", SPENT, 0)
@@ -67,7 +75,12 @@ async def test_the_budget_runs_out_between_turns_of_one_task(rpc, api_key, fake)
     fake.script(ToolCalls([("call_a", "calculator", {"expression": "6*7"})], usage=(950, 50)))
     task = await rpc_send_task(rpc, api_key, "compute")
     assert task["status"]["state"] == "TASK_STATE_FAILED"
-    assert task["status"]["message"]["parts"] == [{"text": SPENT}]
+    call = await ToolCall.objects.aget(task_id=task["id"])
+    # The calculator ran, but the request was not done: the task failed.
+    assert task["status"]["message"]["parts"] == [
+        {"text": SPENT},
+        _outcome([{"toolCallId": str(call.id), "tool": "calculator", "outcome": "succeeded"}]),
+    ]
     assert len(fake.requests) == 1
     outcomes = [c.outcome async for c in LLMCall.objects.filter(task_id=task["id"]).order_by("id")]
     assert outcomes == ["ok", "budget"]
