@@ -52,6 +52,8 @@ def _chrome(paths: dict[str, str], *, javascript: bool) -> webdriver.Chrome:
         "--disable-extensions",
     ):
         options.add_argument(argument)
+    # The console's messages, for tests that check a page loaded without errors.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     if not javascript:
         options.add_experimental_option(
             "prefs", {"profile.managed_default_content_settings.javascript": 2}

@@ -1,0 +1,66 @@
+"""The landing page and the API documentation, rendered by headless Chromium.
+
+The pages must draw from this server alone (no CDN): the browser's own log shows any request
+the Content-Security-Policy blocked or that failed, and Swagger UI must have drawn the
+operations of the management API from /api/schema/.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from tests.browser.conftest import WAIT, Screenshot
+from tests.live.server import LiveServer
+
+pytestmark = [pytest.mark.live, pytest.mark.browser]
+
+
+def _severe(browser: webdriver.Chrome) -> list[dict[str, Any]]:
+    """The console's errors since the last call (failed loads, CSP refusals, script errors)."""
+    entries: list[dict[str, Any]] = browser.get_log("browser")
+    return [entry for entry in entries if entry["level"] == "SEVERE"]
+
+
+def test_the_landing_page_names_the_server_and_links_what_it_serves(
+    webcap_server: LiveServer, browser: webdriver.Chrome, screenshot: Screenshot
+):
+    browser.get(f"{webcap_server.url}/")
+    WebDriverWait(browser, WAIT).until(lambda b: b.find_element(By.TAG_NAME, "h1").text)
+    screenshot(browser, "landing")
+
+    links = {
+        link.text: link.get_attribute("href")
+        for link in browser.find_elements(By.CSS_SELECTOR, "#content a")
+    }
+    url = webcap_server.url
+    assert links["Agent card"] == f"{url}/.well-known/agent-card.json"
+    assert links["API documentation"] == f"{url}/api/docs/"
+    assert links["Approvals"] == f"{url}/approvals/"
+    assert links["Admin"] == f"{url}/admin/"
+    assert links["Health"] == f"{url}/health"
+    assert _severe(browser) == []
+
+
+def test_swagger_ui_draws_the_management_api_from_this_server(
+    webcap_server: LiveServer, browser: webdriver.Chrome, screenshot: Screenshot
+):
+    browser.get(f"{webcap_server.url}/api/docs/")
+    operations = WebDriverWait(browser, WAIT).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, ".opblock-summary-path")
+    )
+    screenshot(browser, "swagger")
+
+    paths = {operation.text.replace("\u200b", "") for operation in operations}
+    assert "/api/keys/" in paths
+    assert "/api/tool-calls/" in paths
+    assert _severe(browser) == []
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name);"
+    )
+    assert loaded, "the page loaded nothing"
+    assert all(name.startswith(webcap_server.url) for name in loaded), loaded
