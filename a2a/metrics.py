@@ -14,8 +14,7 @@ from datetime import datetime
 from django.db import transaction
 from prometheus_client import Counter, Gauge, Histogram
 
-from a2a.protocol.errors import A2AError, ServiceUnavailableError
-from common.database import DATABASE_ERRORS
+from a2a.protocol.errors import A2AError
 from common.metrics import FAST_BUCKETS, SLOW_BUCKETS
 
 A2A_REQUESTS = Counter(
@@ -62,17 +61,11 @@ PUSH_DELIVERIES = Counter(
 
 
 def a2a_request_record(
-    *, method: str, binding: str, error: BaseException | None, seconds: float
+    *, method: str, binding: str, error: A2AError | None, seconds: float
 ) -> None:
-    """Count one A2A call and its duration; error is what the dispatcher raised, if anything."""
-    if error is None:
-        code = "ok"
-    elif isinstance(error, A2AError):
-        code = str(error.code)
-    elif isinstance(error, DATABASE_ERRORS):
-        code = str(ServiceUnavailableError.code)
-    else:
-        code = "-32603"  # the bindings answer an unexpected exception with InternalError
+    """Count one A2A call and its duration; error is the A2A error the dispatcher answered
+    with (it turns every failure into one), if any."""
+    code = "ok" if error is None else str(error.code)
     A2A_REQUESTS.labels(method, binding, code).inc()
     A2A_REQUEST_DURATION.labels(method, binding).observe(seconds)
 
