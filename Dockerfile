@@ -40,4 +40,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/live' % os.environ.get('PORT', '8000'), timeout=4)"]
 
 # The Procfile's web line, through a shell for its ${...} defaults.
-CMD ["sh", "-c", "exec daphne --bind 0.0.0.0 --port ${PORT:-8000} --websocket-max-message-size ${WEBCAP_MAX_REQUEST_BYTES:-10485760} --websocket-max-frame-size ${WEBCAP_MAX_REQUEST_BYTES:-10485760} config.asgi:application"]
+CMD ["sh", "-c", "exec daphne --bind 0.0.0.0 --port ${PORT:-8000} --websocket-max-message-size ${WEBCAP_MAX_REQUEST_BYTES:-12233388} --websocket-max-frame-size ${WEBCAP_MAX_REQUEST_BYTES:-12233388} config.asgi:application"]

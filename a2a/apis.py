@@ -2,7 +2,9 @@
 
 - ``GET /api/tasks/{task_id}/shares/`` -> a page of ``{"username", "permission"}``
 - ``POST /api/tasks/{task_id}/shares/`` ``{"username", "permission": "view" | "approve"}``
-  -> 201 with the new share, 200 when it replaced one ("approve" only to approvers)
+  -> 201 with the new share, 200 when it replaced one ("approve" only to approvers); 404
+  when no active user has that name, 409 when the user cannot hold it (the owner, or
+  "approve" for a non-approver)
 - ``DELETE /api/tasks/{task_id}/shares/{username}/`` -> 204
 
 Only the task's owner and admins manage shares. A task the caller may not read is 404,
@@ -27,9 +29,13 @@ from django.conf import settings
 from django.http import FileResponse, HttpResponseNotModified, HttpResponseRedirect
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    inline_serializer,
+)
 from rest_framework import serializers, status
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -54,17 +60,19 @@ from a2a.services.artifacts import (
 from a2a.services.shares import SHARE_PERMISSIONS, task_share_revoke, task_share_set
 from accounts.authentication import request_user, require_scope
 from accounts.models import Scope
+from common.drf import TextField
+from common.pagination import Pages, page_parameters
 
 logger = logging.getLogger(__name__)
 
 
 class ShareSerializer(serializers.Serializer[Any]):
-    username = serializers.CharField(max_length=150)
+    username = TextField(max_length=150)
     permission = serializers.ChoiceField(choices=sorted(SHARE_PERMISSIONS))
 
 
 def _page_schema(name: str, results: type[serializers.Serializer[Any]]) -> Any:
-    """The OpenAPI schema of a page of PagePagination: count, next, previous, results."""
+    """The OpenAPI schema of a page of Pages: count, next, previous, results."""
     return inline_serializer(
         name=name,
         fields={
@@ -81,17 +89,6 @@ TASK_ID = OpenApiParameter("task_id", OpenApiTypes.UUID, OpenApiParameter.PATH)
 USERNAME = OpenApiParameter("username", OpenApiTypes.STR, OpenApiParameter.PATH)
 
 
-class PagePagination(PageNumberPagination):
-    """Pages of 50; ``?page_size=`` up to WEBCAP_MAX_PAGE_SIZE (a larger one is capped)."""
-
-    page_size = 50
-    page_size_query_param = "page_size"
-
-    def get_page_size(self, request: Request) -> int | None:
-        self.max_page_size = settings.WEBCAP_MAX_PAGE_SIZE
-        return super().get_page_size(request)
-
-
 class _TaskShareView(APIView):
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -101,12 +98,15 @@ class _TaskShareView(APIView):
 class TaskSharesView(_TaskShareView):
     """List the task's shares, or share it with one more user."""
 
-    @extend_schema(parameters=[TASK_ID], responses=SHARE_PAGE)
+    # 409: the user named cannot hold that share (the owner; approve for a non-approver).
+    extra_error_statuses = {"post": (409,)}
+
+    @extend_schema(parameters=[TASK_ID, *page_parameters()], responses=SHARE_PAGE)
     def get(self, request: Request, task_id: str) -> Response:
         task = task_get_for_user(
             user=request_user(request), task_id=task_id, permission=MANAGE_SHARES
         )
-        paginator = PagePagination()
+        paginator = Pages()
         shares: Any = [ShareSerializer(s).data for s in task_shares(task=task)]
         page = paginator.paginate_queryset(shares, request, view=self)
         return paginator.get_paginated_response(page)
@@ -198,10 +198,10 @@ class _ReadView(APIView):
 class TaskArtifactsView(_ReadView):
     """The task's artifacts: current version, whether complete, the files of that version."""
 
-    @extend_schema(parameters=[TASK_ID], responses=ARTIFACT_PAGE)
+    @extend_schema(parameters=[TASK_ID, *page_parameters()], responses=ARTIFACT_PAGE)
     def get(self, request: Request, task_id: str) -> Response:
         task = task_get_for_user(user=request_user(request), task_id=task_id)
-        paginator = PagePagination()
+        paginator = Pages()
         artifacts: Any = task_artifacts(task=task)
         page = paginator.paginate_queryset(artifacts, request, view=self) or []
         files = artifact_files_by_version(artifact_ids=[a.pk for a in page])
@@ -270,7 +270,17 @@ class ArtifactFileContentView(_ReadView):
     browser never runs an HTML or SVG file an agent wrote in webcap's origin.
     """
 
-    @extend_schema(parameters=[FILE_ID], responses={(200, "application/octet-stream"): bytes})
+    # 410: the file was deleted after its task's retention.
+    extra_error_statuses = (410,)
+
+    @extend_schema(
+        parameters=[FILE_ID],
+        responses={
+            (200, "application/octet-stream"): bytes,
+            302: OpenApiResponse(description="To a signed storage URL (S3 and redirects on)."),
+            304: OpenApiResponse(description="Not modified (If-None-Match held its ETag)."),
+        },
+    )
     def get(self, request: Request, file_id: uuid.UUID) -> HttpResponseBase:
         row = artifact_file_for_user(user=request_user(request), file_id=file_id)
         etag = f'"{row.sha256}"'

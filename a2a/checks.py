@@ -43,6 +43,24 @@ def extended_card_valid(app_configs: Any, **kwargs: Any) -> list[Error]:
     return []
 
 
+@register()
+def inline_file_fits_in_a_request(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    """The largest inline file part must fit, base64-encoded, in the largest request body."""
+    encoded = 4 * -(-settings.WEBCAP_MAX_FILE_BYTES // 3)
+    if encoded < settings.WEBCAP_MAX_REQUEST_BYTES:
+        return []
+    return [
+        Warning(
+            f"An inline file of WEBCAP_MAX_FILE_BYTES ({settings.WEBCAP_MAX_FILE_BYTES}) is "
+            f"{encoded} bytes in base64, more than WEBCAP_MAX_REQUEST_BYTES "
+            f"({settings.WEBCAP_MAX_REQUEST_BYTES}): a client meets the body limit (413) first.",
+            hint="Unset WEBCAP_MAX_REQUEST_BYTES (it is derived from the file limit), or raise "
+            "it above the base64 size plus room for the rest of the request.",
+            id="webcap.W004",
+        )
+    ]
+
+
 @register(deploy=True)
 def public_url_set(app_configs: Any, **kwargs: Any) -> list[Warning]:
     """Production workers write download URLs into file parts: they need WEBCAP_PUBLIC_URL."""

@@ -13,23 +13,18 @@ rate-limited per client address and per username.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
-from django.conf import settings
 from django.db.models import QuerySet
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
-from rest_framework_simplejwt.serializers import (
-    TokenBlacklistSerializer,
-    TokenObtainPairSerializer,
-    TokenRefreshSerializer,
-)
 
 from accounts.auth import AUTH_CHALLENGE, METHOD_SESSION, Identity
 from accounts.authentication import require_scope
@@ -37,7 +32,9 @@ from accounts.models import ApiKey, Scope, User
 from accounts.services import api_key_create, api_key_revoke
 from accounts.tickets import ws_ticket_issue
 from accounts.tokens import token_obtain, token_refresh, token_revoke
+from common.drf import TextField
 from common.errors import ApplicationError
+from common.pagination import Pages
 
 
 def _identity(request: Request) -> Identity:
@@ -66,21 +63,43 @@ class TicketSerializer(serializers.Serializer[Any]):
     url = serializers.CharField()
 
 
+# What the token endpoints take and give. A request's shape is checked here (strings, none
+# blank), then simplejwt's serializers (accounts/tokens.py) check the credentials.
+class SignInSerializer(serializers.Serializer[Any]):
+    username = TextField()
+    password = TextField(style={"input_type": "password"})
+
+
+class RefreshSerializer(serializers.Serializer[Any]):
+    refresh = TextField(help_text="A refresh token.")
+
+
+class TokenPairSerializer(serializers.Serializer[Any]):
+    access = serializers.CharField(help_text="Send as Authorization: Bearer <access>.")
+    refresh = serializers.CharField(help_text="Trade for a new pair at /api/auth/refresh/.")
+
+
 class TokenObtainView(_PublicAuthView):
-    @extend_schema(request=TokenObtainPairSerializer, responses=TokenObtainPairSerializer)
+    # Sign-in attempts are rate-limited per client address and per username.
+    extra_error_statuses = (429,)
+
+    @extend_schema(request=SignInSerializer, responses=TokenPairSerializer)
     def post(self, request: Request) -> Response:
+        SignInSerializer(data=request.data).is_valid(raise_exception=True)
         return Response(token_obtain(data=request.data))
 
 
 class TokenRefreshView(_PublicAuthView):
-    @extend_schema(request=TokenRefreshSerializer, responses=TokenRefreshSerializer)
+    @extend_schema(request=RefreshSerializer, responses=TokenPairSerializer)
     def post(self, request: Request) -> Response:
+        RefreshSerializer(data=request.data).is_valid(raise_exception=True)
         return Response(token_refresh(data=request.data))
 
 
 class LogoutView(_PublicAuthView):
-    @extend_schema(request=TokenBlacklistSerializer, responses={204: None})
+    @extend_schema(request=RefreshSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
+        RefreshSerializer(data=request.data).is_valid(raise_exception=True)
         token_revoke(data=request.data)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -116,20 +135,35 @@ class ApiKeySerializer(serializers.ModelSerializer[ApiKey]):
 
 
 class ApiKeyCreateSerializer(serializers.Serializer[Any]):
-    name = serializers.CharField(max_length=100)
-    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None)
+    name = TextField(max_length=100, help_text="To tell keys apart.")
+    expires_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When the key stops working (in the future); null or absent: never.",
+    )
     scopes = serializers.ListField(
-        child=serializers.ChoiceField(choices=Scope.choices), required=False, default=list
+        child=serializers.ChoiceField(choices=Scope.choices),
+        required=False,
+        default=list,
+        help_text="What the key may do; empty: everything its user may. A key that creates "
+        "a key must name a non-empty subset of its own scopes.",
     )
 
+    def validate_expires_at(self, value: datetime | None) -> datetime | None:
+        if value is not None and value <= timezone.now():
+            raise ValidationError("must be in the future")
+        return value
 
-class ApiKeyPagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
 
-    def get_page_size(self, request: Request) -> int | None:
-        size = super().get_page_size(request)
-        return min(size or self.page_size, settings.WEBCAP_MAX_PAGE_SIZE)
+class ApiKeyCreatedSerializer(ApiKeySerializer):
+    """A new key: its row, and the key itself, shown this once."""
+
+    key = serializers.CharField(read_only=True, help_text="The key; it is never shown again.")
+
+    class Meta(ApiKeySerializer.Meta):
+        fields = [*ApiKeySerializer.Meta.fields, "key"]
+        read_only_fields = fields
 
 
 class ApiKeyViewSet(
@@ -141,13 +175,14 @@ class ApiKeyViewSet(
 ):
     """Your API keys. The key itself is returned once, by create, as ``key``.
 
-    ``DELETE /api/keys/{id}/`` revokes (the row stays, with ``revoked_at``). A request made
+    ``DELETE /api/keys/{id}/`` revokes: the key stops working at once and is gone from this
+    API (the row stays for the admin and the audit log, with ``revoked_at``). A request made
     with an API key needs the ``keys:manage`` scope, and a scoped key can only create keys
     with a subset of its own scopes.
     """
 
     serializer_class = ApiKeySerializer
-    pagination_class = ApiKeyPagination
+    pagination_class = Pages
     # For the schema; requests use get_queryset (the caller's keys only).
     queryset = ApiKey.objects.none()
 
@@ -158,8 +193,11 @@ class ApiKeyViewSet(
     def get_queryset(self) -> QuerySet[ApiKey]:
         user = self.request.user
         assert isinstance(user, User)
-        return ApiKey.objects.filter(user=user).order_by("-created_at")
+        # A revoked key is gone from this API (a 404, like any deleted resource); the admin
+        # and the audit log keep it.
+        return ApiKey.objects.filter(user=user, revoked_at__isnull=True).order_by("-created_at")
 
+    @extend_schema(request=ApiKeyCreateSerializer, responses={201: ApiKeyCreatedSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         payload = ApiKeyCreateSerializer(data=request.data)
         payload.is_valid(raise_exception=True)

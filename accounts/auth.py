@@ -82,8 +82,16 @@ class Identity:
 
 
 def credential_from_headers(*, authorization: str | None, api_key: str | None) -> str | None:
-    """Return the credential a request presents, None when it presents none."""
-    if authorization:
+    """Return the credential a request presents, None when it presents none.
+
+    A request presents at most one: Authorization and X-API-Key together are refused, even
+    with the same key or one of them empty, so no proxy or client can smuggle a second.
+    """
+    if authorization is not None and api_key is not None:
+        raise AuthenticationFailed(
+            "Send exactly one credential: Authorization or X-API-Key, not both."
+        )
+    if authorization is not None:
         scheme, _, token = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise AuthenticationFailed("Authorization must be 'Bearer <token or API key>'.")

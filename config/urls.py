@@ -9,7 +9,7 @@ from a2a.capnweb.views import capnweb_batch
 from a2a.card import WEBCAP_VERSION
 from accounts.urls import api_urlpatterns as account_api_urlpatterns
 from audit.urls import api_urlpatterns as audit_api_urlpatterns
-from config.views import ApiDocsView, ApiIndexView, ApiRedocView, home
+from config.views import ApiDocsView, ApiIndexView, ApiRedocView, home, not_found
 from observability.health import health, health_live, health_ready
 from observability.views import metrics
 from tools.urls import api_urlpatterns, page_urlpatterns
@@ -45,3 +45,6 @@ urlpatterns = [
     path("admin/analytics/", analytics_view, name="admin-analytics"),
     path("admin/", admin.site.urls),
 ]
+
+# A path under /api/, /a2a/ or /.well-known/ that matches nothing is a JSON 404.
+handler404 = not_found

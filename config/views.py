@@ -3,21 +3,22 @@ API's index (``/api/``) and documentation (Swagger UI at ``/api/docs/``, Redoc a
 ``/api/redoc/``, both on the schema at ``/api/schema/``).
 
 Swagger UI and Redoc come from drf-spectacular-sidecar and are served as static files by webcap
-itself: no page loads anything from another origin. Each page carries a Content-Security-Policy
-that says so (``PAGE_POLICY``): scripts from this origin only and no inline script (Swagger UI's
-initializer is a script of its own, ``/api/docs/?script=``).
+itself: no page loads anything from another origin. Each page carries the Content-Security-Policy
+every page of webcap gets (common/security.py): scripts from this origin only and no inline
+script (Swagger UI's initializer is a script of its own, ``/api/docs/?script=``).
 """
 
 from __future__ import annotations
 
 import json
 from functools import cache
-from typing import Any
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
+from django.views.defaults import page_not_found
 from drf_spectacular.settings import spectacular_settings
 from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import (
@@ -32,24 +33,6 @@ from rest_framework.views import APIView
 from a2a.bindings import public_base_url
 from a2a.card import CAPNWEB_BINDING, WEBCAP_VERSION, WEBSOCKET_BINDING, rendered_card
 
-# Everything from this origin; styles may be inline (Redoc and Swagger UI set styles from
-# script), images may be data: URLs (their icons), Redoc's search runs in a blob: worker.
-PAGE_POLICY = "; ".join(
-    [
-        "default-src 'self'",
-        "script-src 'self'",
-        "style-src 'self' 'unsafe-inline'",
-        "img-src 'self' data:",
-        "font-src 'self' data:",
-        "worker-src 'self' blob:",
-        "connect-src 'self'",
-        "object-src 'none'",
-        "base-uri 'self'",
-        "form-action 'self'",
-        "frame-ancestors 'none'",
-    ]
-)
-POLICY_HEADER = "Content-Security-Policy"
 API_PREFIX = "/api/"
 # The names the card gives its bindings, for people.
 BINDING_NAMES = {
@@ -58,6 +41,17 @@ BINDING_NAMES = {
     WEBSOCKET_BINDING: "WebSocket (JSON-RPC frames)",
     CAPNWEB_BINDING: "Cap'n Web (WebSocket)",
 }
+
+
+# Paths whose clients are programs: a path that matches no route is answered in JSON there.
+JSON_PREFIXES = ("/api/", "/a2a/", "/.well-known/")
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponseBase:
+    """handler404: JSON under the API prefixes, Django's page anywhere else."""
+    if request.path.startswith(JSON_PREFIXES):
+        return JsonResponse({"detail": f"Nothing is at {request.path[:200]}"}, status=404)
+    return page_not_found(request, exception or Http404())
 
 
 @require_safe
@@ -80,9 +74,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "mode": "embedded" if settings.EMBEDDED else "production",
         "agent": settings.WEBCAP_AGENT,
     }
-    response = render(request, "home.html", context)
-    response[POLICY_HEADER] = PAGE_POLICY
-    return response
+    return render(request, "home.html", context)
 
 
 @cache
@@ -124,24 +116,13 @@ class ApiIndexView(APIView):
         )
 
 
-class _PagePolicy(APIView):
-    """Send PAGE_POLICY with the page (a base for DRF views)."""
-
-    def finalize_response(
-        self, request: Request, response: Response, *args: Any, **kwargs: Any
-    ) -> Response:
-        response = super().finalize_response(request, response, *args, **kwargs)
-        response[POLICY_HEADER] = PAGE_POLICY
-        return response
-
-
-class ApiDocsView(_PagePolicy, SpectacularSwaggerSplitView):
+class ApiDocsView(SpectacularSwaggerSplitView):
     """GET /api/docs/: Swagger UI on /api/schema/; its initializer is /api/docs/?script=."""
 
     url_name = "api-schema"
 
 
-class ApiRedocView(_PagePolicy, SpectacularRedocView):
+class ApiRedocView(SpectacularRedocView):
     """GET /api/redoc/: Redoc on /api/schema/ (without the web fonts it would fetch)."""
 
     url_name = "api-schema"

@@ -94,7 +94,7 @@ class Cluster:
         if index >= len(self.web_ports):
             self.web_ports.append(free_port())
         port = self.web_ports[index]
-        limit = self.env.get("WEBCAP_MAX_REQUEST_BYTES", "10485760")
+        limit = self.env.get("WEBCAP_MAX_REQUEST_BYTES", "12233388")
         # The Procfile's web line, on loopback.
         self._spawn(
             f"web{index}",

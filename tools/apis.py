@@ -11,20 +11,26 @@ import uuid
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db.models import Count, QuerySet, Sum
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from a2a.bindings import public_base_url
 from accounts.authentication import request_user, require_scope
 from accounts.models import Scope
-from tools.models import LLMCall, ToolCall, ToolCallStatus
+from common.drf import TextField
+from common.pagination import Pages
+from tools.models import Decision, LLMCall, ToolCall, ToolCallStatus
 from tools.selectors import llm_calls_visible_to, tool_calls_visible_to
 from tools.services import tool_call_decide
 
@@ -32,7 +38,13 @@ from tools.services import tool_call_decide
 class ToolCallSerializer(serializers.ModelSerializer[ToolCall]):
     task = serializers.UUIDField(source="task_id", read_only=True)
     decided_by: serializers.SlugRelatedField[Any] = serializers.SlugRelatedField(
-        slug_field="username", read_only=True
+        slug_field="username", read_only=True, allow_null=True
+    )
+    decision = serializers.ChoiceField(
+        choices=Decision.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Empty until a person decides.",
     )
 
     class Meta:
@@ -62,7 +74,7 @@ class ToolCallSerializer(serializers.ModelSerializer[ToolCall]):
 
 
 class DecisionSerializer(serializers.Serializer[Any]):
-    reason = serializers.CharField(required=False, allow_blank=True, max_length=2000, default="")
+    reason = TextField(required=False, allow_blank=True, max_length=2000, default="")
 
 
 class TaskFollowSerializer(serializers.Serializer[Any]):
@@ -104,18 +116,21 @@ class DecidedToolCallSerializer(ToolCallSerializer):
         }
 
 
-class ToolCallPagination(PageNumberPagination):
-    """Pages of 50; ``?page_size=`` up to WEBCAP_MAX_PAGE_SIZE (a larger one is capped)."""
+TASK_FILTER = OpenApiParameter(
+    "task",
+    OpenApiTypes.STR,
+    OpenApiParameter.QUERY,
+    description="Only this task's (its id); an id of no task you may read matches nothing.",
+)
+TOOL_CALL_STATUS = OpenApiParameter(
+    "status",
+    {"type": "string", "enum": list(ToolCallStatus.values)},
+    OpenApiParameter.QUERY,
+    description="Only calls in this status (awaiting-approval: not yet decided).",
+)
 
-    page_size = 50
-    page_size_query_param = "page_size"
 
-    def get_page_size(self, request: Request) -> int | None:
-        # Read per request, so the setting (from the environment) can change in tests.
-        self.max_page_size = settings.WEBCAP_MAX_PAGE_SIZE
-        return super().get_page_size(request)
-
-
+@extend_schema_view(list=extend_schema(parameters=[TOOL_CALL_STATUS, TASK_FILTER]))
 class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
     """Tool calls of the tasks you may read, newest first; ``?status=awaiting-approval``.
 
@@ -124,7 +139,9 @@ class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
     """
 
     serializer_class = ToolCallSerializer
-    pagination_class = ToolCallPagination
+    pagination_class = Pages
+    # A call already decided, or of a task that has ended.
+    extra_error_statuses = {"approve": (409,), "reject": (409,)}
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -150,7 +167,9 @@ class ToolCallViewSet(viewsets.ReadOnlyModelViewSet[ToolCall]):
         return _for_task(queryset, self.request).order_by("-created_at", "position")
 
     def _decide(self, request: Request, pk: str, *, approved: bool) -> Response:
-        body = DecisionSerializer(data=request.data or {})
+        # No body at all is no reason; a body must be a JSON object (null or [] is a 400).
+        has_body = int(request.META.get("CONTENT_LENGTH") or 0) > 0
+        body = DecisionSerializer(data=request.data if has_body else {})
         body.is_valid(raise_exception=True)
         call = tool_call_decide(
             user=request_user(request),
@@ -193,6 +212,16 @@ class LLMCallSerializer(serializers.ModelSerializer[LLMCall]):
         read_only_fields = fields
 
 
+class UsageSerializer(serializers.Serializer[Any]):
+    calls = serializers.IntegerField(help_text="How many model requests.")
+    prompt_tokens = serializers.IntegerField()
+    completion_tokens = serializers.IntegerField()
+    cost_usd = serializers.DecimalField(
+        max_digits=20, decimal_places=6, help_text="US dollars, six decimal places."
+    )
+
+
+@extend_schema_view(list=extend_schema(parameters=[TASK_FILTER]))
 class LLMCallViewSet(viewsets.ReadOnlyModelViewSet[LLMCall]):
     """Model requests for the tasks you may read, newest first; ``?task=<id>`` narrows.
 
@@ -200,7 +229,7 @@ class LLMCallViewSet(viewsets.ReadOnlyModelViewSet[LLMCall]):
     """
 
     serializer_class = LLMCallSerializer
-    pagination_class = ToolCallPagination
+    pagination_class = Pages
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
@@ -212,7 +241,8 @@ class LLMCallViewSet(viewsets.ReadOnlyModelViewSet[LLMCall]):
         queryset = llm_calls_visible_to(user=request_user(self.request))
         return _for_task(queryset, self.request).order_by("-created_at", "-id")
 
-    @action(detail=False, methods=["get"])
+    @extend_schema(parameters=[TASK_FILTER], responses=UsageSerializer)
+    @action(detail=False, methods=["get"], pagination_class=None)
     def usage(self, request: Request) -> Response:
         totals = self.get_queryset().aggregate(
             calls=Count("id"),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from a2a.protocol.errors import A2AError, InvalidRequestError, JSONParseError
+from common.jsontext import json_loads
 
 RequestId = str | int | None
 
@@ -50,10 +51,7 @@ def loads(body: bytes | str) -> Any:
     text with unpaired surrogates (a valid pair, such as an escaped emoji, is fine).
     """
     raw = body.encode("utf-8", "surrogatepass") if isinstance(body, str) else body
-    try:
-        data = json.loads(raw)
-    except RecursionError as exc:
-        raise ValueError("nested too deeply") from exc
+    data = json_loads(raw)
     if _SURROGATE_ESCAPE.search(raw):
         try:
             json.dumps(data, ensure_ascii=False).encode("utf-8")

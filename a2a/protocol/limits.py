@@ -174,6 +174,15 @@ def check_filename(value: str) -> None:
         raise ValueError("must not contain control characters")
 
 
+def check_id(value: str) -> None:
+    """Refuse an id with control characters or bidirectional overrides, as file names are."""
+    if _has_control(value):
+        raise ValueError(
+            "must not contain control characters or bidirectional overrides (U+202A-U+202E, "
+            "U+2066-U+2069)"
+        )
+
+
 def check_url(value: str, *, schemes: frozenset[str]) -> None:
     """Refuse URLs over 2048 characters, with other schemes, spaces or control characters."""
     check_length(value, MAX_URL_CHARS)
@@ -309,6 +318,8 @@ def _webhook_url(value: str) -> str:
 Metadata = Annotated[dict[str, Any] | None, BeforeValidator(bounded_json)]
 MediaType = Annotated[str | None, _client_string(check_media_type)]
 Filename = Annotated[str | None, _client_string(check_filename)]
+Identifier = Annotated[str, _client_string(check_id)]
+OptionalIdentifier = Annotated[str | None, _client_string(check_id)]
 PartUrl = Annotated[str | None, _client_string(lambda v: check_url(v, schemes=URL_SCHEMES))]
 ExtensionUri = Annotated[str, _client_string(check_uri)]
 OutputMode = Annotated[str, _client_string(check_output_mode)]

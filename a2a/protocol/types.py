@@ -60,7 +60,7 @@ PageToken = Field(default=None, max_length=lim.MAX_PAGE_TOKEN_CHARS)
 HistoryLength = Field(default=None, ge=0, le=lim.MAX_INT32)
 
 
-TaskIdRef = Annotated[str, Field(min_length=1, max_length=MAX_ID_LENGTH)]
+TaskIdRef = Annotated[lim.Identifier, Field(min_length=1, max_length=MAX_ID_LENGTH)]
 
 
 class Role(enum.StrEnum):
@@ -131,9 +131,9 @@ def decode_bytes(value: str) -> bytes:
 class Message(WireModel):
     """One unit of communication between a client and the agent."""
 
-    message_id: str = Id
-    context_id: str | None = OptionalId
-    task_id: str | None = OptionalId
+    message_id: lim.Identifier = Id
+    context_id: lim.OptionalIdentifier = OptionalId
+    task_id: lim.OptionalIdentifier = OptionalId
     role: Role
     parts: list[Part] = Field(min_length=1)
     metadata: lim.Metadata = None
@@ -157,7 +157,7 @@ class TaskStatus(WireModel):
 
 
 class Artifact(WireModel):
-    artifact_id: str = Id
+    artifact_id: lim.Identifier = Id
     name: str | None = None
     description: str | None = None
     parts: list[Part] = Field(min_length=1)
@@ -205,9 +205,9 @@ class AuthenticationInfo(WireModel):
 
 
 class TaskPushNotificationConfig(WireModel):
-    tenant: str | None = Tenant
-    id: str | None = OptionalId
-    task_id: str | None = OptionalId
+    tenant: lim.OptionalIdentifier = Tenant
+    id: lim.OptionalIdentifier = OptionalId
+    task_id: lim.OptionalIdentifier = OptionalId
     url: lim.WebhookUrl = Field(min_length=1)
     token: str | None = Field(default=None, max_length=lim.MAX_PUSH_TOKEN_CHARS)
     authentication: AuthenticationInfo | None = None
@@ -223,7 +223,7 @@ class SendMessageConfiguration(WireModel):
 
 
 class SendMessageRequest(WireModel):
-    tenant: str | None = Tenant
+    tenant: lim.OptionalIdentifier = Tenant
     message: Message
     configuration: SendMessageConfiguration | None = None
     metadata: lim.Metadata = None
@@ -235,29 +235,29 @@ class SendMessageResponse(WireModel):
 
 
 class GetTaskRequest(WireModel):
-    tenant: str | None = Tenant
-    id: str = Id
+    tenant: lim.OptionalIdentifier = Tenant
+    id: lim.Identifier = Id
     history_length: int | None = HistoryLength
 
 
 class CancelTaskRequest(WireModel):
-    tenant: str | None = Tenant
-    id: str = Id
+    tenant: lim.OptionalIdentifier = Tenant
+    id: lim.Identifier = Id
     metadata: lim.Metadata = None
 
 
 class SubscribeToTaskRequest(WireModel):
-    tenant: str | None = Tenant
-    id: str = Id
+    tenant: lim.OptionalIdentifier = Tenant
+    id: lim.Identifier = Id
     # webcap: resume after this event sequence number (the WebSocket binding's Last-Event-ID).
     # Sequence numbers are 32-bit columns; the next one asked for must fit too.
     last_event_seq: int | None = Field(default=None, ge=0, lt=lim.MAX_INT32)
 
 
 class GetTaskPushNotificationConfigRequest(WireModel):
-    tenant: str | None = Tenant
-    task_id: str = Id
-    id: str = Id
+    tenant: lim.OptionalIdentifier = Tenant
+    task_id: lim.Identifier = Id
+    id: lim.Identifier = Id
 
 
 class DeleteTaskPushNotificationConfigRequest(GetTaskPushNotificationConfigRequest):
@@ -265,15 +265,15 @@ class DeleteTaskPushNotificationConfigRequest(GetTaskPushNotificationConfigReque
 
 
 class ListTaskPushNotificationConfigsRequest(WireModel):
-    tenant: str | None = Tenant
-    task_id: str = Id
+    tenant: lim.OptionalIdentifier = Tenant
+    task_id: lim.Identifier = Id
     page_size: lim.PageSize = Field(default=None, ge=0)
     page_token: str | None = PageToken
 
 
 class ListTasksRequest(WireModel):
-    tenant: str | None = Tenant
-    context_id: str | None = Field(default=None, max_length=MAX_ID_LENGTH)
+    tenant: lim.OptionalIdentifier = Tenant
+    context_id: lim.OptionalIdentifier = Field(default=None, max_length=MAX_ID_LENGTH)
     status: WireTaskState | None = None
     page_size: lim.PageSize = Field(default=None, ge=1)
     page_token: str | None = PageToken
@@ -303,7 +303,7 @@ class ListTasksResponse(WireModel):
 class TenantRequest(WireModel):
     """A request that carries only a tenant (GetExtendedAgentCardRequest)."""
 
-    tenant: str | None = Tenant
+    tenant: lim.OptionalIdentifier = Tenant
 
 
 # --- Agent card (§4.4, §4.5) ------------------------------------------------------------------

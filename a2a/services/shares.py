@@ -29,9 +29,21 @@ SHARE_PERMISSIONS: dict[str, frozenset[str]] = {
 
 
 class ShareInvalid(ApplicationError):
-    """The share asked for cannot exist (unknown user, the owner, approve for a non-approver)."""
+    """The share asked for cannot exist (unknown permission)."""
 
     status_code = 400
+
+
+class ShareUserNotFound(ApplicationError):
+    """No active user has the username the share names."""
+
+    status_code = 404
+
+
+class ShareConflict(ApplicationError):
+    """The user cannot hold this share: the task's owner, or approve for a non-approver."""
+
+    status_code = 409
 
 
 class ShareNotFound(ApplicationError):
@@ -65,12 +77,18 @@ def task_share_set(
         raise ShareInvalid(f"permission must be one of {', '.join(SHARE_PERMISSIONS)}.")
     grantee = User.objects.filter(username=username, is_active=True).first()
     if grantee is None:
-        raise ShareInvalid(f"There is no active user named {username!r}.")
+        raise ShareUserNotFound(
+            f"There is no active user named {username!r}.", extra={"field": "username"}
+        )
     if grantee.pk == task.owner_id:
-        raise ShareInvalid(f"{username} owns task {task.id}; an owner has every right already.")
+        raise ShareConflict(
+            f"{username} owns task {task.id}; an owner has every right already.",
+            extra={"field": "username"},
+        )
     if permission == "approve" and not decides_when_granted(grantee):
-        raise ShareInvalid(
-            f"{username} does not have the approver role; share with them to view only."
+        raise ShareConflict(
+            f"{username} does not have the approver role; share with them to view only.",
+            extra={"field": "permission"},
         )
     held = _held(task=task, user=grantee)
     wanted = SHARE_PERMISSIONS[permission]

@@ -99,6 +99,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     # First and last (django-prometheus): every request is counted and timed, whole.
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # Outside everything else: every answer, a probe's or a 413 too, gets the security
+    # headers and a Content-Security-Policy (common/security.py).
+    "common.security.SecurityHeadersMiddleware",
     # /health/live and /health/ready answered before host validation, the HTTPS redirect and
     # the request log: probes come to the pod's address, over plain HTTP, every few seconds.
     "observability.health.HealthProbeMiddleware",
@@ -109,6 +112,8 @@ MIDDLEWARE = [
     "django_structlog.middlewares.RequestMiddleware",
     # A view's lost database is a 503 with Retry-After, not a 500 (common/database.py).
     "common.database.DatabaseUnavailableMiddleware",
+    # A NUL in the path or query string: 400 before any view compares it with text.
+    "common.security.NulCharacterMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Right after the security headers: a static file is answered before sessions, auth, etc.
     "common.static.StaticFilesMiddleware",
@@ -469,7 +474,10 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "EXCEPTION_HANDLER": "common.drf.drf_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # JSON bodies only (anything else is a 415). The schema then documents only JSON, and no
+    # client meets the ASGI server's own bare 400 for a malformed multipart body.
+    "DEFAULT_PARSER_CLASSES": ["common.drf.JSONBodyParser"],
+    "DEFAULT_SCHEMA_CLASS": "common.openapi.WebcapAutoSchema",
     "UNAUTHENTICATED_USER": None,
 }
 
@@ -505,6 +513,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     # No badge fetched from the online validator: the pages reach no other origin.
     "SWAGGER_UI_SETTINGS": {"validatorUrl": None},
+    # Requests and responses of one serializer as two components: what a request must send
+    # (no blank name) differs from what a response may hold.
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The enums as components (drf-spectacular's default), then what JSON Schema must say
+    # for the schema to agree with validation (common/openapi.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "common.openapi.postprocess_strings",
+    ],
 }
 
 # --- webcap -----------------------------------------------------------------------------------
@@ -574,8 +591,12 @@ WEBCAP_BLOCKING_TIMEOUT: float = env.float("WEBCAP_BLOCKING_TIMEOUT", default=30
 WEBCAP_STREAM_KEEPALIVE: float = env.float("WEBCAP_STREAM_KEEPALIVE", default=15.0)
 # How often an idle stream re-reads the event log in case a doorbell was lost.
 WEBCAP_STREAM_POLL_INTERVAL: float = env.float("WEBCAP_STREAM_POLL_INTERVAL", default=2.0)
-# Largest request body (HTTP) or frame (WebSocket) accepted, in bytes.
-WEBCAP_MAX_REQUEST_BYTES: int = env.int("WEBCAP_MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+# Largest request body (HTTP) or frame (WebSocket) accepted, in bytes. By default derived
+# from WEBCAP_MAX_FILE_BYTES, so an inline file of the largest size fits: its base64 form
+# (4 bytes for each 3) and 1 MiB for the rest of the request (a2a/checks.py warns if not).
+WEBCAP_MAX_REQUEST_BYTES: int = env.int(
+    "WEBCAP_MAX_REQUEST_BYTES", default=4 * -(-WEBCAP_MAX_FILE_BYTES // 3) + 1024 * 1024
+)
 WEBCAP_WS_MAX_CONCURRENT: int = env.int("WEBCAP_WS_MAX_CONCURRENT", default=32)
 # Cap'n Web sessions (/ws/capnweb, POST /capnweb), per connection: the largest message (checked
 # before parsing), nesting depth, calls running at once, and export/import table rows (results

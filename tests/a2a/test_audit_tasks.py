@@ -239,7 +239,7 @@ async def test_sharing_and_unsharing_are_audited(async_client, rpc, cast, settin
         (await async_client.delete(f"{base}approver/", headers=owner)).status_code,
     ]
 
-    assert statuses == [201, 200, 200, 400, 204]
+    assert statuses == [201, 200, 200, 409, 204]
     task = ("a2a.task", task_id)
     assert [r for r in await _rows() if r[0].startswith("permission.")] == [
         (

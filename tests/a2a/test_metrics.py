@@ -179,6 +179,7 @@ async def test_tool_call_with_approval_and_model_calls(
     approved = await async_client.post(
         f"/api/tool-calls/{pending[0]['toolCallId']}/approve/",
         headers={"Authorization": f"Bearer {api_key}"},
+        content_type="application/json",
     )
     assert approved.status_code == 200
     _, after = await scrape(async_client)

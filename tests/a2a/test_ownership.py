@@ -454,7 +454,9 @@ REST_DECIDE = dict(zip(NAMES, (200, 404, 403, 200, 404, 403, 403, 200), strict=T
 async def test_decide_through_the_rest_api(async_client, cast, waiting, name):
     path = f"/api/tool-calls/{waiting['call']}/approve/"
 
-    response = await async_client.post(path, headers=_headers(cast.keys[name]))
+    response = await async_client.post(
+        path, headers=_headers(cast.keys[name]), content_type="application/json"
+    )
 
     assert response.status_code == REST_DECIDE[name]
     if REST_DECIDE[name] == 200:
@@ -464,7 +466,9 @@ async def test_decide_through_the_rest_api(async_client, cast, waiting, name):
     if REST_DECIDE[name] == 404:
         missing = str(uuid.uuid4())
         other = await async_client.post(
-            f"/api/tool-calls/{missing}/approve/", headers=_headers(cast.keys[name])
+            f"/api/tool-calls/{missing}/approve/",
+            headers=_headers(cast.keys[name]),
+            content_type="application/json",
         )
         assert other.status_code == 404
         assert response.json()["detail"].replace(waiting["call"], "<id>") == other.json()[

@@ -172,33 +172,42 @@ async def test_a_share_opens_the_task_and_ending_it_closes_it_again(async_client
 
 
 @pytest.mark.parametrize(
-    ("body", "field", "message"),
+    ("body", "status", "field", "message"),
     [
+        # The share names a user who cannot hold it: a conflict, naming the field.
         (
             {"username": "reader", "permission": "approve"},
-            "detail",
+            409,
+            "permission",
             "reader does not have the approver role; share with them to view only.",
         ),
+        ({"username": "owner", "permission": "view"}, 409, "username", None),
+        # No such user: what the share points at is not found.
         (
             {"username": "nobody", "permission": "view"},
-            "detail",
+            404,
+            "username",
             "There is no active user named 'nobody'.",
         ),
-        ({"username": "owner", "permission": "view"}, "detail", None),
+        # Malformed: a 400 with the field and its rule.
         (
             {"username": "reader", "permission": "edit"},
+            400,
             "permission",
             ['"edit" is not a valid choice.'],
         ),
-        ({"permission": "view"}, "username", ["This field is required."]),
+        ({"permission": "view"}, 400, "username", ["This field is required."]),
         (
             {"username": "x" * 151, "permission": "view"},
+            400,
             "username",
             ["Ensure this field has no more than 150 characters."],
         ),
     ],
 )
-async def test_shares_that_cannot_exist_are_refused(async_client, cast, task, body, field, message):
+async def test_shares_that_cannot_exist_are_refused(
+    async_client, cast, task, body, status, field, message
+):
     response = await async_client.post(
         f"/api/tasks/{task.id}/shares/",
         body,
@@ -206,10 +215,13 @@ async def test_shares_that_cannot_exist_are_refused(async_client, cast, task, bo
         headers=_bearer(cast.keys["owner"]),
     )
 
-    assert response.status_code == 400
+    assert response.status_code == status
     if message is None:
         message = f"owner owns task {task.id}; an owner has every right already."
-    assert response.json()[field] == message
+    if status == 400:
+        assert response.json()[field] == message
+    else:
+        assert response.json() == {"detail": message, "extra": {"field": field}}
     assert await _shares(task) == BEFORE
 
 
@@ -245,11 +257,15 @@ async def test_an_api_key_needs_tasks_write_to_change_shares(async_client, cast,
     assert await _shares(task) == BEFORE
 
 
-async def test_page_size_is_capped(async_client, cast, task, settings):
+async def test_page_size_is_bounded(async_client, cast, task, settings):
     settings.WEBCAP_MAX_PAGE_SIZE = 2
-    response = await async_client.get(
-        f"/api/tasks/{task.id}/shares/?page_size=50", headers=_bearer(cast.keys["owner"])
-    )
-    body = response.json()
+    url = f"/api/tasks/{task.id}/shares/"
+    headers = _bearer(cast.keys["owner"])
+    body = (await async_client.get(f"{url}?page_size=2", headers=headers)).json()
     assert (body["count"], len(body["results"])) == (3, 2)
-    assert body["next"].endswith("page=2&page_size=50")
+    assert body["next"].endswith("page=2&page_size=2")
+    refused = await async_client.get(f"{url}?page_size=50", headers=headers)
+    assert refused.status_code == 400
+    assert refused.json() == {"page_size": ["must be a whole number from 1 to 2; got 50"]}
+    past = await async_client.get(f"{url}?page=9", headers=headers)
+    assert past.status_code == 404

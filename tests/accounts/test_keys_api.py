@@ -61,8 +61,12 @@ def test_delete_revokes_and_the_key_stops_working():
     assert ApiKey.objects.get(pk=created["id"]).revoked_at is not None
     assert client.get("/api/keys/", headers=_auth(created["key"])).status_code == 401
     assert AuditEvent.objects.filter(action="apikey.revoke", target_id=created["id"]).count() == 1
-    # Revoking twice is harmless and not audited twice.
-    assert client.delete(f"/api/keys/{created['id']}/", headers=_auth(key)).status_code == 204
+    # A revoked key is gone from the API, like any deleted resource: a second DELETE and a
+    # GET are 404, the list leaves it out, and nothing is audited twice.
+    assert client.delete(f"/api/keys/{created['id']}/", headers=_auth(key)).status_code == 404
+    assert client.get(f"/api/keys/{created['id']}/", headers=_auth(key)).status_code == 404
+    listed = client.get("/api/keys/", headers=_auth(key)).json()["results"]
+    assert created["id"] not in [row["id"] for row in listed]
     assert AuditEvent.objects.filter(action="apikey.revoke", target_id=created["id"]).count() == 1
 
 
@@ -133,7 +137,9 @@ def test_a_read_only_key_cannot_send_messages_but_can_read():
     [
         ({}, "name"),
         ({"name": "x", "scopes": ["root"]}, "scopes"),
-        ({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}, "expiresAt"),
+        # The field as the request names it (the service said expiresAt, the A2A spelling).
+        ({"name": "x", "expires_at": "2001-01-01T00:00:00Z"}, "expires_at"),
+        ({"name": ""}, "name"),
         ({"name": "x", "expires_at": "not a date"}, "expires_at"),
         ({"name": "x" * 101}, "name"),
     ],

@@ -17,7 +17,7 @@ from django.urls import resolve
 from a2a.card import WEBCAP_VERSION
 from accounts.roles import ROLES
 from accounts.services import user_ensure
-from config.views import PAGE_POLICY
+from common.security import PAGE_POLICY
 from tests.admin_people import make_staff, signed_in
 from tests.factories import make_access_token, make_key
 from tests.live.server import LiveServer

@@ -87,7 +87,7 @@ def test_oversized_body_is_413_and_stores_nothing(webcap_server: LiveServer, liv
     response = httpx.post(
         f"{webcap_server.url}/a2a/jsonrpc",
         content=b'{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{"x":"'
-        + b"a" * (10 * 1024 * 1024)
+        + b"a" * (13 * 1024 * 1024)
         + b'"}}',
         headers={
             "Authorization": f"Bearer {key}",

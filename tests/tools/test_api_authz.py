@@ -68,9 +68,11 @@ async def test_wrong_credentials_are_refused_not_treated_as_anonymous(async_clie
     ],
 )
 async def test_another_user_finds_nothing(async_client, other_api_key, waiting, path):
-    method = async_client.get if path.count("/") == 4 else async_client.post
-
-    response = await method(path.format(**waiting), headers=_bearer(other_api_key))
+    url, headers = path.format(**waiting), _bearer(other_api_key)
+    if path.count("/") == 4:
+        response = await async_client.get(url, headers=headers)
+    else:
+        response = await async_client.post(url, headers=headers, content_type="application/json")
 
     assert response.status_code == 404
     assert (await ToolCall.objects.aget(pk=waiting["call"])).decision == ""
@@ -108,7 +110,9 @@ async def test_the_owner_lists_reads_and_decides(async_client, api_key, waiting)
     )
 
     decided = await async_client.post(
-        f"/api/tool-calls/{waiting['call']}/approve/", headers={"X-API-Key": api_key}
+        f"/api/tool-calls/{waiting['call']}/approve/",
+        headers={"X-API-Key": api_key},
+        content_type="application/json",
     )
 
     assert decided.status_code == 200
