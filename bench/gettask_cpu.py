@@ -18,37 +18,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-from bench.authz_reads import ROOT, _migrate, _nothing, _postgres, _stop_on_sigterm
-
-
-def _configure_django(*, var_dir: Path, database_url: str) -> None:
-    from tests.live.server import SETTINGS_PREFIXES
-
-    for name in list(os.environ):
-        if name.startswith(SETTINGS_PREFIXES):
-            del os.environ[name]
-    os.environ.update(
-        DJANGO_SETTINGS_MODULE="config.settings",
-        WEBCAP_VAR_DIR=str(var_dir),
-        DATABASE_URL=database_url,
-        WEBCAP_AGENT="echo",
-        # Counted against the rate limits, the loop would be refused after 300 calls.
-        WEBCAP_RATE_LIMIT_USER="0",
-        WEBCAP_RATE_LIMIT_KEY="0",
-        LOG_LEVEL="WARNING",
-    )
-    import django
-
-    django.setup()
+from bench.authz_reads import ROOT, _stop_on_sigterm, throwaway_database
 
 
 def seed() -> tuple[str, str]:
@@ -169,34 +144,24 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     _stop_on_sigterm()
     sys.path.insert(0, str(ROOT))
-    tmp = Path(tempfile.mkdtemp(prefix="webcap-bench-"))
-    pg_dir = Path(tempfile.mkdtemp(prefix="webcap-bench-pg-")) if options.postgres else None
-    try:
-        with _postgres(pg_dir) if pg_dir is not None else _nothing() as pg_url:
-            _configure_django(
-                var_dir=tmp / "var", database_url=pg_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
+    environment = {
+        "WEBCAP_AGENT": "echo",
+        # Counted against the rate limits, the loop would be refused after 300 calls.
+        "WEBCAP_RATE_LIMIT_USER": "0",
+        "WEBCAP_RATE_LIMIT_KEY": "0",
+        "LOG_LEVEL": "WARNING",
+    }
+    with throwaway_database(postgres=options.postgres, environment=environment):
+        key, task_id = seed()
+        rounds, queries, answer = asyncio.run(
+            measure(
+                key=key,
+                task_id=task_id,
+                requests=options.requests,
+                rounds=options.rounds,
+                history_length=options.history_length,
             )
-            drop, _ = _migrate(fresh=True, tmp=tmp)
-            try:
-                key, task_id = seed()
-                rounds, queries, answer = asyncio.run(
-                    measure(
-                        key=key,
-                        task_id=task_id,
-                        requests=options.requests,
-                        rounds=options.rounds,
-                        history_length=options.history_length,
-                    )
-                )
-            finally:
-                drop()
-                from django.db import connections
-
-                connections.close_all()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if pg_dir is not None:
-            shutil.rmtree(pg_dir, ignore_errors=True)
+        )
     database = "PostgreSQL" if options.postgres else "SQLite"
     print(
         f"GetTask on {database}: {len(answer.get('history', []))} messages, "
