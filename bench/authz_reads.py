@@ -257,6 +257,7 @@ def seed(options: Options) -> Seeded:
     from django.utils import timezone
 
     from a2a.models import Context, Message, Role, Task, TaskState, TaskUserObjectPermission
+    from a2a.protocol import convert
     from a2a.selectors import APPROVE, OWNER_PERMISSIONS, VIEW
     from accounts.models import User
     from accounts.roles import APPROVER, OPERATOR, VIEWER
@@ -299,20 +300,21 @@ def seed(options: Options) -> Seeded:
                 status_timestamp=now - timedelta(seconds=(options.tasks - i) // 2),
                 last_seq=1,
             )
+            message = Message(
+                owner_id=owner.pk,
+                context_id=context.id,
+                task_id=task.id,
+                message_id=f"msg-{i}",
+                role=Role.USER,
+                parts=[{"text": f"question {i}"}],
+                position=1,
+                seq=1,
+            )
+            # The task carries its history in wire form, as message_send writes it.
+            task.wire_history = [convert.message_to_wire(message, context_key=context.key)]
             contexts.append(context)
             tasks.append(task)
-            messages.append(
-                Message(
-                    owner_id=owner.pk,
-                    context_id=context.id,
-                    task_id=task.id,
-                    message_id=f"msg-{i}",
-                    role=Role.USER,
-                    parts=[{"text": f"question {i}"}],
-                    position=1,
-                    seq=1,
-                )
-            )
+            messages.append(message)
         Context.objects.bulk_create(contexts, batch_size=2000)
         Task.objects.bulk_create(tasks, batch_size=2000)
         Message.objects.bulk_create(messages, batch_size=2000)
