@@ -115,6 +115,9 @@ def task_trail(*, task: Task) -> dict[str, Any]:
     }
 
 
+WIRE_SNAPSHOTS = ("wire_history", "wire_artifacts")
+
+
 @admin.register(Task)
 class TaskAdmin(AuditedAdminMixin, ProtocolAdminMixin, admin.ModelAdmin[Task]):
     """Tasks are changed only through the A2A services; the admin shows them and their trail."""
@@ -138,7 +141,9 @@ class TaskAdmin(AuditedAdminMixin, ProtocolAdminMixin, admin.ModelAdmin[Task]):
     search_help_text = "A task id (whole or its first characters) or a context id."
     # Counting every task on each page of a large table is what makes lists slow.
     show_full_result_count = False
-    readonly_fields = [f.name for f in Task._meta.fields]
+    # The wire history and artifacts repeat the messages and artifacts the page shows.
+    exclude = WIRE_SNAPSHOTS
+    readonly_fields = [f.name for f in Task._meta.fields if f.name not in WIRE_SNAPSHOTS]
     change_form_template = "admin/a2a/task/change_form.html"
 
     @admin.display(description="id", ordering="id")
@@ -161,7 +166,7 @@ class TaskAdmin(AuditedAdminMixin, ProtocolAdminMixin, admin.ModelAdmin[Task]):
         )
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Task]:
-        return tasks_visible_to(user=admin_user(request))
+        return tasks_visible_to(user=admin_user(request)).defer(*WIRE_SNAPSHOTS)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Task], search_term: str

@@ -74,6 +74,12 @@ class Task(TimeStampedModel):
     # the holder renews it as it works, so a killed worker's lease soon runs out.
     lease_token = models.CharField(max_length=32, blank=True, default="")
     lease_until = models.DateTimeField(null=True, blank=True)
+    # The task's history and artifacts as the wire has them (convert.message_to_wire and
+    # artifact_to_wire of the Message and Artifact rows, in position and creation order),
+    # written in the transaction of every change to those rows, under the task's lock: GetTask
+    # and ListTasks answer from the task row alone. The rows stay the truth.
+    wire_history = models.JSONField(default=list, blank=True)
+    wire_artifacts = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [

@@ -23,7 +23,6 @@ from a2a.models import (
     Artifact,
     ArtifactFile,
     ArtifactVersion,
-    Message,
     Task,
     TaskEvent,
     TaskGroupObjectPermission,
@@ -235,30 +234,29 @@ def task_states() -> dict[str, StateCount]:
     return {state: found.get(state, StateCount(0, None)) for state in TaskState.values}
 
 
-def task_history(*, task: Task, history_length: int | None) -> list[Message]:
-    """Return the task's messages in order: all of them, or the newest history_length."""
-    if history_length == 0:
-        return []
-    queryset = Message.objects.filter(task=task)
-    if history_length is None:
-        return list(queryset.order_by("position"))
-    newest = list(queryset.order_by("-position")[:history_length])
-    newest.reverse()
-    return newest
-
-
 def task_artifacts(*, task: Task) -> list[Artifact]:
     """Return the task's artifacts in the order they were created."""
     return list(Artifact.objects.filter(task=task).order_by("created_at", "id"))
 
 
+def _history_trimmed(history: list[dict[str, Any]], history_length: int | None) -> list[Any]:
+    """Return a wire history whole (None), or its newest history_length messages (0: none)."""
+    if history_length is None:
+        return history
+    return history[-history_length:] if history_length else []
+
+
 def task_wire(*, task: Task, history_length: int | None) -> dict[str, Any]:
-    """Return the wire Task with its artifacts and (trimmed) history."""
+    """Return the wire Task with its artifacts and (trimmed) history, from the task row alone.
+
+    The row keeps its history and artifacts in wire form (``wire_history``,
+    ``wire_artifacts``), written with every change to them, so no other table is read.
+    """
     return convert.task_to_wire(
         task,
         context_key=task.context.key,
-        history=task_history(task=task, history_length=history_length),
-        artifacts=task_artifacts(task=task) or None,
+        history=_history_trimmed(task.wire_history, history_length),
+        artifacts=task.wire_artifacts or None,
     )
 
 
@@ -280,9 +278,9 @@ class Snapshot:
 def task_snapshot(*, user: User, task_id: str, history_length: int | None) -> Snapshot:
     """Return the task with the sequence number it reflects, read under the task's row lock.
 
-    The lock keeps writers out while history and artifacts are read, so the snapshot holds
-    exactly the events up to ``seq``; a stream that continues with ``seq + 1`` then never
-    repeats or skips an artifact chunk.
+    The history, the artifacts and ``last_seq`` come from the one locked row, written together
+    by every change, so the snapshot holds exactly the events up to ``seq``; a stream that
+    continues with ``seq + 1`` then never repeats or skips an artifact chunk.
     """
     with transaction.atomic():
         task = task_get_for_user(user=user, task_id=task_id, for_update=True)
@@ -329,12 +327,6 @@ def _page_cursor(token: str) -> tuple[datetime, uuid.UUID]:
         ) from exc
 
 
-def _trimmed(messages: list[Message], history_length: int | None) -> list[Message]:
-    if history_length is None:
-        return messages
-    return messages[-history_length:] if history_length else []
-
-
 def tasks_list_for_user(*, user: User, request: wire.ListTasksRequest) -> dict[str, Any]:
     """ListTasks (A2A §3.1.4): the tasks the user may read, newest status first, keyset-paged.
 
@@ -357,33 +349,32 @@ def tasks_list_for_user(*, user: User, request: wire.ListTasksRequest) -> dict[s
         queryset = queryset.filter(
             Q(status_timestamp__lt=after_time) | Q(status_timestamp=after_time, id__lt=after_id)
         )
+    # Each task's history and artifacts come with its row (Task.wire_history, wire_artifacts);
+    # what the request leaves out is not read at all.
+    unread = [
+        *(["wire_history"] if request.history_length == 0 else []),
+        *([] if request.include_artifacts else ["wire_artifacts"]),
+    ]
     rows = list(
-        queryset.select_related("context", "status_message").order_by("-status_timestamp", "-id")[
-            : page_size + 1
-        ]
+        queryset.select_related("context", "status_message")
+        .defer(*unread)
+        .order_by("-status_timestamp", "-id")[: page_size + 1]
     )
     next_page_token = _page_token(rows[page_size - 1]) if len(rows) > page_size else ""
     rows = rows[:page_size]
-    ids = [task.id for task in rows]
-
-    histories: dict[uuid.UUID, list[Message]] = defaultdict(list)
-    if request.history_length != 0:
-        for message in Message.objects.filter(task_id__in=ids).order_by("task_id", "position"):
-            assert message.task_id is not None
-            histories[message.task_id].append(message)
-    artifacts: dict[uuid.UUID, list[Artifact]] = defaultdict(list)
-    if request.include_artifacts:
-        for artifact in Artifact.objects.filter(task_id__in=ids).order_by("created_at", "id"):
-            artifacts[artifact.task_id].append(artifact)
 
     return {
         "tasks": [
             convert.task_to_wire(
                 task,
                 context_key=task.context.key,
-                history=_trimmed(histories[task.id], request.history_length),
+                history=(
+                    _history_trimmed(task.wire_history, request.history_length)
+                    if request.history_length != 0
+                    else None
+                ),
                 # A2A §3.1.4: without includeArtifacts the field is left out entirely.
-                artifacts=artifacts[task.id] if request.include_artifacts else None,
+                artifacts=task.wire_artifacts if request.include_artifacts else None,
             )
             for task in rows
         ],

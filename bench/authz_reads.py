@@ -130,7 +130,9 @@ def _stop_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, handler)
 
 
-def _configure_django(*, var_dir: Path, database_url: str) -> None:
+def _configure_django(
+    *, var_dir: Path, database_url: str, environment: dict[str, str] | None = None
+) -> None:
     # The settings read the environment once, at import: a WEBCAP_VAR_DIR, DATABASE_URL or
     # REDIS_URL of the caller's shell must not point the benchmark at real data.
     from tests.live.server import SETTINGS_PREFIXES
@@ -141,9 +143,40 @@ def _configure_django(*, var_dir: Path, database_url: str) -> None:
     os.environ["DJANGO_SETTINGS_MODULE"] = "config.settings"
     os.environ["WEBCAP_VAR_DIR"] = str(var_dir)
     os.environ["DATABASE_URL"] = database_url
+    os.environ.update(environment or {})
     import django
 
     django.setup()
+
+
+@contextmanager
+def throwaway_database(
+    *, postgres: bool, database_url: str = "", environment: dict[str, str] | None = None
+) -> Iterator[float]:
+    """Set Django up on a migrated database of its own; yield how long migrating took.
+
+    SQLite in a temporary folder, a throwaway PostgreSQL (``postgres``), or a test database
+    beside ``database_url``; all of it is removed again at the end. ``environment`` adds
+    settings (the caller's own WEBCAP_... variables are never read).
+    """
+    tmp = Path(tempfile.mkdtemp(prefix="webcap-bench-"))
+    pg_dir = Path(tempfile.mkdtemp(prefix="webcap-bench-pg-")) if postgres else None
+    try:
+        with _postgres(pg_dir) if pg_dir is not None else _nothing() as pg_url:
+            url = pg_url or database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
+            _configure_django(var_dir=tmp / "var", database_url=url, environment=environment)
+            drop, migrate_seconds = _migrate(fresh=not database_url, tmp=tmp)
+            try:
+                yield migrate_seconds
+            finally:
+                drop()
+                from django.db import connections
+
+                connections.close_all()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if pg_dir is not None:
+            shutil.rmtree(pg_dir, ignore_errors=True)
 
 
 @contextmanager
@@ -224,6 +257,7 @@ def seed(options: Options) -> Seeded:
     from django.utils import timezone
 
     from a2a.models import Context, Message, Role, Task, TaskState, TaskUserObjectPermission
+    from a2a.protocol import convert
     from a2a.selectors import APPROVE, OWNER_PERMISSIONS, VIEW
     from accounts.models import User
     from accounts.roles import APPROVER, OPERATOR, VIEWER
@@ -266,20 +300,21 @@ def seed(options: Options) -> Seeded:
                 status_timestamp=now - timedelta(seconds=(options.tasks - i) // 2),
                 last_seq=1,
             )
+            message = Message(
+                owner_id=owner.pk,
+                context_id=context.id,
+                task_id=task.id,
+                message_id=f"msg-{i}",
+                role=Role.USER,
+                parts=[{"text": f"question {i}"}],
+                position=1,
+                seq=1,
+            )
+            # The task carries its history in wire form, as message_send writes it.
+            task.wire_history = [convert.message_to_wire(message, context_key=context.key)]
             contexts.append(context)
             tasks.append(task)
-            messages.append(
-                Message(
-                    owner_id=owner.pk,
-                    context_id=context.id,
-                    task_id=task.id,
-                    message_id=f"msg-{i}",
-                    role=Role.USER,
-                    parts=[{"text": f"question {i}"}],
-                    position=1,
-                    seq=1,
-                )
-            )
+            messages.append(message)
         Context.objects.bulk_create(contexts, batch_size=2000)
         Task.objects.bulk_create(tasks, batch_size=2000)
         Message.objects.bulk_create(messages, batch_size=2000)
@@ -554,37 +589,23 @@ def main(argv: list[str] | None = None) -> int:
     # Run as a script, bench/ is first on the path; the project (and tests/) must be too.
     sys.path.insert(0, str(ROOT))
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(prefix="webcap-bench-"))
-    pg_dir = Path(tempfile.mkdtemp(prefix="webcap-bench-pg-")) if options.postgres else None
-    try:
-        with _postgres(pg_dir) if pg_dir is not None else _nothing() as pg_url:
-            url = pg_url or options.database_url or f"sqlite:///{tmp / 'bench.sqlite3'}"
-            _configure_django(var_dir=tmp / "var", database_url=url)
-            drop, migrate_seconds = _migrate(fresh=not options.database_url, tmp=tmp)
-            try:
-                seeded = seed(options)
-                results = measure(seeded, options)
-                plans = [
-                    (f"{name}'s ListTasks (first page), {query} query", lines)
-                    for name, user in (("owner", seeded.owner), ("viewer", seeded.viewer))
-                    for query, lines in explain(user, _as_request(user, 1)[0])
-                ]
-                report(
-                    options=options,
-                    seeded=seeded,
-                    migrate_seconds=migrate_seconds,
-                    results=results,
-                    plans=plans,
-                )
-            finally:
-                drop()
-                from django.db import connections
-
-                connections.close_all()
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if pg_dir is not None:
-            shutil.rmtree(pg_dir, ignore_errors=True)
+    with throwaway_database(
+        postgres=options.postgres, database_url=options.database_url
+    ) as migrate_seconds:
+        seeded = seed(options)
+        results = measure(seeded, options)
+        plans = [
+            (f"{name}'s ListTasks (first page), {query} query", lines)
+            for name, user in (("owner", seeded.owner), ("viewer", seeded.viewer))
+            for query, lines in explain(user, _as_request(user, 1)[0])
+        ]
+        report(
+            options=options,
+            seeded=seeded,
+            migrate_seconds=migrate_seconds,
+            results=results,
+            plans=plans,
+        )
     print(f"\ntotal {time.perf_counter() - started:.1f} s")
     return 0
 

@@ -51,6 +51,21 @@ def files_folder(settings: Any, tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def artifact_folder(settings: Any, tmp_path: Path) -> Path:
+    """An empty folder as the "artifacts" storage; download URLs on agents.example.com."""
+    folder = tmp_path / "artifacts"
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "artifacts": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": str(folder)},
+        },
+    }
+    settings.WEBCAP_PUBLIC_URL = "https://agents.example.com"
+    return folder
+
+
+@pytest.fixture
 def user(db: None) -> User:
     return make_user("alice")
 

@@ -7,7 +7,6 @@ against the pydantic wire types so the two descriptions cannot drift apart.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -74,10 +73,14 @@ def task_to_wire(
     task: Task,
     *,
     context_key: str,
-    history: Iterable[Message] | None,
-    artifacts: Iterable[Artifact] | None,
+    history: list[dict[str, Any]] | None,
+    artifacts: list[dict[str, Any]] | None,
 ) -> dict[str, Any]:
-    """Return the wire Task; history and artifacts are left out when None or empty."""
+    """Return the wire Task from wire history and artifacts; each left out when None or empty.
+
+    A task keeps both in wire form (``Task.wire_history``, ``Task.wire_artifacts``); the
+    lists are copied, so the answer never shares a list with the row it came from.
+    """
     data: dict[str, Any] = {
         "id": str(task.id),
         "contextId": context_key,
@@ -85,10 +88,9 @@ def task_to_wire(
     }
     if artifacts is not None:
         # ListTasks with includeArtifacts wants the field even when empty (A2A §3.1.4).
-        data["artifacts"] = [artifact_to_wire(a) for a in artifacts]
-    history_items = [message_to_wire(m, context_key=context_key) for m in history or ()]
-    if history_items:
-        data["history"] = history_items
+        data["artifacts"] = list(artifacts)
+    if history:
+        data["history"] = list(history)
     if task.metadata:
         data["metadata"] = task.metadata
     return data

@@ -42,6 +42,7 @@ from a2a.models import (
     ArtifactFile,
     ArtifactVersion,
     EventKind,
+    Task,
     TaskEvent,
 )
 from a2a.protocol import convert
@@ -265,7 +266,8 @@ def _artifact_store(
     append: bool,
     last_chunk: bool,
 ) -> TaskEvent:
-    task = _lock_task(task_id)
+    # A chunk changes the task's artifacts, never its history (which can be long).
+    task = _lock_task(task_id, unread="wire_history")
     if task.state in TERMINAL_STATES:
         raise TaskStateError(task, "artifact-update")
     stored = Artifact.objects.filter(task=task, artifact_id=chunk["artifactId"]).first()
@@ -285,6 +287,7 @@ def _artifact_store(
         stored.extensions = chunk["extensions"]
     stored.complete = last_chunk
     stored.save()
+    _wire_artifact_set(task=task, artifact=stored)
     artifact_files_record(artifact=stored, files=files)
     event = event_append(
         task=task,
@@ -293,8 +296,19 @@ def _artifact_store(
             task, context_key=task.context.key, chunk=chunk, append=append, last_chunk=last_chunk
         ),
     )
-    task.save(update_fields=["last_seq", "updated_at"])
+    task.save(update_fields=["last_seq", "wire_artifacts", "updated_at"])
     return event
+
+
+def _wire_artifact_set(*, task: Task, artifact: Artifact) -> None:
+    """Put the artifact as it is now into the task's wire artifacts: in its place, or last."""
+    wired = convert.artifact_to_wire(artifact)
+    for index, existing in enumerate(task.wire_artifacts):
+        if existing["artifactId"] == artifact.artifact_id:
+            task.wire_artifacts[index] = wired
+            return
+    # A new artifact is the newest (created under the task's lock): it goes last.
+    task.wire_artifacts.append(wired)
 
 
 def _artifact_version_keep(stored: Artifact) -> None:

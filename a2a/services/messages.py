@@ -178,10 +178,10 @@ def message_send(
         push_config_add(task=task, config=push_config, prefix=INLINE_PUSH_PREFIX)
     user_message = _user_message_create(task=task, message=message, new_task=True)
     snapshot = convert.task_to_wire(
-        task, context_key=context.key, history=[user_message], artifacts=None
+        task, context_key=context.key, history=task.wire_history, artifacts=None
     )
     event = event_append(task=task, kind=EventKind.TASK, payload={"task": snapshot})
-    task.save(update_fields=["last_seq"])
+    task.save(update_fields=["last_seq", "wire_history"])
     logger.info("Task %s created in context %s", task.id, context.key)
     return _turn_started(task=task, user_message=user_message, event=event, created=True)
 
@@ -349,9 +349,10 @@ def _message_continue(
             message_parts=follow_up.ask
             or (task.status_message.parts if task.status_message else None),
             actor=sender,
+            history_grew=True,
         )
         user_message.seq = event.seq
         user_message.save(update_fields=["seq", "content_hash"])
         return SendResult(task_id=task.id, start_seq=event.seq, created=False, duplicate=False)
-    event = _transition(task=task, state=TaskState.SUBMITTED, actor=sender)
+    event = _transition(task=task, state=TaskState.SUBMITTED, actor=sender, history_grew=True)
     return _turn_started(task=task, user_message=user_message, event=event, created=False)

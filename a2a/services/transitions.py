@@ -108,7 +108,7 @@ def _message_create(
         if new_task
         else (Message.objects.filter(task=task).aggregate(m=Max("position"))["m"] or 0) + 1
     )
-    return Message.objects.create(
+    message = Message.objects.create(
         owner_id=task.owner_id,
         context_id=task.context_id,
         task=task,
@@ -123,6 +123,9 @@ def _message_create(
         # A new task's first message starts the turn of its first event.
         **({"seq": task.last_seq + 1} if new_task else {}),
     )
+    # The caller saves it with the task (update_fields "wire_history"), as it saves last_seq.
+    task.wire_history.append(convert.message_to_wire(message, context_key=task.context.key))
+    return message
 
 
 def _transition(
@@ -131,12 +134,15 @@ def _transition(
     state: str,
     message_parts: list[dict[str, Any]] | None = None,
     actor: User | None = None,
+    history_grew: bool = False,
 ) -> TaskEvent:
     """Move a locked task to state, with an optional agent status message, and log it.
 
     The one place a task's state changes, so the one place ``task.state`` is audited: when
     the state differs (progress messages within a state are events, not transitions). The
     actor is the user whose request caused it; None when the agent moved the task.
+    ``history_grew`` says the caller added a message to the task (``_message_create``) in
+    this transaction, so its wire history is saved with the transition.
     """
     if state not in ALLOWED_TRANSITIONS.get(task.state, frozenset()):
         raise TaskStateError(task, state)
@@ -153,9 +159,10 @@ def _transition(
         kind=EventKind.STATUS_UPDATE,
         payload=convert.status_update_to_wire(task, context_key=task.context.key),
     )
-    task.save(
-        update_fields=["state", "status_message", "status_timestamp", "last_seq", "updated_at"]
-    )
+    fields = ["state", "status_message", "status_timestamp", "last_seq", "updated_at"]
+    if message_parts or history_grew:
+        fields.append("wire_history")
+    task.save(update_fields=fields)
     if previous != state:
         audit_record(
             action="task.state", actor=actor, target=task, extra={"from": previous, "to": state}
@@ -170,8 +177,14 @@ def _transition(
     return event
 
 
-def _lock_task(task_id: uuid.UUID | str) -> Task:
-    return Task.objects.select_related("context").select_for_update(of=("self",)).get(pk=task_id)
+def _lock_task(task_id: uuid.UUID | str, *, unread: str) -> Task:
+    """Lock and read a task, all but ``unread``: the wire copy the change leaves alone."""
+    return (
+        Task.objects.select_related("context")
+        .select_for_update(of=("self",))
+        .defer(unread)
+        .get(pk=task_id)
+    )
 
 
 @transaction.atomic(durable=True)
@@ -179,4 +192,5 @@ def task_transition(
     *, task_id: uuid.UUID | str, state: str, message_parts: list[dict[str, Any]] | None = None
 ) -> TaskEvent:
     """Move a task to state with an optional agent status message (raises TaskStateError)."""
-    return _transition(task=_lock_task(task_id), state=state, message_parts=message_parts)
+    task = _lock_task(task_id, unread="wire_artifacts")
+    return _transition(task=task, state=state, message_parts=message_parts)

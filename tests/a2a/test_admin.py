@@ -157,19 +157,6 @@ def test_the_list_shows_the_columns_without_a_query_per_row(people, django_asser
     assert "so far" in body  # the duration of tasks still open
 
 
-@pytest.fixture
-def artifact_folder(settings: Any, tmp_path: Path) -> Path:
-    folder = tmp_path / "artifacts"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "artifacts": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(folder)},
-        },
-    }
-    return folder
-
-
 def _picture(task: Task, data: bytes, *, append: bool = False) -> None:
     part = {"raw": base64.b64encode(data).decode(), "mediaType": "image/png", "filename": "p.png"}
     task_artifact_update(

@@ -36,18 +36,9 @@ PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
 
 
 @pytest.fixture(autouse=True)
-def artifact_folder(settings: Any, tmp_path: Path) -> Path:
-    folder = tmp_path / "artifacts"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "artifacts": {
-            "BACKEND": "django.core.files.storage.FileSystemStorage",
-            "OPTIONS": {"location": str(folder)},
-        },
-    }
-    settings.WEBCAP_PUBLIC_URL = "https://agents.example.com"
+def _stored_files(artifact_folder: Path, settings: Any) -> None:
+    """Every test here keeps files in a folder of its own; no job runs on its own."""
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    return folder
 
 
 @pytest.fixture

@@ -18,8 +18,10 @@ from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
 from a2a.asgi import A2AFastPath
+from a2a.services.shares import task_share_set
+from accounts.services import user_ensure
 from config.asgi import application, django_asgi_app
-from tests.factories import message_params, send
+from tests.factories import make_key, message_params, send
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -189,21 +191,41 @@ def _count(client: Any, key: str, method: str, params: Callable[[], dict[str, An
 
 # The most each operation may run; lower them when an operation gets cheaper, never raise them
 # without a reason in the commit.
-MAX_QUERIES = {"GetTask": 3, "ListTasks": 3, "SendMessage": 14, "CancelTask": 11}
+MAX_QUERIES = {"GetTask": 1, "ListTasks": 2, "SendMessage": 12, "CancelTask": 9}
 
 
 @pytest.mark.django_db
 def test_get_task_reads_only_the_task_once_the_key_is_cached(client, user, api_key):
     task_id = str(send(user).task_id)
-    # The task row (with its context and status message), its history, its artifacts.
+    # The task row, joined with its context and status message: it carries its history and
+    # artifacts in wire form (Task.wire_history, wire_artifacts).
     assert _count(client, api_key, "GetTask", lambda: {"id": task_id}) == MAX_QUERIES["GetTask"]
+
+
+@pytest.mark.django_db
+def test_get_task_of_a_shared_reader_asks_once_more(client, user, other_user, other_api_key):
+    task_id = str(send(user).task_id)
+    task_share_set(user=user, task_id=task_id, username=other_user.username, permission="view")
+    # The task row, then whether it is shared with the reader: only someone who neither owns
+    # the task nor sees every task (admins, operators) pays for that second query.
+    count = _count(client, other_api_key, "GetTask", lambda: {"id": task_id})
+    assert count == MAX_QUERIES["GetTask"] + 1
+
+
+@pytest.mark.django_db
+def test_get_task_of_an_admin_reads_only_the_task(client, user):
+    task_id = str(send(user).task_id)
+    admin_key = make_key(user_ensure(username="ada", role="admin"))
+    # The admin's roles come with the cached credential: no shares to look up.
+    count = _count(client, admin_key, "GetTask", lambda: {"id": task_id})
+    assert count == MAX_QUERIES["GetTask"]
 
 
 @pytest.mark.django_db
 def test_list_tasks_queries(client, user, api_key):
     send(user)
     send(user)
-    # The count, the page, the pages' histories.
+    # The count, the page (each task's history and artifacts come with its row).
     assert _count(client, api_key, "ListTasks", dict) == MAX_QUERIES["ListTasks"]
 
 
@@ -217,8 +239,8 @@ def test_send_message_queries(client, user, api_key):
     )
     # A retry's look-up (owner + messageId), context, task, owner permissions (2), audit,
     # message, first event, task seq, in one transaction (BEGIN, COMMIT); then the answer's
-    # task, history and artifacts. PostgreSQL also takes the retry's advisory lock (SQLite's
-    # write transaction already serialises two sends).
+    # task row (with its history and artifacts). PostgreSQL also takes the retry's advisory
+    # lock (SQLite's write transaction already serialises two sends).
     advisory_lock = 1 if connection.vendor == "postgresql" else 0
     assert count == MAX_QUERIES["SendMessage"] + advisory_lock
 
