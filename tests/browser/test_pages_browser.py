@@ -64,3 +64,58 @@ def test_swagger_ui_draws_the_management_api_from_this_server(
     )
     assert loaded, "the page loaded nothing"
     assert all(name.startswith(webcap_server.url) for name in loaded), loaded
+
+
+def test_swagger_ui_shows_an_operations_inputs_and_its_errors(
+    webcap_server: LiveServer, browser: webdriver.Chrome, screenshot: Screenshot
+):
+    browser.get(f"{webcap_server.url}/api/docs/")
+    summary = WebDriverWait(browser, WAIT).until(
+        lambda b: b.find_element(
+            By.CSS_SELECTOR, "#operations-api-api_keys_create .opblock-summary"
+        )
+    )
+    summary.click()
+    block = WebDriverWait(browser, WAIT).until(
+        lambda b: b.find_element(By.CSS_SELECTOR, "#operations-api-api_keys_create .opblock-body")
+    )
+    codes = WebDriverWait(browser, WAIT).until(
+        lambda b: [
+            cell.text
+            for cell in block.find_elements(
+                By.CSS_SELECTOR, ".responses-table .response-col_status"
+            )
+            if cell.text
+        ]
+    )
+    screenshot(browser, "swagger-keys-create")
+    # The inputs a client sends (not the read-only key row) and every error it can get.
+    example = block.find_element(By.CSS_SELECTOR, ".opblock-section-request-body").text
+    assert '"name"' in example
+    assert '"expires_at"' in example
+    assert '"prefix"' not in example
+    assert {"201", "400", "401", "403", "413", "415", "503"} <= set(codes)
+    assert _severe(browser) == []
+
+
+def test_redoc_draws_the_management_api_from_this_server(
+    webcap_server: LiveServer, browser: webdriver.Chrome, screenshot: Screenshot
+):
+    browser.get(f"{webcap_server.url}/api/redoc/")
+    WebDriverWait(browser, WAIT).until(
+        lambda b: b.find_elements(By.CSS_SELECTOR, "[data-section-id^='tag/api']")
+    )
+    screenshot(browser, "redoc")
+    text = browser.find_element(By.TAG_NAME, "body").text
+    assert "/api/keys/" in text
+    assert "webcap management API" in text
+    # Redoc's footer links its maker's logo from cdn.redoc.ly: the policy blocks it, which
+    # is the only console error allowed (nothing from another origin loads).
+    refused = [e for e in _severe(browser) if "cdn.redoc.ly" not in e["message"]]
+    assert refused == []
+    loaded = browser.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name);"
+    )
+    # The browser lists the refused logo as attempted; everything else is this server's.
+    others = [name for name in loaded if not name.startswith(webcap_server.url)]
+    assert others == ["https://cdn.redoc.ly/redoc/logo-mini.svg"]
