@@ -119,8 +119,10 @@ def run_locust(options: argparse.Namespace, cluster: Cluster, folder: Path) -> i
                 "hosts": cluster.web_urls,
                 "keys": keys,
                 "seed_tasks": seed_tasks(cluster, keys),
-                # A smoke run is short: every operation as likely, so each one runs.
+                # A smoke run is short: every operation as likely, and each user starts with
+                # the next operation in turn, so every one runs even on a loaded machine.
                 "weights": dict.fromkeys(WEIGHTS, 1) if options.smoke else WEIGHTS,
+                "first_in_turn": options.smoke,
                 "wait_min": options.wait[0],
                 "wait_max": options.wait[1],
             }

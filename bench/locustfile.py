@@ -41,6 +41,8 @@ CONFIG: dict[str, Any] = json.loads(Path(os.environ["WEBCAP_LOAD_CONFIG"]).read_
 _HOSTS = itertools.cycle(CONFIG["hosts"])
 _KEYS = itertools.cycle(CONFIG["keys"])
 WEIGHTS: dict[str, int] = CONFIG["weights"]
+# With first_in_turn (smoke runs), user n starts with operation n modulo their number.
+_FIRST = itertools.cycle(sorted(WEIGHTS))
 FINAL_STATES = {
     "TASK_STATE_COMPLETED",
     "TASK_STATE_FAILED",
@@ -104,6 +106,10 @@ class A2AUser(FastHttpUser):
         self.key: str = next(_KEYS)
         self.task_ids: list[str] = [CONFIG["seed_tasks"][self.key]]
         self.headers = {"Authorization": f"Bearer {self.key}", "A2A-Version": "1.0"}
+
+    def on_start(self) -> None:
+        if CONFIG.get("first_in_turn"):
+            getattr(self, next(_FIRST))()
 
     def _rpc(self, name: str, method: str, params: dict[str, Any], check: Check) -> Any:
         """One JSON-RPC call as the row name; return the result, or None after a failure."""

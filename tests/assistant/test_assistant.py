@@ -20,6 +20,9 @@ from tests.tools.helpers import pending_approval, settled
 from tools.models import EntryRole, LLMCall, ToolCall, ToolCallStatus, TranscriptEntry
 from tools.registry import REGISTRY, ToolError, tool_get
 
+# The management API takes JSON bodies only; a POST without a body sends an empty one.
+JSON = "application/json"
+
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("offline_assistant")]
 
 
@@ -186,10 +189,12 @@ async def test_deciding_again_is_idempotent_and_other_decisions_refused(
     _task, call_id = await pending_approval(rpc, api_key, site)
     headers = {"Authorization": f"Bearer {api_key}"}
     url = f"/api/tool-calls/{call_id}"
-    assert (await async_client.post(f"{url}/reject/", headers=headers)).status_code == 200
-    again = await async_client.post(f"{url}/reject/", headers=headers)
+    assert (
+        await async_client.post(f"{url}/reject/", headers=headers, content_type=JSON)
+    ).status_code == 200
+    again = await async_client.post(f"{url}/reject/", headers=headers, content_type=JSON)
     assert again.status_code == 200
-    refused = await async_client.post(f"{url}/approve/", headers=headers)
+    refused = await async_client.post(f"{url}/approve/", headers=headers, content_type=JSON)
     assert refused.status_code == 409
     # The rejection let the task finish, so any other decision is refused.
     assert "its tool calls are closed" in refused.json()["detail"]
@@ -238,7 +243,9 @@ async def test_decisions_on_calls_that_are_not_yours_are_not_found(
     error = (await rpc("SendMessage", params, key=api_key)).json()["error"]
     assert error["code"] == -32001
     response = await async_client.post(
-        f"/api/tool-calls/{other_call}/approve/", headers={"Authorization": f"Bearer {api_key}"}
+        f"/api/tool-calls/{other_call}/approve/",
+        headers={"Authorization": f"Bearer {api_key}"},
+        content_type=JSON,
     )
     assert response.status_code == 404
     assert (await ToolCall.objects.aget(pk=other_call)).decision == ""
@@ -255,7 +262,9 @@ async def test_cancel_while_awaiting_approval_cancels_the_calls(rpc, async_clien
     call = await ToolCall.objects.aget(pk=call_id)
     assert (call.status, call.error) == (ToolCallStatus.CANCELLED, "the task was canceled")
     late = await async_client.post(
-        f"/api/tool-calls/{call_id}/approve/", headers={"Authorization": f"Bearer {api_key}"}
+        f"/api/tool-calls/{call_id}/approve/",
+        headers={"Authorization": f"Bearer {api_key}"},
+        content_type=JSON,
     )
     assert late.status_code == 409
     assert site.gets == []

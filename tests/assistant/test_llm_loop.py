@@ -20,6 +20,9 @@ from tools import registry
 from tools.models import LLMCall, ToolCall, ToolCallStatus
 from tools.registry import tool
 
+# The management API takes JSON bodies only; a POST without a body sends an empty one.
+JSON = "application/json"
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -168,7 +171,9 @@ async def test_approve_and_reject_through_the_real_model_path(
     pending = task["status"]["message"]["parts"][1]["data"]["pendingToolCalls"]
     headers = {"Authorization": f"Bearer {api_key}"}
     first = await async_client.post(
-        f"/api/tool-calls/{pending[0]['toolCallId']}/approve/", headers=headers
+        f"/api/tool-calls/{pending[0]['toolCallId']}/approve/",
+        headers=headers,
+        content_type=JSON,
     )
     assert first.status_code == 200
     # One call still waits: the task stays interrupted and the model is not asked yet.

@@ -18,6 +18,9 @@ from tests.factories import message_params
 from tests.fakellm import Text, ToolCalls
 from tools.models import ToolCall
 
+# The management API takes JSON bodies only; a POST without a body sends an empty one.
+JSON = "application/json"
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 FETCH = ToolCalls([("h1", "http_request", {"url": "https://example.com/"})])
@@ -273,7 +276,9 @@ async def test_approving_answers_scheduled_and_where_to_follow(
     call_id = await _call_id(waiting)
 
     decided = await async_client.post(
-        f"/api/tool-calls/{call_id}/approve/", headers={"Authorization": f"Bearer {api_key}"}
+        f"/api/tool-calls/{call_id}/approve/",
+        headers={"Authorization": f"Bearer {api_key}"},
+        content_type=JSON,
     )
 
     body = decided.json()
