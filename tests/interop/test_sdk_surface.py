@@ -16,7 +16,10 @@ from tests.webhook import WebhookReceiver
 pytestmark = [pytest.mark.live, pytest.mark.interop]
 
 BINDINGS = ["jsonrpc", "rest"]
-LONG_TEXT = " ".join(f"w{i}" for i in range(40))
+# 160 chunks x 25 ms: still running after the next SDK process has started, even on a
+# loaded two-core machine (40 chunks finished first there, and the cancel came too late).
+LONG_WORDS = 160
+LONG_TEXT = " ".join(f"w{i}" for i in range(LONG_WORDS))
 # Long enough (240 chunks x 25 ms) to still be running after three SDK processes have started
 # on a loaded two-core CI machine.
 RESUBSCRIBE_WORDS = 240
@@ -67,7 +70,8 @@ def test_subscribe_to_a_running_task(sdk, live_keys, binding):
     assert events[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
     snapshot_parts = len(events[0]["task"].get("artifacts", [{"parts": []}])[0]["parts"])
     chunks = [e for e in events if "artifactUpdate" in e]
-    assert snapshot_parts + len(chunks) == 40  # nothing missed between snapshot and live events
+    # Nothing missed between the snapshot and the live events.
+    assert snapshot_parts + len(chunks) == LONG_WORDS
     again = sdk(key, "subscribe", taskId=task["id"], binding=binding)
     assert again["error"] == "UnsupportedOperationError"  # the task has finished
 
