@@ -14,7 +14,7 @@ from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from tests.browser.conftest import WAIT, Screenshot
+from tests.browser.conftest import WAIT, Screenshot, user_with_password
 from tests.live.server import LiveServer
 
 pytestmark = [pytest.mark.live, pytest.mark.browser]
@@ -119,3 +119,32 @@ def test_redoc_draws_the_management_api_from_this_server(
     # The browser lists the refused logo as attempted; everything else is this server's.
     others = [name for name in loaded if not name.startswith(webcap_server.url)]
     assert others == ["https://cdn.redoc.ly/redoc/logo-mini.svg"]
+
+
+def test_the_admin_works_under_the_content_security_policy(
+    assistant_server: LiveServer, browser: webdriver.Chrome, screenshot: Screenshot
+):
+    key = user_with_password(assistant_server, "csp-admin", "a staff password 18")
+    assistant_server.manage(
+        "shell",
+        "-c",
+        "from accounts.models import User\n"
+        "User.objects.filter(username='csp-admin').update(is_staff=True, is_superuser=True)",
+    )
+    message = {"messageId": "csp-1", "role": "ROLE_USER", "parts": [{"text": "what is 6*7?"}]}
+    task = assistant_server.rpc(key, "SendMessage", {"message": message})["result"]["task"]
+    browser.get(f"{assistant_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("csp-admin")
+    browser.find_element(By.NAME, "password").send_keys("a staff password 18")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, WAIT).until(lambda b: b.find_elements(By.ID, "site-name"))
+    assert _severe(browser) == []
+    # The pages with the admin's scripts: a list with its actions and filters, a change form
+    # with its collapsible fieldsets, and the analytics page.
+    for path in ("/admin/a2a/task/", f"/admin/a2a/task/{task['id']}/change/", "/admin/analytics/"):
+        browser.get(f"{assistant_server.url}{path}")
+        WebDriverWait(browser, WAIT).until(lambda b: b.find_elements(By.ID, "content"))
+        screenshot(browser, path.strip("/").replace("/", "-")[:40])
+        policy = browser.execute_script("return document.querySelector('script[src]') !== null;")
+        assert policy, path  # the page runs the admin's own script files
+        assert _severe(browser) == [], path
