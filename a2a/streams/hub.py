@@ -29,6 +29,7 @@ from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 from redis.exceptions import RedisError
 
+from a2a.metrics import stream_overflowed
 from a2a.protocol.states import INTERRUPTED_STATES, TERMINAL_STATES
 from a2a.services.events import task_group
 
@@ -87,6 +88,7 @@ class Subscription:
             self._queue.put_nowait(item)
         except asyncio.QueueFull:
             self._overflowed = True
+            stream_overflowed()
             logger.info(
                 "A stream of task %s fell %d events behind; it reads the rest from the log",
                 self._topic.task_id,

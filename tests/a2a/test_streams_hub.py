@@ -14,6 +14,7 @@ import uuid
 import pytest
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from prometheus_client import REGISTRY
 
 from a2a.services.events import task_group
 from a2a.services.tasks import task_transition
@@ -58,6 +59,10 @@ async def _open(user, task_id: uuid.UUID, count: int) -> list[TaskEventStream]:
     return streams
 
 
+def _overflows() -> float:
+    return REGISTRY.get_sample_value("webcap_stream_overflows_total") or 0.0
+
+
 def _members(task_id: uuid.UUID) -> list[str]:
     return list(get_channel_layer().groups.get(task_group(task_id), {}))
 
@@ -83,6 +88,7 @@ async def test_a_subscriber_that_falls_behind_reads_the_log_and_holds_up_no_one(
 ):
     settings.WEBCAP_STREAM_QUEUE = 3
     slow, *fast = await _open(user, task_id, 5)
+    overflows = _overflows()
     release = asyncio.Event()
 
     async def follow_slowly() -> list[int]:
@@ -107,6 +113,7 @@ async def test_a_subscriber_that_falls_behind_reads_the_log_and_holds_up_no_one(
     everything = list(range(1, UPDATES + 3))
     assert results == [everything] * len(fast)
     assert slow_seqs == everything
+    assert _overflows() == overflows + 1
     assert [r.getMessage() for r in caplog.records if r.name == "a2a.streams.hub"] == [
         f"A stream of task {task_id} fell 3 events behind; it reads the rest from the log"
     ]
