@@ -50,6 +50,10 @@ STREAM_DISCONNECTS = Counter(
     "Closed SSE streams and WebSocket connections, by who ended them.",
     ["binding", "reason"],
 )
+STREAM_OVERFLOWS = Counter(
+    "webcap_stream_overflows_total",
+    "Times a stream fell WEBCAP_STREAM_QUEUE live events behind and read on from the event log.",
+)
 PUSH_DELIVERIES = Counter(
     "webcap_push_deliveries_total",
     "Webhook delivery attempts by outcome.",
@@ -124,3 +128,8 @@ def stream_closed(binding: str, reason: str) -> None:
     """Count a connection opened with ``stream_opened`` as closed, and why."""
     OPEN_STREAMS.labels(binding).dec()
     STREAM_DISCONNECTS.labels(binding, reason).inc()
+
+
+def stream_overflowed() -> None:
+    """Count a stream whose queue of live events filled up (it reads the log instead)."""
+    STREAM_OVERFLOWS.inc()

@@ -1,7 +1,9 @@
 """The task event log: append under the task's row lock, publish after commit.
 
-The channel layer is only a doorbell. Subscribers that miss a ring, or see a gap in sequence
-numbers, read the missing events from the TaskEvent table (see ``a2a/streams.py``).
+The channel layer is only a doorbell, rung once per event for each web process that follows
+the task (its stream hub holds one place in the group for all its subscribers). Subscribers
+that miss a ring, or see a gap in sequence numbers, read the missing events from the
+TaskEvent table (see ``a2a/streams/``).
 """
 
 from __future__ import annotations

@@ -591,6 +591,9 @@ WEBCAP_BLOCKING_TIMEOUT: float = env.float("WEBCAP_BLOCKING_TIMEOUT", default=30
 WEBCAP_STREAM_KEEPALIVE: float = env.float("WEBCAP_STREAM_KEEPALIVE", default=15.0)
 # How often an idle stream re-reads the event log in case a doorbell was lost.
 WEBCAP_STREAM_POLL_INTERVAL: float = env.float("WEBCAP_STREAM_POLL_INTERVAL", default=2.0)
+# Live events a stream may hold unsent before it stops being fed and reads the event log
+# instead (a slow client never holds up the other subscribers of its task).
+WEBCAP_STREAM_QUEUE: int = env.int("WEBCAP_STREAM_QUEUE", default=256)
 # Largest request body (HTTP) or frame (WebSocket) accepted, in bytes. By default derived
 # from WEBCAP_MAX_FILE_BYTES, so an inline file of the largest size fits: its base64 form
 # (4 bytes for each 3) and 1 MiB for the rest of the request (a2a/checks.py warns if not).

@@ -42,6 +42,7 @@ FAMILIES = {
     "webcap_approvals_pending",
     "webcap_open_streams",
     "webcap_stream_disconnects",
+    "webcap_stream_overflows",
     "webcap_llm_requests",
     "webcap_llm_request_duration_seconds",
     "webcap_llm_tokens",

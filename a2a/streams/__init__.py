@@ -1,10 +1,12 @@
-"""Task event streams: what SSE, WebSocket and blocking sends all read.
+"""Task event streams: what SSE, WebSocket, Cap'n Web and blocking sends all read.
 
-A stream joins the task's channel-layer group before it reads anything, then sends either a
-Task snapshot (with the sequence number it reflects) or the stored events from a given
-sequence number, then live events. Doorbells carry the event, so the common case needs no
-database read; a gap in sequence numbers, or a quiet poll interval, reads the missing events
-from the TaskEvent log. Nothing is lost because a doorbell was dropped.
+A stream subscribes to its task in this process's hub (``hub.py``: one channel-layer group
+membership per task per process, shared by every local stream of it) before it reads
+anything, then sends either a Task snapshot (with the sequence number it reflects) or the
+stored events from a given sequence number, then live events. Doorbells carry the event, so
+the common case needs no database read; a gap in sequence numbers, a queue that overflowed,
+or a quiet poll interval reads the missing events from the TaskEvent log. Nothing is lost
+because a doorbell was dropped.
 """
 
 from __future__ import annotations
@@ -13,15 +15,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
-from redis.exceptions import RedisError
 
-from a2a.protocol.states import INTERRUPTED_STATES, TERMINAL_STATES
+from a2a.protocol.states import TERMINAL_STATES
 from a2a.selectors import (
     StoredEvent,
     parse_task_id,
@@ -29,32 +28,14 @@ from a2a.selectors import (
     task_get_for_user,
     task_snapshot,
 )
-from a2a.services.events import task_group
+from a2a.streams.hub import Signal, StreamItem, Subscription, stream_hub
 from accounts.models import User
+
+__all__ = ["MessageStream", "ResultStream", "StreamItem", "TaskEventStream"]
 
 logger = logging.getLogger(__name__)
 
 EVENT_PAGE = 500
-
-
-@dataclass(frozen=True)
-class StreamItem:
-    """One StreamResponse with its task's event sequence number and the state after it.
-
-    A message-only answer has no task, so no sequence number and no state.
-    """
-
-    seq: int | None
-    payload: dict[str, Any]
-    state: str
-
-    @property
-    def terminal(self) -> bool:
-        return self.state in TERMINAL_STATES
-
-    @property
-    def interrupted(self) -> bool:
-        return self.state in INTERRUPTED_STATES
 
 
 class ResultStream:
@@ -104,26 +85,20 @@ class TaskEventStream(ResultStream):
         self.stop_on_interrupt = stop_on_interrupt
         self.last_seq = 0
         self._task_uuid: uuid.UUID | None = None
-        self._layer: BaseChannelLayer | None = None
-        self._channel: str | None = None
+        self._subscription: Subscription | None = None
         self._first: list[StreamItem] = []
         self._page_full = False
         self._done = False
-        self._layer_failed = False
         self.snapshot_state: str | None = None
 
     async def open(self) -> None:
-        """Join the task's group, check access and read the starting point."""
+        """Subscribe to the task's events, check access and read the starting point."""
         self._task_uuid = parse_task_id(self.task_id)
-        self._layer = get_channel_layer()
-        if self._layer is not None:
-            try:
-                self._channel = await self._layer.new_channel()
-                await self._layer.group_add(task_group(self._task_uuid), self._channel)
-            except (RedisError, OSError) as exc:
-                # No doorbells then: the stream polls the event log (see _ring).
-                self._layer_lost(exc)
-                self._layer, self._channel = None, None
+        hub = stream_hub()
+        if hub is not None:
+            # Before the snapshot or the log is read: an event committed after that read
+            # rings this subscription. Without a layer the stream polls the log (see _ring).
+            self._subscription = await hub.subscribe(self._task_uuid)
         try:
             if self.from_seq is None:
                 snapshot = await sync_to_async(task_snapshot)(
@@ -157,26 +132,13 @@ class TaskEventStream(ResultStream):
         self._page_full = len(rows) == EVENT_PAGE
         return [StreamItem(seq=r.seq, payload=r.payload, state=r.state) for r in rows]
 
-    async def _ring(self, wait: float) -> dict[str, Any] | None:
-        if self._layer is None or self._channel is None:
+    async def _ring(self, wait: float) -> StreamItem | Signal | None:
+        if self._subscription is None:
             await asyncio.sleep(wait)
             return None
-        try:
-            return await asyncio.wait_for(self._layer.receive(self._channel), wait)
-        except TimeoutError:
-            return None
-        except (RedisError, OSError) as exc:
-            # The doorbell only saves a poll: while the channel layer fails (Redis timing out
-            # or restarting) the stream reads the event log every poll interval instead.
-            self._layer_lost(exc)
-            await asyncio.sleep(wait)
-            return None
-
-    def _layer_lost(self, exc: Exception) -> None:
-        """Say once per stream that it reads the event log without doorbells."""
-        if not self._layer_failed:
-            logger.warning("Stream of task %s polls the event log: %r", self.task_id, exc)
-            self._layer_failed = True
+        # While the channel layer fails (Redis timing out or restarting) nothing rings and
+        # the stream reads the event log every poll interval instead.
+        return await self._subscription.next(wait)
 
     async def events(self) -> AsyncIterator[StreamItem | None]:
         """Yield the stream's items in order, None for keep-alive ticks."""
@@ -202,19 +164,18 @@ class TaskEventStream(ResultStream):
                                 idle = 0.0
                                 yield None
                             continue
-                    elif doorbell["seq"] <= self.last_seq:
+                    elif doorbell is Signal.OVERFLOW:
+                        # This stream fell behind and live events were left out for it.
+                        pending = await self._stored_after(self.last_seq)
+                    elif doorbell.seq is None or doorbell.seq <= self.last_seq:
                         continue
-                    elif doorbell["seq"] == self.last_seq + 1:
-                        pending = [
-                            StreamItem(
-                                seq=doorbell["seq"],
-                                payload=doorbell["payload"],
-                                state=doorbell["state"],
-                            )
-                        ]
+                    elif doorbell.seq == self.last_seq + 1:
+                        pending = [doorbell]
                     else:
                         # A gap: some doorbells were dropped; the log has every event.
                         pending = await self._stored_after(self.last_seq)
+                    if not pending:
+                        continue
                 idle = 0.0
                 item, pending = pending[0], pending[1:]
                 assert item.seq is not None
@@ -237,15 +198,10 @@ class TaskEventStream(ResultStream):
         return self.snapshot_state in TERMINAL_STATES
 
     async def close(self) -> None:
-        """Leave the task's group without iterating (for a stream that will not be sent)."""
+        """Unsubscribe without iterating (for a stream that will not be sent)."""
         await self._leave()
 
     async def _leave(self) -> None:
-        if self._layer is not None and self._channel is not None and self._task_uuid is not None:
-            channel, self._channel = self._channel, None
-            try:
-                await self._layer.group_discard(task_group(self._task_uuid), channel)
-            except Exception:
-                logger.warning(
-                    "Could not leave the group of task %s", self._task_uuid, exc_info=True
-                )
+        if self._subscription is not None:
+            subscription, self._subscription = self._subscription, None
+            await subscription.close()
