@@ -322,6 +322,10 @@ for _network in METRICS_ALLOWED_IPS:
 # prometheus_client reads it from the environment itself; /metrics then adds up every
 # process's values. Unset: each process serves its own values.
 PROMETHEUS_MULTIPROC_DIR: str = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+if PROMETHEUS_MULTIPROC_DIR:
+    # prometheus_client opens a file there as each metric without labels is defined, at
+    # import: any process (a migrate before metrics_dir_reset, too) needs the folder first.
+    Path(PROMETHEUS_MULTIPROC_DIR).mkdir(parents=True, exist_ok=True)
 # A Celery worker on a host of its own (a container or pod) serves its processes' metrics on
 # this port (0: off; web processes on the same host already aggregate them).
 METRICS_WORKER_PORT: int = env.int("METRICS_WORKER_PORT", default=0)
