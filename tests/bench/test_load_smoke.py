@@ -1,4 +1,4 @@
-"""bench/loadtest.py keeps working: a short locust run (20 users, 10 s) on the production
+"""bench/loadtest.py keeps working: a short locust run (12 users, 15 s) on the production
 topology, every operation with answers that passed their checks, and locust's report.
 
 Figures are never asserted here: bench/README.md says how to read them.

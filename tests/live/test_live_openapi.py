@@ -30,7 +30,7 @@ pytestmark = pytest.mark.live
 
 SCHEMATHESIS = Path(sys.executable).with_name("schemathesis")
 SEED = 18
-MAX_EXAMPLES = 8
+MAX_EXAMPLES = 6
 PASSWORD = "a-long-test-password-18"
 ROLES = {"st-admin": "admin", "st-user": "user"}
 
