@@ -107,7 +107,6 @@ class CursorPages(CursorPagination):
 
 def page_parameters() -> list[OpenApiParameter]:
     """``page`` and ``page_size`` for a view that pages with Pages by hand (extend_schema)."""
-    cap = settings.WEBCAP_MAX_PAGE_SIZE
     return [
         OpenApiParameter(
             PAGE,
@@ -116,9 +115,6 @@ def page_parameters() -> list[OpenApiParameter]:
             description=PAGE_DESCRIPTION,
         ),
         OpenApiParameter(
-            PAGE_SIZE,
-            {"type": "integer", "minimum": 1, "maximum": cap},
-            OpenApiParameter.QUERY,
-            description=PAGE_SIZE_DESCRIPTION,
+            PAGE_SIZE, page_size_schema(), OpenApiParameter.QUERY, description=PAGE_SIZE_DESCRIPTION
         ),
     ]
