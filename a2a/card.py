@@ -19,6 +19,7 @@ from a2a.protocol.jsonrpc import dumps
 from a2a.protocol.v03 import LEGACY_VERSION, hybrid_card
 from a2a.protocol.versions import CURRENT_VERSION
 from a2a.registry import AGENTS
+from a2a.signing import card_signed
 from common.caching import shared_cache
 
 logger = logging.getLogger(__name__)
@@ -145,7 +146,8 @@ def extended_agent_card(base_url: str) -> dict[str, Any] | None:
     card = agent_card(base_url)
     for key, value in _extension(settings.WEBCAP_EXTENDED_AGENT_CARD).items():
         card[key] = [*card["skills"], *value] if key == "skills" else value
-    return wire.AgentCard.model_validate(card).dump()
+    # Signed like the public card (A2A §8.4), for each caller: it is built per call.
+    return card_signed(wire.AgentCard.model_validate(card).dump(), base_url)
 
 
 @dataclass(frozen=True)
@@ -162,10 +164,11 @@ def rendered_card(base_url: str, *, legacy: bool = False) -> RenderedCard:
     The card is built from settings and the agent class only, both fixed for the life of a
     process (tests that change settings clear this cache: a2a/apps.py). ``legacy`` is the card
     at the older path: the 1.0 card with the 0.3 fields beside it, which both 0.3 and 1.0
-    clients read.
+    clients read. When signing keys are configured, the card carries its signature (A2A
+    §8.4), made here once with the bytes, so the ETag covers it.
     """
     card = agent_card(base_url)
-    body = dumps(hybrid_card(card) if legacy else card)
+    body = dumps(card_signed(hybrid_card(card) if legacy else card, base_url))
     etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
     return RenderedCard(body=body, etag=etag)
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -9,6 +12,7 @@ from django.core.checks import Error, Warning, register
 
 from a2a.card import extended_agent_card
 from a2a.registry import AGENTS
+from a2a.signing import SigningConfigError, signing_keys
 
 
 @register()
@@ -32,6 +36,8 @@ def extended_card_valid(app_configs: Any, **kwargs: Any) -> list[Error]:
         return []
     try:
         extended_agent_card("http://localhost")
+    except SigningConfigError:
+        return []  # card_signing_keys_valid reports it
     except Exception as exc:
         return [
             Error(
@@ -74,3 +80,33 @@ def public_url_set(app_configs: Any, **kwargs: Any) -> list[Warning]:
             id="webcap.W001",
         )
     ]
+
+
+@register()
+def card_signing_keys_valid(app_configs: Any, **kwargs: Any) -> list[Error | Warning]:
+    """WEBCAP_CARD_SIGNING_KEYS, when set, must be a JWK set that can sign with the active kid."""
+    try:
+        keys = signing_keys()
+    except SigningConfigError as exc:
+        return [
+            Error(
+                f"Card signing is misconfigured: {exc}.",
+                hint="See docs/card-signing.md; `python manage.py cardkey create --output "
+                "var/card-keys.json` makes a valid key set.",
+                id="webcap.E003",
+            )
+        ]
+    source = settings.WEBCAP_CARD_SIGNING_KEYS
+    if keys is None or source.lstrip().startswith("{"):
+        return []
+    mode = os.stat(Path(source).expanduser()).st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return [
+            Warning(
+                f"The card signing key file {source} can be read by other users "
+                f"(mode {stat.S_IMODE(mode):o}): whoever reads it can sign cards as this server.",
+                hint=f"chmod 600 {source}",
+                id="webcap.W005",
+            )
+        ]
+    return []

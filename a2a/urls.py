@@ -1,7 +1,7 @@
 from django.urls import URLPattern, path, re_path
 
 from a2a import apis
-from a2a.views import card, jsonrpc, rest
+from a2a.views import card, jsonrpc, jwks, rest
 
 LIST_OR_CREATE_CONFIGS = {
     "GET": "ListTaskPushNotificationConfigs",
@@ -63,4 +63,6 @@ urlpatterns = [
     path(".well-known/agent-card.json", card.agent_card, name="agent-card"),
     # The path older clients look for: the card with its 0.3 fields too.
     path(".well-known/agent.json", card.agent_card, {"legacy": True}, name="agent-card-legacy"),
+    # The public keys the card's signature names (jku), when card signing is configured.
+    path(".well-known/jwks.json", jwks.jwks, name="jwks"),
 ]

@@ -380,6 +380,14 @@ class SecurityScheme(WireModel):
     open_id_connect_security_scheme: OpenIdConnectSecurityScheme | None = None
 
 
+class AgentCardSignature(WireModel):
+    """A JWS over the card (A2A §4.4.7, §8.4): base64url protected header and signature."""
+
+    protected: str
+    signature: str
+    header: dict[str, Any] | None = None
+
+
 class AgentCard(WireModel):
     name: str
     description: str
@@ -394,3 +402,4 @@ class AgentCard(WireModel):
     default_output_modes: list[str]
     skills: list[AgentSkill]
     icon_url: str | None = None
+    signatures: list[AgentCardSignature] | None = None

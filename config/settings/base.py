@@ -630,6 +630,11 @@ WEBCAP_PUSH_MAX_CONFIGS_PER_TASK: int = env.int("WEBCAP_PUSH_MAX_CONFIGS_PER_TAS
 # A JSON file with what authenticated callers see beyond the public card (A2A §3.1.11):
 # its fields replace the public card's, except "skills", which are added to them.
 WEBCAP_EXTENDED_AGENT_CARD: str = env.str("WEBCAP_EXTENDED_AGENT_CARD", default="")
+# Card signing (A2A §8.4, docs/card-signing.md): a JWK set of private keys, as a file path
+# or the JSON itself, and the kid of the key that signs. Every key of the set is published
+# at /.well-known/jwks.json. Unset: the card is not signed.
+WEBCAP_CARD_SIGNING_KEYS: str = env.str("WEBCAP_CARD_SIGNING_KEYS", default="")
+WEBCAP_CARD_SIGNING_KEY_ID: str = env.str("WEBCAP_CARD_SIGNING_KEY_ID", default="")
 WEBCAP_AGENT_NAME: str = env.str("WEBCAP_AGENT_NAME", default="webcap")
 WEBCAP_AGENT_DESCRIPTION: str = env.str(
     "WEBCAP_AGENT_DESCRIPTION",
