@@ -8,6 +8,7 @@ import io
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -33,7 +34,7 @@ def key_set_text() -> str:
 
 
 @pytest.fixture
-def signing(settings, tmp_path, key_set_text) -> Path:
+def signing(settings, tmp_path: Path, key_set_text) -> Path:
     path = tmp_path / "card-keys.json"
     path.write_text(key_set_text)
     path.chmod(0o600)
@@ -42,9 +43,10 @@ def signing(settings, tmp_path, key_set_text) -> Path:
     return path
 
 
-def protected(card: dict) -> dict:
+def protected(card: dict[str, Any]) -> dict[str, Any]:
     [signature] = card["signatures"]
-    return json.loads(base64.urlsafe_b64decode(signature["protected"] + "=="))
+    header: dict[str, Any] = json.loads(base64.urlsafe_b64decode(signature["protected"] + "=="))
+    return header
 
 
 def without_empties(value):

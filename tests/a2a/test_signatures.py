@@ -7,9 +7,9 @@ import copy
 import hashlib
 import hmac
 import json
+from typing import Any
 
 import pytest
-from joserfc.jwk import ECKey
 
 from a2a.protocol.signatures import (
     CardRefused,
@@ -21,7 +21,7 @@ from a2a.protocol.signatures import (
     card_signature,
     verify_card,
 )
-from common.jws import b64url_encode, key_generate, public_jwk, public_jwks, sign_detached
+from common.jws import Key, b64url_encode, key_generate, public_jwk, public_jwks, sign_detached
 
 ORIGIN = "https://agent.example"
 CARD_URL = f"{ORIGIN}/.well-known/agent-card.json"
@@ -41,12 +41,12 @@ CARD = {
 
 
 @pytest.fixture(scope="module")
-def old_key() -> ECKey:
+def old_key() -> Key:
     return key_generate("ES256", kid="2026-01")
 
 
 @pytest.fixture(scope="module")
-def new_key() -> ECKey:
+def new_key() -> Key:
     return key_generate("ES256", kid="2026-07")
 
 
@@ -56,7 +56,9 @@ def refusal(card, **kwargs) -> CardRefused:
     return caught.value
 
 
-def with_header(card: dict, protected: dict, signature: bytes = b"sig") -> dict:
+def with_header(
+    card: dict[str, Any], protected: dict[str, Any], signature: bytes = b"sig"
+) -> dict[str, Any]:
     """card with one signature whose protected header is exactly ``protected``."""
     encoded = b64url_encode(json.dumps(protected).encode())
     return {**card, "signatures": [{"protected": encoded, "signature": b64url_encode(signature)}]}
