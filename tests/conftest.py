@@ -11,8 +11,12 @@ import pytest
 from django.test import AsyncClient
 
 from accounts.models import User
+from common.jws import key_generate, key_set_document
 from tests.factories import make_key, make_user
 from tests.live.server import LiveServer
+
+# The kid of the key that signs the shared live server's card.
+LIVE_CARD_KID = "live-card"
 
 
 @pytest.fixture(autouse=True)
@@ -91,14 +95,21 @@ def webcap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServ
 
     The echo agent pauses 25 ms before each chunk, so streams have visible progress and a
     long message gives time to cancel or disconnect mid-task. Webhooks may use 127.0.0.1.
+    Its card is signed (A2A §8.4), so every client test also reads a signed card.
     """
+    workdir = tmp_path_factory.mktemp("webcap")
+    keys = workdir / "card-keys.json"
+    keys.write_text(json.dumps(key_set_document([key_generate("ES256", kid=LIVE_CARD_KID)])))
+    keys.chmod(0o600)
     server = LiveServer(
-        tmp_path_factory.mktemp("webcap"),
+        workdir,
         WEBCAP_AGENT="echo",
         WEBCAP_ECHO_DELAY_MS="25",
         # Webhook receivers in the tests listen on loopback; retries come quickly.
         WEBCAP_PUSH_ALLOWED_HOSTS="127.0.0.1",
         WEBCAP_PUSH_RETRY_BASE="0.2",
+        WEBCAP_CARD_SIGNING_KEYS=str(keys),
+        WEBCAP_CARD_SIGNING_KEY_ID=LIVE_CARD_KID,
     )
     server.start()
     yield server

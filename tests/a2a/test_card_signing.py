@@ -214,7 +214,7 @@ def test_cardkey_creates_rotates_and_removes_keys(settings, tmp_path):
     settings.WEBCAP_CARD_SIGNING_KEY_ID = "one"
     out, err = run("create", "--kid", "two", "--alg", "EdDSA", "--add-to", str(path))
     assert out.strip() == "WEBCAP_CARD_SIGNING_KEY_ID=two"
-    assert "Restart webcap so it publishes the key" in err
+    assert "Keep WEBCAP_CARD_SIGNING_KEY_ID at the key that signs now (one)" in err
     assert [k["kid"] for k in json.loads(path.read_text())["keys"]] == ["one", "two"]
     assert os.stat(path).st_mode & 0o777 == 0o600
 

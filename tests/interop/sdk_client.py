@@ -8,7 +8,8 @@ Runs in the interop virtualenv (a2a-sdk 1.3.0), never in webcap's own: the SDK i
 JSON_ARGS may name a ``binding``: ``jsonrpc`` (default), ``rest`` (HTTP+JSON) or
 ``jsonrpc-0.3`` (the SDK's own A2A 0.3 transport, chosen from the card's 0.3 interface).
 Scenarios: send, stream, get, cancel, list, subscribe, push_create, push_get, push_list,
-push_delete. Errors print {"error": <class>, "message": ...}.
+push_delete, card_verify (the card read with the SDK's signature verifier, its keys fetched
+from the signature's jku). Errors print {"error": <class>, "message": ...}.
 """
 
 # "a2a" here is the SDK, which the isort settings would file as first-party.
@@ -125,8 +126,35 @@ async def _scenario(client: Any, scenario: str, args: dict[str, Any]) -> Any:
     raise SystemExit(f"unknown scenario {scenario}")
 
 
+async def _card_verify(base_url: str, http: httpx.AsyncClient, args: dict[str, Any]) -> Any:
+    # Imported here: the other scenarios run without the SDK's signing extra (PyJWT).
+    from a2a.utils.signing import create_signature_verifier
+    from jwt import PyJWK
+
+    fetched: dict[str, Any] = {}
+
+    def key_provider(kid: str | None, jku: str | None) -> PyJWK:
+        # The SDK asks synchronously; a blocking fetch is fine in a one-shot script.
+        if not jku or not jku.startswith(base_url + "/"):
+            raise ValueError(f"jku {jku!r} is not on {base_url}")
+        keys = httpx.get(jku, timeout=30).raise_for_status().json()["keys"]
+        fetched.update(kid=kid, jku=jku)
+        return PyJWK(next(k for k in keys if k["kid"] == kid))
+
+    verifier = create_signature_verifier(key_provider, ["ES256", "EdDSA", "RS256"])
+    card = await A2ACardResolver(http, base_url).get_agent_card(
+        relative_card_path=args.get("path"), signature_verifier=verifier
+    )
+    return {"verified": True, "name": card.name, **fetched}
+
+
 async def run(base_url: str, key: str, scenario: str, args: dict[str, Any]) -> Any:
     http = httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    if scenario == "card_verify":
+        try:
+            return await _card_verify(base_url, http, args)
+        finally:
+            await http.aclose()
     binding = args.get("binding", "jsonrpc")
     streaming = scenario in ("stream", "subscribe")
     client = await _client(base_url, http, binding, streaming)

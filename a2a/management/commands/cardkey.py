@@ -66,10 +66,13 @@ class Command(BaseCommand):
             if any(existing.kid == kid for existing in keys):
                 raise CommandError(f"{path} already has a key {kid!r}.")
             _write(path, [*keys, key], replace=True)
+            # With several keys the active one must be named: until the switch, the old one.
+            keep = ", ".join(str(existing.kid) for existing in keys)
             self.stderr.write(
-                f"Added key {kid!r} ({options['alg']}) to {path}. Restart webcap so it publishes "
-                "the key; once verifiers may have fetched it (the key set is cached up to 5 "
-                "minutes), make it sign:"
+                f"Added key {kid!r} ({options['alg']}) to {path}. Keep "
+                f"WEBCAP_CARD_SIGNING_KEY_ID at the key that signs now ({keep}) and restart "
+                "webcap so it publishes the new key; once verifiers may have fetched it (the "
+                "key set is cached up to 5 minutes), make it sign:"
             )
             self.stdout.write(f"WEBCAP_CARD_SIGNING_KEY_ID={kid}")
             return
