@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import pytest
@@ -103,11 +102,8 @@ def test_the_card_follows_the_agent_and_its_skills(client, settings):
     assert assistant["ETag"] != echo["ETag"]
 
 
-def test_the_extended_card_is_private_and_never_stored(client, api_key, settings, tmp_path):
-    path = tmp_path / "extended.json"
-    path.write_text(json.dumps({"description": "For members."}))
-    settings.WEBCAP_EXTENDED_AGENT_CARD = str(path)
-
+@pytest.mark.usefixtures("members_card")
+def test_the_extended_card_is_private_and_never_stored(client, api_key):
     response = client.get(
         "/a2a/rest/extendedAgentCard",
         headers={"Authorization": f"Bearer {api_key}", "A2A-Version": "1.0"},

@@ -109,10 +109,8 @@ def test_the_legacy_card_is_signed_over_its_03_fields_too(client, signing):
     assert refused.value.reason is Refusal.BAD_SIGNATURE
 
 
-def test_the_extended_card_is_signed(client, api_key, signing, settings, tmp_path):
-    path = tmp_path / "extended.json"
-    path.write_text(json.dumps({"description": "For members."}))
-    settings.WEBCAP_EXTENDED_AGENT_CARD = str(path)
+@pytest.mark.usefixtures("signing", "members_card")
+def test_the_extended_card_is_signed(client, api_key):
     response = client.get(
         "/a2a/rest/extendedAgentCard",
         headers={"Authorization": f"Bearer {api_key}", "A2A-Version": "1.0"},

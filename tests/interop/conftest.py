@@ -35,24 +35,23 @@ def sdk_runner(sdk_python: Path, server: LiveServer) -> SdkCall:
     """
 
     def call(key: str, scenario: str, **args: Any) -> Any:
-        result = subprocess.run(
-            [
-                str(sdk_python),
-                str(HERE / "sdk_client.py"),
-                server.url,
-                key,
-                scenario,
-                json.dumps(args),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert result.returncode == 0, result.stderr
-        return json.loads(result.stdout.strip().splitlines()[-1])
+        return sdk_script(sdk_python, "sdk_client.py", server.url, key, scenario, json.dumps(args))
 
     return call
+
+
+def sdk_script(sdk_python: Path, script: str, *args: str, stdin: str | None = None) -> Any:
+    """Run a script of this folder in the SDK's venv; return the JSON of its last line."""
+    result = subprocess.run(
+        [str(sdk_python), str(HERE / script), *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,6 @@ with PyJWT: an implementation webcap did not write. The live server's card is si
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ import pytest
 
 from common.jws import key_generate, key_set_document
 from tests.conftest import LIVE_CARD_KID
-from tests.interop.conftest import HERE
+from tests.interop.conftest import sdk_script
 
 pytestmark = pytest.mark.interop
 
@@ -26,16 +25,9 @@ JWKS = "/.well-known/jwks.json"
 
 def sdk_verify(sdk_python: Path, card: dict[str, Any], jwks: dict[str, Any]) -> Any:
     """Run the SDK's verifier on card with the keys of jwks; return what it printed."""
-    result = subprocess.run(
-        [str(sdk_python), str(HERE / "sdk_verify_card.py")],
-        input=json.dumps({"card": card, "jwks": jwks}),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
+    return sdk_script(
+        sdk_python, "sdk_verify_card.py", stdin=json.dumps({"card": card, "jwks": jwks})
     )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture
