@@ -13,6 +13,7 @@ import base64
 import binascii
 import copy
 import json
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -54,6 +55,9 @@ GENERATED = ("ES256", "EdDSA", "RS256")
 RSA_BITS = 3072
 # Canonical JSON of untrusted input: deeper than this is refused before rfc8785 recurses.
 MAX_DEPTH = 64
+# RSA keys shorter than this are refused, to sign or to verify (NIST SP 800-131A).
+MIN_RSA_BITS = 2048
+_BASE64URL = re.compile(r"[A-Za-z0-9_-]*={0,2}")
 
 
 class KeySetError(ValueError):
@@ -88,7 +92,8 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(text: str) -> bytes:
     """Decode base64url with or without padding; ValueError when it is not base64url."""
-    if not isinstance(text, str) or "=" in text.rstrip("="):
+    # Strict: the standard decoder would skip characters outside the alphabet.
+    if not isinstance(text, str) or not _BASE64URL.fullmatch(text):
         raise ValueError("not base64url")
     try:
         return base64.urlsafe_b64decode(text.rstrip("=") + "=" * (-len(text) % 4))
@@ -106,6 +111,9 @@ def key_import(jwk: Mapping[str, Any]) -> Key:
         kind = ECKey
     elif kty == "RSA":
         kind = RSAKey
+        # Checked before joserfc reads the key (it only warns about a short one).
+        if _rsa_bits(jwk.get("n")) < MIN_RSA_BITS:
+            raise KeySetError(f"key {jwk.get('kid')!r}: RSA keys need at least {MIN_RSA_BITS} bits")
     elif kty == "OKP":
         kind = OKPKey
     else:
@@ -116,6 +124,13 @@ def key_import(jwk: Mapping[str, Any]) -> Key:
         raise KeySetError(f"key {jwk.get('kid')!r} cannot be read: {exc}") from exc
     algorithm_of(key)
     return key
+
+
+def _rsa_bits(modulus: Any) -> int:
+    try:
+        return int.from_bytes(b64url_decode(modulus), "big").bit_length()
+    except ValueError:
+        return 0
 
 
 def algorithm_of(key: Key) -> str:

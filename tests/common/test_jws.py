@@ -7,6 +7,7 @@ import math
 
 import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
 from joserfc.jwk import ECKey, OKPKey, RSAKey
 
 from common.jws import (
@@ -14,6 +15,7 @@ from common.jws import (
     CanonicalizationError,
     KeySetError,
     algorithm_of,
+    b64url_decode,
     b64url_encode,
     canonical_json,
     key_generate,
@@ -134,6 +136,21 @@ def test_key_sets_need_kids_private_parts_and_unique_kids(keys):
         key_set_load(json.dumps({"keys": [private, private]}))
     with pytest.raises(KeySetError, match=r"without its private part \(cannot sign\): ec"):
         key_set_load(json.dumps(public_jwks([keys["ES256"]])))
+
+
+def test_short_rsa_keys_and_loose_base64_are_refused():
+    # Made with cryptography: joserfc itself warns about such a key as it makes or reads one.
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
+    n = numbers.public_numbers().n.to_bytes(128, "big")
+    jwk = {"kty": "RSA", "kid": "short", "n": b64url_encode(n), "e": "AQAB"}
+    with pytest.raises(KeySetError, match="'short': RSA keys need at least 2048 bits"):
+        key_import(jwk)
+    with pytest.raises(KeySetError, match="'bad': RSA keys need at least 2048 bits"):
+        key_import({"kty": "RSA", "kid": "bad", "n": "!", "e": "AQAB"})
+    assert b64url_decode("eyJhIjoxfQ") == b'{"a":1}'
+    for text in ("eyJh!IjoxfQ", "ey Jh", "a=b", "abc==="):
+        with pytest.raises(ValueError, match="not base64url"):
+            b64url_decode(text)
 
 
 def test_algorithm_comes_from_the_key():
