@@ -18,6 +18,7 @@ from django.core.management.base import CommandError
 from a2a.card import rendered_card
 from a2a.checks import card_signing_keys_valid
 from a2a.protocol.signatures import CardRefused, Refusal, verify_card
+from a2a.signing import SigningConfigError
 from common.jws import PRIVATE_MEMBERS, key_generate, key_set_document
 
 CARD = "/.well-known/agent-card.json"
@@ -238,3 +239,10 @@ def test_cardkey_prints_a_key_set_without_a_file(tmp_path):
     assert "keep it secret" in err
     with pytest.raises(CommandError, match="is not set"):
         run("public")
+
+
+def test_a_broken_key_set_never_serves_the_card_unsigned(client, settings):
+    # Past the system check (a process started without it), the card fails loudly.
+    settings.WEBCAP_CARD_SIGNING_KEYS = "{broken"
+    with pytest.raises(SigningConfigError, match="not JSON"):
+        client.get(CARD)
