@@ -105,6 +105,18 @@ class CardRefused(Exception):
         self.kid = kid
         self.failures = failures or (SignatureFailure(reason, message, kid),)
 
+    def details(self) -> dict[str, Any]:
+        """The refusal as JSON, for an audit row's data or an admin field."""
+        return {
+            "reason": self.reason.value,
+            "message": self.message,
+            "kid": self.kid,
+            "failures": [
+                {"reason": f.reason.value, "message": f.message, "kid": f.kid}
+                for f in self.failures
+            ],
+        }
+
 
 @dataclass(frozen=True)
 class CardVerification:

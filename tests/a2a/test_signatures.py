@@ -267,6 +267,17 @@ def test_any_valid_signature_is_enough_and_all_failures_are_reported(old_key, ne
     assert refused.reason is Refusal.KEY_NOT_FOUND
     assert [f.kid for f in refused.failures] == ["x", "2026-01"]
     assert str(refused).endswith("(and 1 more signature(s) failed)")
+    # What the registry keeps in its audit row and shows in the admin.
+    missing = "key {!r} is not in the key set at " + JKU
+    assert refused.details() == {
+        "reason": "KEY_NOT_FOUND",
+        "message": str(refused),
+        "kid": "x",
+        "failures": [
+            {"reason": "KEY_NOT_FOUND", "message": missing.format(kid), "kid": kid}
+            for kid in ("x", "2026-01")
+        ],
+    }
 
 
 def test_a_signer_that_kept_an_empty_required_field_is_understood(old_key):
