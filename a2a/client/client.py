@@ -1,0 +1,463 @@
+"""A2AClient: one remote agent, its chosen interface, its credentials, every A2A operation."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import httpx
+from pydantic import ValidationError
+
+from a2a.client.card import (
+    CARD_TIMEOUT,
+    DEFAULT_PREFERENCE,
+    HTTP_JSON,
+    JSONRPC,
+    MAX_CARD_BYTES,
+    card_fetch,
+    interface_select,
+)
+from a2a.client.errors import MalformedResponse, TransportError
+from a2a.client.transport import Binding, JsonRpcBinding, RestBinding, StreamLimits
+from a2a.protocol.states import INTERRUPTED_STATES, TERMINAL_STATES, state_from_wire
+from a2a.protocol.types import (
+    AgentCard,
+    AgentInterface,
+    ListTasksRequest,
+    ListTasksResponse,
+    Message,
+    SendMessageConfiguration,
+    SendMessageResponse,
+    StreamResponse,
+    Task,
+    TaskPushNotificationConfig,
+    WireModel,
+)
+from a2a.protocol.validation import violations
+from a2a.protocol.versions import negotiate
+from common.netguard import guarded_async_client
+
+M = TypeVar("M", bound=WireModel)
+HeadersHook = Callable[[str], Mapping[str, str]]
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1_048_576
+DEFAULT_MAX_EVENT_BYTES = 8 * 1_048_576
+# A2A §4.1.3: the states after which a stream closes.
+_FINAL_STATES = frozenset(TERMINAL_STATES | INTERRUPTED_STATES)
+
+
+class Credentials:
+    """One credential header sent on every A2A call; its value never appears in a repr."""
+
+    __slots__ = ("_header", "_value")
+
+    def __init__(self, header: str, value: str) -> None:
+        self._header = header
+        self._value = value
+
+    @classmethod
+    def bearer(cls, token: str) -> Credentials:
+        """``Authorization: Bearer <token>`` (an access token or, for webcap, an API key)."""
+        return cls("Authorization", f"Bearer {token}")
+
+    @classmethod
+    def api_key(cls, key: str, header: str = "X-API-Key") -> Credentials:
+        """An API key in a header of its own (``X-API-Key`` unless the card says otherwise)."""
+        return cls(header, key)
+
+    def headers(self) -> dict[str, str]:
+        return {self._header: self._value}
+
+    def __repr__(self) -> str:
+        return f"Credentials(header={self._header!r}, value='***')"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds: ``request`` is the total deadline of a unary call; a stream fails after
+    ``stream_idle`` without a byte (keep-alives count) or after ``stream_deadline`` in all."""
+
+    request: float = DEFAULT_TIMEOUT
+    stream_idle: float = DEFAULT_IDLE_TIMEOUT
+    stream_deadline: float | None = None
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """One StreamResponse of a stream and the SSE id it came with.
+
+    Keep ``event_id`` of the last event handled: ``subscribe_to_task(task_id,
+    last_event_id=...)`` resumes after it, without repeating or missing an event.
+    """
+
+    response: StreamResponse
+    event_id: str | None
+
+    @property
+    def kind(self) -> str:
+        """``task``, ``message``, ``statusUpdate`` or ``artifactUpdate``."""
+        for name in ("task", "message", "status_update", "artifact_update"):
+            if getattr(self.response, name) is not None:
+                return {"status_update": "statusUpdate", "artifact_update": "artifactUpdate"}.get(
+                    name, name
+                )
+        raise AssertionError("a StreamResponse holds exactly one member")  # checked on parse
+
+    @property
+    def final(self) -> bool:
+        """Whether a stream may end after this event: a message, or a task in a terminal or
+        interrupted state (a subscription goes on past an interrupted one)."""
+        response = self.response
+        if response.message is not None:
+            return True
+        status = response.task.status if response.task is not None else None
+        if response.status_update is not None:
+            status = response.status_update.status
+        return status is not None and state_from_wire(status.state) in _FINAL_STATES
+
+
+def _parse(model: type[M], data: Any, *, where: str) -> M:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{field}: {text}" for field, text in violations(exc)[:10])
+        raise MalformedResponse(f"{where}: not a valid {model.__name__}: {problems}") from exc
+
+
+def _one_of(model: WireModel, names: Sequence[str], *, where: str) -> None:
+    present = [name for name in names if getattr(model, name) is not None]
+    if len(present) != 1:
+        raise MalformedResponse(
+            f"{where}: a {type(model).__name__} must hold exactly one of "
+            f"{', '.join(names)} (got {', '.join(present) or 'none'})"
+        )
+
+
+class A2AClient:
+    """An async client of one remote A2A agent, on one of its card's interfaces.
+
+    Every request passes the SSRF guard (``allowed_hosts`` names the local hosts it may
+    reach, e.g. ``["127.0.0.1:8000"]``; never fill it from user input). Use it as an async
+    context manager, or call ``aclose()``.
+    """
+
+    def __init__(
+        self,
+        interface: AgentInterface,
+        *,
+        card: AgentCard | None = None,
+        credentials: Credentials | None = None,
+        allowed_hosts: Collection[str] = (),
+        timeouts: Timeouts = Timeouts(),
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        headers_hook: HeadersHook | None = None,
+        verify: ssl.SSLContext | bool = True,
+        _http: httpx.AsyncClient | None = None,
+    ) -> None:
+        self.interface = interface
+        self.card = card
+        self.timeouts = timeouts
+        self.max_event_bytes = max_event_bytes
+        self._credentials = credentials
+        self._headers_hook = headers_hook
+        self._http = _http or guarded_async_client(allowed_hosts=allowed_hosts, verify=verify)
+        binding_type: type[Binding]
+        binding = interface.protocol_binding.upper()
+        if binding == JSONRPC:
+            binding_type = JsonRpcBinding
+        elif binding == HTTP_JSON:
+            binding_type = RestBinding
+        else:
+            raise ValueError(f"binding {interface.protocol_binding!r} is not spoken by this client")
+        self._binding = binding_type(
+            self._http,
+            url=interface.url,
+            version=negotiate(interface.protocol_version),
+            tenant=interface.tenant,
+            headers=self._call_headers,
+            max_response_bytes=max_response_bytes,
+        )
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str,
+        *,
+        preference: Sequence[tuple[str, str]] = DEFAULT_PREFERENCE,
+        credentials: Credentials | None = None,
+        allowed_hosts: Collection[str] = (),
+        timeouts: Timeouts = Timeouts(),
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
+        headers_hook: HeadersHook | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> Self:
+        """Fetch the card at url (a base URL or the card's own), choose an interface by
+        preference, and return a client on it."""
+        http = guarded_async_client(allowed_hosts=allowed_hosts, verify=verify)
+        try:
+            fetched = await card_fetch(
+                http,
+                url,
+                deadline=min(timeouts.request, CARD_TIMEOUT),
+                max_bytes=MAX_CARD_BYTES,
+            )
+            assert fetched.card is not None  # no validators sent, so never a 304
+            interface = interface_select(fetched.card, preference)
+        except BaseException:
+            await http.aclose()
+            raise
+        return cls(
+            interface,
+            card=fetched.card,
+            credentials=credentials,
+            timeouts=timeouts,
+            max_response_bytes=max_response_bytes,
+            max_event_bytes=max_event_bytes,
+            headers_hook=headers_hook,
+            _http=http,
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"A2AClient({self.interface.url!r}, {self.interface.protocol_binding} "
+            f"{self.interface.protocol_version})"
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    def _call_headers(self, operation: str) -> dict[str, str]:
+        headers = dict(self._headers_hook(operation)) if self._headers_hook else {}
+        if self._credentials is not None:
+            headers.update(self._credentials.headers())
+        return headers
+
+    def _where(self, operation: str) -> str:
+        return self._binding.where(operation)
+
+    async def _call(self, operation: str, params: dict[str, Any], deadline: float | None) -> Any:
+        return await self._binding.call(
+            operation, params, deadline=deadline if deadline is not None else self.timeouts.request
+        )
+
+    async def _stream(
+        self,
+        operation: str,
+        params: dict[str, Any],
+        *,
+        last_event_id: str | None,
+        idle_timeout: float | None,
+        deadline: float | None,
+    ) -> AsyncGenerator[StreamEvent]:
+        where = self._where(operation)
+        limits = StreamLimits(
+            idle_timeout=idle_timeout if idle_timeout is not None else self.timeouts.stream_idle,
+            deadline=deadline if deadline is not None else self.timeouts.stream_deadline,
+            max_event_bytes=self.max_event_bytes,
+        )
+        final = False
+        events = self._binding.stream(operation, params, limits=limits, last_event_id=last_event_id)
+        try:
+            async for event_id, data in events:
+                response = _parse(StreamResponse, data, where=where)
+                _one_of(
+                    response, ("task", "message", "status_update", "artifact_update"), where=where
+                )
+                event = StreamEvent(response=response, event_id=event_id)
+                final = event.final
+                yield event
+        finally:
+            await events.aclose()
+        if not final:
+            # A stream ends after a final state: before one, the connection was cut.
+            raise TransportError(
+                f"{where}: the stream ended before the task reached a final state; "
+                "resume it with subscribe_to_task(task_id, last_event_id=...)"
+            )
+
+    # --- Operations (A2A §3.1) ----------------------------------------------------------------
+
+    async def send_message(
+        self,
+        message: Message,
+        *,
+        configuration: SendMessageConfiguration | None = None,
+        metadata: dict[str, Any] | None = None,
+        deadline: float | None = None,
+    ) -> Task | Message:
+        """SendMessage: the task (when it finished, was interrupted, or returnImmediately) or
+        the agent's message-only reply."""
+        params = _send_params(message, configuration, metadata)
+        result = await self._call("SendMessage", params, deadline)
+        where = self._where("SendMessage")
+        answer = _parse(SendMessageResponse, result, where=where)
+        _one_of(answer, ("task", "message"), where=where)
+        return answer.task if answer.task is not None else answer.message  # type: ignore[return-value]
+
+    def send_streaming_message(
+        self,
+        message: Message,
+        *,
+        configuration: SendMessageConfiguration | None = None,
+        metadata: dict[str, Any] | None = None,
+        idle_timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> AsyncGenerator[StreamEvent]:
+        """SendStreamingMessage: the task first, then its updates until a final state (or one
+        message). Raises TransportError if the stream is cut before; resume with
+        ``subscribe_to_task``."""
+        return self._stream(
+            "SendStreamingMessage",
+            _send_params(message, configuration, metadata),
+            last_event_id=None,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+        )
+
+    async def get_task(
+        self, task_id: str, *, history_length: int | None = None, deadline: float | None = None
+    ) -> Task:
+        """GetTask, with at most history_length messages of history (None: the remote's
+        default)."""
+        params: dict[str, Any] = {"id": task_id}
+        if history_length is not None:
+            params["historyLength"] = history_length
+        return _parse(
+            Task, await self._call("GetTask", params, deadline), where=self._where("GetTask")
+        )
+
+    async def list_tasks(
+        self,
+        *,
+        context_id: str | None = None,
+        status: str | None = None,
+        page_size: int | None = None,
+        page_token: str | None = None,
+        history_length: int | None = None,
+        status_timestamp_after: datetime | None = None,
+        include_artifacts: bool | None = None,
+        deadline: float | None = None,
+    ) -> ListTasksResponse:
+        """ListTasks: one page of the caller's tasks, newest status first."""
+        request = ListTasksRequest(
+            context_id=context_id,
+            status=status,  # validated: a TASK_STATE_ name
+            page_size=page_size,
+            page_token=page_token,
+            history_length=history_length,
+            status_timestamp_after=status_timestamp_after,
+            include_artifacts=include_artifacts,
+        )
+        params = request.dump()
+        if status_timestamp_after is not None:
+            params["statusTimestampAfter"] = status_timestamp_after.isoformat(
+                timespec="milliseconds"
+            ).replace("+00:00", "Z")
+        result = await self._call("ListTasks", params, deadline)
+        return _parse(ListTasksResponse, result, where=self._where("ListTasks"))
+
+    async def cancel_task(
+        self, task_id: str, *, metadata: dict[str, Any] | None = None, deadline: float | None = None
+    ) -> Task:
+        """CancelTask: the task in its state after the cancel (CANCELED)."""
+        params: dict[str, Any] = {"id": task_id}
+        if metadata is not None:
+            params["metadata"] = metadata
+        result = await self._call("CancelTask", params, deadline)
+        return _parse(Task, result, where=self._where("CancelTask"))
+
+    def subscribe_to_task(
+        self,
+        task_id: str,
+        *,
+        last_event_id: str | None = None,
+        idle_timeout: float | None = None,
+        deadline: float | None = None,
+    ) -> AsyncGenerator[StreamEvent]:
+        """SubscribeToTask: the current task, then its updates; with last_event_id (an
+        ``event_id`` this remote sent), exactly the events after that one (SSE
+        ``Last-Event-ID``)."""
+        return self._stream(
+            "SubscribeToTask",
+            {"id": task_id},
+            last_event_id=last_event_id,
+            idle_timeout=idle_timeout,
+            deadline=deadline,
+        )
+
+    async def create_push_config(
+        self, config: TaskPushNotificationConfig, *, deadline: float | None = None
+    ) -> TaskPushNotificationConfig:
+        """CreateTaskPushNotificationConfig: register a webhook for config.task_id."""
+        result = await self._call("CreateTaskPushNotificationConfig", config.dump(), deadline)
+        return _parse(
+            TaskPushNotificationConfig,
+            result,
+            where=self._where("CreateTaskPushNotificationConfig"),
+        )
+
+    async def get_push_config(
+        self, task_id: str, config_id: str, *, deadline: float | None = None
+    ) -> TaskPushNotificationConfig:
+        """GetTaskPushNotificationConfig."""
+        operation = "GetTaskPushNotificationConfig"
+        result = await self._call(operation, {"taskId": task_id, "id": config_id}, deadline)
+        return _parse(TaskPushNotificationConfig, result, where=self._where(operation))
+
+    async def list_push_configs(
+        self, task_id: str, *, deadline: float | None = None
+    ) -> list[TaskPushNotificationConfig]:
+        """ListTaskPushNotificationConfigs (the first page)."""
+        operation = "ListTaskPushNotificationConfigs"
+        result = await self._call(operation, {"taskId": task_id}, deadline)
+        configs = result.get("configs", []) if isinstance(result, dict) else None
+        if not isinstance(configs, list):
+            raise MalformedResponse(f"{self._where(operation)}: no list of configs")
+        return [
+            _parse(TaskPushNotificationConfig, c, where=self._where(operation)) for c in configs
+        ]
+
+    async def delete_push_config(
+        self, task_id: str, config_id: str, *, deadline: float | None = None
+    ) -> None:
+        """DeleteTaskPushNotificationConfig (idempotent)."""
+        await self._call(
+            "DeleteTaskPushNotificationConfig", {"taskId": task_id, "id": config_id}, deadline
+        )
+
+    async def get_extended_card(self, *, deadline: float | None = None) -> AgentCard:
+        """GetExtendedAgentCard: the card as this caller sees it."""
+        result = await self._call("GetExtendedAgentCard", {}, deadline)
+        return _parse(AgentCard, result, where=self._where("GetExtendedAgentCard"))
+
+
+def _send_params(
+    message: Message,
+    configuration: SendMessageConfiguration | None,
+    metadata: dict[str, Any] | None,
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"message": message.dump()}
+    if configuration is not None:
+        params["configuration"] = configuration.dump()
+    if metadata is not None:
+        params["metadata"] = metadata
+    return params
