@@ -15,7 +15,7 @@ from a2a.client.card import (
     card_url,
     interface_select,
 )
-from a2a.client.client import A2AClient, Credentials, StreamEvent, Timeouts
+from a2a.client.client import A2AClient
 from a2a.client.errors import (
     A2AClientError,
     AuthenticationFailed,
@@ -43,6 +43,8 @@ from a2a.client.errors import (
     UnsupportedOperation,
     VersionNotSupported,
 )
+from a2a.client.events import StreamEvent
+from a2a.client.options import Credentials, Timeouts
 
 __all__ = [
     "CARD_PATH",

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import ssl
-from collections.abc import AsyncGenerator, Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Collection, Sequence
 from datetime import datetime
 from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, Self
 
 import httpx
-from pydantic import ValidationError
 
 from a2a.client.card import (
     CARD_TIMEOUT,
@@ -22,8 +20,16 @@ from a2a.client.card import (
     interface_select,
 )
 from a2a.client.errors import MalformedResponse, TransportError
+from a2a.client.events import StreamEvent, one_of, wire_parse
+from a2a.client.options import (
+    DEFAULT_MAX_EVENT_BYTES,
+    DEFAULT_MAX_RESPONSE_BYTES,
+    DEFAULT_TIMEOUTS,
+    Credentials,
+    HeadersHook,
+    Timeouts,
+)
 from a2a.client.transport import Binding, JsonRpcBinding, RestBinding, StreamLimits
-from a2a.protocol.states import INTERRUPTED_STATES, TERMINAL_STATES, state_from_wire
 from a2a.protocol.types import (
     AgentCard,
     AgentInterface,
@@ -35,108 +41,9 @@ from a2a.protocol.types import (
     StreamResponse,
     Task,
     TaskPushNotificationConfig,
-    WireModel,
 )
-from a2a.protocol.validation import violations
 from a2a.protocol.versions import negotiate
 from common.netguard import guarded_async_client
-
-M = TypeVar("M", bound=WireModel)
-HeadersHook = Callable[[str], Mapping[str, str]]
-
-DEFAULT_TIMEOUT = 30.0
-DEFAULT_IDLE_TIMEOUT = 60.0
-DEFAULT_MAX_RESPONSE_BYTES = 8 * 1_048_576
-DEFAULT_MAX_EVENT_BYTES = 8 * 1_048_576
-# A2A §4.1.3: the states after which a stream closes.
-_FINAL_STATES = frozenset(TERMINAL_STATES | INTERRUPTED_STATES)
-
-
-class Credentials:
-    """One credential header sent on every A2A call; its value never appears in a repr."""
-
-    __slots__ = ("_header", "_value")
-
-    def __init__(self, header: str, value: str) -> None:
-        self._header = header
-        self._value = value
-
-    @classmethod
-    def bearer(cls, token: str) -> Credentials:
-        """``Authorization: Bearer <token>`` (an access token or, for webcap, an API key)."""
-        return cls("Authorization", f"Bearer {token}")
-
-    @classmethod
-    def api_key(cls, key: str, header: str = "X-API-Key") -> Credentials:
-        """An API key in a header of its own (``X-API-Key`` unless the card says otherwise)."""
-        return cls(header, key)
-
-    def headers(self) -> dict[str, str]:
-        return {self._header: self._value}
-
-    def __repr__(self) -> str:
-        return f"Credentials(header={self._header!r}, value='***')"
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    """Seconds: ``request`` is the total deadline of a unary call; a stream fails after
-    ``stream_idle`` without a byte (keep-alives count) or after ``stream_deadline`` in all."""
-
-    request: float = DEFAULT_TIMEOUT
-    stream_idle: float = DEFAULT_IDLE_TIMEOUT
-    stream_deadline: float | None = None
-
-
-@dataclass(frozen=True)
-class StreamEvent:
-    """One StreamResponse of a stream and the SSE id it came with.
-
-    Keep ``event_id`` of the last event handled: ``subscribe_to_task(task_id,
-    last_event_id=...)`` resumes after it, without repeating or missing an event.
-    """
-
-    response: StreamResponse
-    event_id: str | None
-
-    @property
-    def kind(self) -> str:
-        """``task``, ``message``, ``statusUpdate`` or ``artifactUpdate``."""
-        for name in ("task", "message", "status_update", "artifact_update"):
-            if getattr(self.response, name) is not None:
-                return {"status_update": "statusUpdate", "artifact_update": "artifactUpdate"}.get(
-                    name, name
-                )
-        raise AssertionError("a StreamResponse holds exactly one member")  # checked on parse
-
-    @property
-    def final(self) -> bool:
-        """Whether a stream may end after this event: a message, or a task in a terminal or
-        interrupted state (a subscription goes on past an interrupted one)."""
-        response = self.response
-        if response.message is not None:
-            return True
-        status = response.task.status if response.task is not None else None
-        if response.status_update is not None:
-            status = response.status_update.status
-        return status is not None and state_from_wire(status.state) in _FINAL_STATES
-
-
-def _parse(model: type[M], data: Any, *, where: str) -> M:
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(f"{field}: {text}" for field, text in violations(exc)[:10])
-        raise MalformedResponse(f"{where}: not a valid {model.__name__}: {problems}") from exc
-
-
-def _one_of(model: WireModel, names: Sequence[str], *, where: str) -> None:
-    present = [name for name in names if getattr(model, name) is not None]
-    if len(present) != 1:
-        raise MalformedResponse(
-            f"{where}: a {type(model).__name__} must hold exactly one of "
-            f"{', '.join(names)} (got {', '.join(present) or 'none'})"
-        )
 
 
 class A2AClient:
@@ -154,7 +61,7 @@ class A2AClient:
         card: AgentCard | None = None,
         credentials: Credentials | None = None,
         allowed_hosts: Collection[str] = (),
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         headers_hook: HeadersHook | None = None,
@@ -193,7 +100,7 @@ class A2AClient:
         preference: Sequence[tuple[str, str]] = DEFAULT_PREFERENCE,
         credentials: Credentials | None = None,
         allowed_hosts: Collection[str] = (),
-        timeouts: Timeouts = Timeouts(),
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
         max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
         max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
         headers_hook: HeadersHook | None = None,
@@ -278,8 +185,8 @@ class A2AClient:
         events = self._binding.stream(operation, params, limits=limits, last_event_id=last_event_id)
         try:
             async for event_id, data in events:
-                response = _parse(StreamResponse, data, where=where)
-                _one_of(
+                response = wire_parse(StreamResponse, data, where=where)
+                one_of(
                     response, ("task", "message", "status_update", "artifact_update"), where=where
                 )
                 event = StreamEvent(response=response, event_id=event_id)
@@ -309,8 +216,8 @@ class A2AClient:
         params = _send_params(message, configuration, metadata)
         result = await self._call("SendMessage", params, deadline)
         where = self._where("SendMessage")
-        answer = _parse(SendMessageResponse, result, where=where)
-        _one_of(answer, ("task", "message"), where=where)
+        answer = wire_parse(SendMessageResponse, result, where=where)
+        one_of(answer, ("task", "message"), where=where)
         return answer.task if answer.task is not None else answer.message  # type: ignore[return-value]
 
     def send_streaming_message(
@@ -341,7 +248,7 @@ class A2AClient:
         params: dict[str, Any] = {"id": task_id}
         if history_length is not None:
             params["historyLength"] = history_length
-        return _parse(
+        return wire_parse(
             Task, await self._call("GetTask", params, deadline), where=self._where("GetTask")
         )
 
@@ -373,7 +280,7 @@ class A2AClient:
                 timespec="milliseconds"
             ).replace("+00:00", "Z")
         result = await self._call("ListTasks", params, deadline)
-        return _parse(ListTasksResponse, result, where=self._where("ListTasks"))
+        return wire_parse(ListTasksResponse, result, where=self._where("ListTasks"))
 
     async def cancel_task(
         self, task_id: str, *, metadata: dict[str, Any] | None = None, deadline: float | None = None
@@ -383,7 +290,7 @@ class A2AClient:
         if metadata is not None:
             params["metadata"] = metadata
         result = await self._call("CancelTask", params, deadline)
-        return _parse(Task, result, where=self._where("CancelTask"))
+        return wire_parse(Task, result, where=self._where("CancelTask"))
 
     def subscribe_to_task(
         self,
@@ -409,7 +316,7 @@ class A2AClient:
     ) -> TaskPushNotificationConfig:
         """CreateTaskPushNotificationConfig: register a webhook for config.task_id."""
         result = await self._call("CreateTaskPushNotificationConfig", config.dump(), deadline)
-        return _parse(
+        return wire_parse(
             TaskPushNotificationConfig,
             result,
             where=self._where("CreateTaskPushNotificationConfig"),
@@ -421,7 +328,7 @@ class A2AClient:
         """GetTaskPushNotificationConfig."""
         operation = "GetTaskPushNotificationConfig"
         result = await self._call(operation, {"taskId": task_id, "id": config_id}, deadline)
-        return _parse(TaskPushNotificationConfig, result, where=self._where(operation))
+        return wire_parse(TaskPushNotificationConfig, result, where=self._where(operation))
 
     async def list_push_configs(
         self, task_id: str, *, deadline: float | None = None
@@ -433,7 +340,7 @@ class A2AClient:
         if not isinstance(configs, list):
             raise MalformedResponse(f"{self._where(operation)}: no list of configs")
         return [
-            _parse(TaskPushNotificationConfig, c, where=self._where(operation)) for c in configs
+            wire_parse(TaskPushNotificationConfig, c, where=self._where(operation)) for c in configs
         ]
 
     async def delete_push_config(
@@ -447,7 +354,7 @@ class A2AClient:
     async def get_extended_card(self, *, deadline: float | None = None) -> AgentCard:
         """GetExtendedAgentCard: the card as this caller sees it."""
         result = await self._call("GetExtendedAgentCard", {}, deadline)
-        return _parse(AgentCard, result, where=self._where("GetExtendedAgentCard"))
+        return wire_parse(AgentCard, result, where=self._where("GetExtendedAgentCard"))
 
 
 def _send_params(

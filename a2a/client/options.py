@@ -1,0 +1,53 @@
+"""What a client is configured with: credentials, timeouts, bounds, a headers hook."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+HeadersHook = Callable[[str], Mapping[str, str]]
+
+DEFAULT_TIMEOUT = 30.0
+DEFAULT_IDLE_TIMEOUT = 60.0
+DEFAULT_MAX_RESPONSE_BYTES = 8 * 1_048_576
+DEFAULT_MAX_EVENT_BYTES = 8 * 1_048_576
+
+
+class Credentials:
+    """One credential header sent on every A2A call; its value never appears in a repr."""
+
+    __slots__ = ("_header", "_value")
+
+    def __init__(self, header: str, value: str) -> None:
+        self._header = header
+        self._value = value
+
+    @classmethod
+    def bearer(cls, token: str) -> Credentials:
+        """``Authorization: Bearer <token>`` (an access token or, for webcap, an API key)."""
+        return cls("Authorization", f"Bearer {token}")
+
+    @classmethod
+    def api_key(cls, key: str, header: str = "X-API-Key") -> Credentials:
+        """An API key in a header of its own (``X-API-Key`` unless the card says otherwise)."""
+        return cls(header, key)
+
+    def headers(self) -> dict[str, str]:
+        return {self._header: self._value}
+
+    def __repr__(self) -> str:
+        return f"Credentials(header={self._header!r}, value='***')"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """Seconds: ``request`` is the total deadline of a unary call; a stream fails after
+    ``stream_idle`` without a byte (keep-alives count) or after ``stream_deadline`` in all."""
+
+    request: float = DEFAULT_TIMEOUT
+    stream_idle: float = DEFAULT_IDLE_TIMEOUT
+    stream_deadline: float | None = None
+
+
+# Immutable: one instance serves as every default.
+DEFAULT_TIMEOUTS = Timeouts()
