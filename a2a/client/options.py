@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from common.netguard import UnsafeURLError
+from common.netguard.client import header_check
+
 HeadersHook = Callable[[str], Mapping[str, str]]
 
 DEFAULT_TIMEOUT = 30.0
@@ -19,6 +22,13 @@ class Credentials:
     __slots__ = ("_header", "_value")
 
     def __init__(self, header: str, value: str) -> None:
+        # Checked here, so no HTTP library ever quotes the value in an error of its own.
+        try:
+            header_check(header, value)  # its messages name the header, never the value
+        except UnsafeURLError as exc:
+            raise ValueError(f"invalid credential: {exc}") from None
+        if not value or not value.isascii():
+            raise ValueError(f"the {header} credential must be non-empty ASCII")
         self._header = header
         self._value = value
 

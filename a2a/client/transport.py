@@ -20,6 +20,7 @@ import httpx
 
 from a2a.client.errors import (
     BY_HTTP_STATUS,
+    A2AClientError,
     MalformedResponse,
     RemoteError,
     RequestTimeout,
@@ -42,6 +43,17 @@ A2A_JSON = "application/a2a+json"
 EVENT_STREAM = "text/event-stream"
 # How much of an unexpected body an error message quotes.
 QUOTE_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Call:
+    """One call of an operation: its name and the id of its JSON-RPC request."""
+
+    operation: str
+    request_id: int
+
+
+_request_ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,32 @@ def _decode(body: bytes, *, where: str, status: int) -> Any:
         ) from None
 
 
+def _try_decode(body: bytes) -> Any:
+    try:
+        return loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _decode_event(where: str, data: str) -> Any:
+    try:
+        return loads(data)
+    except ValueError:
+        raise MalformedResponse(
+            f"{where}: an SSE event is not JSON: {data[:QUOTE_CHARS]!r}"
+        ) from None
+
+
+def _status_error(where: str, status: int, body: bytes, *, expected: str) -> A2AClientError:
+    """What an unexpected HTTP status without a readable A2A error means."""
+    error_type = BY_HTTP_STATUS.get(status)
+    if error_type is not None:
+        return error_type(f"{where}: HTTP {status}", http_status=status)
+    return MalformedResponse(
+        f"{where}: HTTP {status} where {expected} was expected: {_quote(body)}", status=status
+    )
+
+
 class Binding:
     """One interface of a remote agent: its URL, binding, version and the headers of a call."""
 
@@ -135,25 +173,32 @@ class Binding:
     def where(self, operation: str) -> str:
         return f"{operation} at {self.url} ({self.name})"
 
-    def headers(self, operation: str, *, streaming: bool) -> dict[str, str]:
-        return {HEADER: self.version, **self._headers(operation)}
+    def headers(self, operation: str, *, accept: str, last_event_id: str | None) -> httpx.Headers:
+        """The caller's headers (hook, then credentials), then the protocol's, which win."""
+        headers = httpx.Headers(self._headers(operation))
+        headers[HEADER] = self.version
+        headers["Accept"] = accept
+        if last_event_id is not None:
+            headers["Last-Event-ID"] = last_event_id
+        return headers
 
     def build(
-        self, operation: str, params: dict[str, Any], *, streaming: bool, last_event_id: str | None
+        self, call: Call, params: dict[str, Any], *, streaming: bool, last_event_id: str | None
     ) -> httpx.Request:
         raise NotImplementedError
 
-    def result(self, operation: str, status: int, body: bytes) -> Any:
+    def result(self, call: Call, status: int, body: bytes) -> Any:
         """The result of a unary answer, or the typed exception it reports."""
         raise NotImplementedError
 
-    def event(self, operation: str, event: str, data: str) -> dict[str, Any]:
+    def event(self, call: Call, event: str, data: str) -> dict[str, Any]:
         """The StreamResponse JSON of one SSE event, or the typed exception it reports."""
         raise NotImplementedError
 
     async def call(self, operation: str, params: dict[str, Any], *, deadline: float) -> Any:
         """Run a unary operation; return its result's JSON."""
-        request = self.build(operation, params, streaming=False, last_event_id=None)
+        call = Call(operation, next(_request_ids))
+        request = self.build(call, params, streaming=False, last_event_id=None)
         response = await guarded_call(
             self.http,
             request,
@@ -161,7 +206,7 @@ class Binding:
             deadline=deadline,
             max_bytes=self.max_response_bytes,
         )
-        return self.result(operation, response.status_code, response.content)
+        return self.result(call, response.status_code, response.content)
 
     async def stream(
         self,
@@ -175,7 +220,8 @@ class Binding:
         _check_seconds("idle_timeout", limits.idle_timeout)
         _check_seconds("deadline", limits.deadline)
         where = self.where(operation)
-        request = self.build(operation, params, streaming=True, last_event_id=last_event_id)
+        call = Call(operation, next(_request_ids))
+        request = self.build(call, params, streaming=True, last_event_id=last_event_id)
         # The body of a stream has no overall bound; each event has (sse_events).
         request.extensions[MAX_RESPONSE_BYTES] = None
         loop = asyncio.get_running_loop()
@@ -205,7 +251,7 @@ class Binding:
             if response.status_code != 200 or content_type != EVENT_STREAM:
                 # An error before the stream started comes as an ordinary answer.
                 body = await timed(_read_bounded(response, self.max_response_bytes))
-                self.result(operation, response.status_code, body)
+                self.result(call, response.status_code, body)
                 raise MalformedResponse(
                     f"{where}: expected an SSE stream ({EVENT_STREAM}), got HTTP "
                     f"{response.status_code} {content_type or '(no Content-Type)'}",
@@ -224,7 +270,7 @@ class Binding:
             async for sse in sse_events(
                 chunks(), max_event_bytes=limits.max_event_bytes, where=where
             ):
-                yield sse.id, self.event(operation, sse.event, sse.data)
+                yield sse.id, self.event(call, sse.event, sse.data)
         finally:
             await response.aclose()
 
@@ -242,40 +288,45 @@ class JsonRpcBinding(Binding):
     """JSON-RPC 2.0 over HTTP (A2A §9): POST the envelope; errors travel with HTTP 200."""
 
     name = "JSONRPC"
-    _ids = itertools.count(1)
 
-    def headers(self, operation: str, *, streaming: bool) -> dict[str, str]:
-        accept = EVENT_STREAM if streaming else JSON
-        return {
-            "Content-Type": JSON,
-            "Accept": accept,
-            **super().headers(operation, streaming=streaming),
-        }
+    def method(self, call: Call, params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The method name and params of the request (1.0: as they are)."""
+        return call.operation, params
 
     def build(
-        self, operation: str, params: dict[str, Any], *, streaming: bool, last_event_id: str | None
+        self, call: Call, params: dict[str, Any], *, streaming: bool, last_event_id: str | None
     ) -> httpx.Request:
         if self.tenant and "tenant" not in params:
             params = {**params, "tenant": self.tenant}
-        envelope = {"jsonrpc": "2.0", "id": next(self._ids), "method": operation, "params": params}
-        headers = self.headers(operation, streaming=streaming)
-        if last_event_id is not None:
-            headers["Last-Event-ID"] = last_event_id
+        method, params = self.method(call, params)
+        envelope = {"jsonrpc": "2.0", "id": call.request_id, "method": method, "params": params}
+        accept = EVENT_STREAM if streaming else JSON
+        headers = self.headers(call.operation, accept=accept, last_event_id=last_event_id)
+        headers["Content-Type"] = JSON
         return self.http.build_request("POST", self.url, content=dumps(envelope), headers=headers)
 
-    def _envelope(self, operation: str, data: Any, *, status: int | None) -> Any:
-        where = self.where(operation)
+    def error_details(self, data: Any) -> list[Any]:
+        """The ``@type``-tagged details of an error's data (1.0: an array of them)."""
+        return data if isinstance(data, list) else []
+
+    def _envelope(self, call: Call, data: Any, *, status: int | None) -> Any:
+        where = self.where(call.operation)
         if not isinstance(data, dict) or data.get("jsonrpc") != "2.0":
             raise MalformedResponse(f"{where}: not a JSON-RPC 2.0 response object", status=status)
+        if data.get("id") not in (call.request_id, None):
+            raise MalformedResponse(
+                f"{where}: the response's id {data.get('id')!r} is not the request's "
+                f"({call.request_id})",
+                status=status,
+            )
         if "error" in data:
             error = data["error"]
             if not isinstance(error, dict) or not isinstance(error.get("code"), int):
                 raise MalformedResponse(f"{where}: a JSON-RPC error without a code", status=status)
-            details = error.get("data")
             raise remote_error(
                 message=str(error.get("message", "")),
                 code=error["code"],
-                details=details if isinstance(details, list) else [],
+                details=self.error_details(error.get("data")),
                 http_status=status if status != 200 else None,
                 where=where,
             )
@@ -285,32 +336,18 @@ class JsonRpcBinding(Binding):
             )
         return data["result"]
 
-    def result(self, operation: str, status: int, body: bytes) -> Any:
-        where = self.where(operation)
+    def result(self, call: Call, status: int, body: bytes) -> Any:
+        where = self.where(call.operation)
         if status != 200:
-            try:
-                data = loads(body)
-            except (ValueError, UnicodeDecodeError):
-                data = None
+            data = _try_decode(body)
             if isinstance(data, dict) and isinstance(data.get("error"), dict):
-                self._envelope(operation, data, status=status)
-            error_type: type[RemoteError] | None = BY_HTTP_STATUS.get(status)
-            if error_type is not None:
-                raise error_type(f"{where}: HTTP {status}", http_status=status)
-            raise MalformedResponse(
-                f"{where}: HTTP {status} where JSON-RPC answers 200: {_quote(body)}", status=status
-            )
-        return self._envelope(operation, _decode(body, where=where, status=status), status=status)
+                self._envelope(call, data, status=status)
+            raise _status_error(where, status, body, expected="200 with a JSON-RPC response")
+        return self._envelope(call, _decode(body, where=where, status=status), status=status)
 
-    def event(self, operation: str, event: str, data: str) -> dict[str, Any]:
-        where = self.where(operation)
-        try:
-            decoded = loads(data)
-        except ValueError:
-            raise MalformedResponse(
-                f"{where}: an SSE event is not JSON: {data[:QUOTE_CHARS]!r}"
-            ) from None
-        result = self._envelope(operation, decoded, status=None)
+    def event(self, call: Call, event: str, data: str) -> dict[str, Any]:
+        where = self.where(call.operation)
+        result = self._envelope(call, _decode_event(where, data), status=None)
         if not isinstance(result, dict):
             raise MalformedResponse(f"{where}: a stream event's result is not an object")
         return result
@@ -347,23 +384,20 @@ class RestBinding(Binding):
     name = "HTTP+JSON"
 
     def build(
-        self, operation: str, params: dict[str, Any], *, streaming: bool, last_event_id: str | None
+        self, call: Call, params: dict[str, Any], *, streaming: bool, last_event_id: str | None
     ) -> httpx.Request:
-        verb, template = REST_ROUTES[operation]
+        verb, template = REST_ROUTES[call.operation]
         rest = dict(params)
         tenant = rest.pop("tenant", None) or self.tenant
         path = template
         for name in ("taskId", "id"):
             if "{" + name + "}" in path:
-                path = path.replace(
-                    "{" + name + "}", urllib.parse.quote(str(rest.pop(name)), safe="")
-                )
+                segment = urllib.parse.quote(str(rest.pop(name)), safe="")
+                path = path.replace("{" + name + "}", segment)
         if tenant:
             path = "/" + urllib.parse.quote(tenant, safe="") + path
-        headers = self.headers(operation, streaming=streaming)
-        headers["Accept"] = EVENT_STREAM if streaming else f"{A2A_JSON}, {JSON}"
-        if last_event_id is not None:
-            headers["Last-Event-ID"] = last_event_id
+        accept = EVENT_STREAM if streaming else f"{A2A_JSON}, {JSON}"
+        headers = self.headers(call.operation, accept=accept, last_event_id=last_event_id)
         url = self.url.rstrip("/") + path
         if verb in ("GET", "DELETE"):
             query = {k: _query_value(v) for k, v in rest.items() if v is not None}
@@ -371,7 +405,7 @@ class RestBinding(Binding):
         headers["Content-Type"] = A2A_JSON
         return self.http.build_request(verb, url, content=dumps(rest), headers=headers)
 
-    def _error(self, operation: str, data: Any, status: int) -> RemoteError | None:
+    def _error(self, call: Call, data: Any, status: int | None) -> RemoteError | None:
         error = data.get("error") if isinstance(data, dict) else None
         if not isinstance(error, dict):
             return None
@@ -381,40 +415,25 @@ class RestBinding(Binding):
             code=None,
             details=details if isinstance(details, list) else [],
             http_status=status,
-            where=self.where(operation),
+            where=self.where(call.operation),
         )
 
-    def result(self, operation: str, status: int, body: bytes) -> Any:
-        where = self.where(operation)
+    def result(self, call: Call, status: int, body: bytes) -> Any:
+        where = self.where(call.operation)
         if 200 <= status < 300:
             return _decode(body, where=where, status=status) if body.strip() else {}
-        try:
-            data = loads(body)
-        except (ValueError, UnicodeDecodeError):
-            data = None
-        error = self._error(operation, data, status)
+        error = self._error(call, _try_decode(body), status)
         if error is not None:
             raise error
-        error_type = BY_HTTP_STATUS.get(status)
-        if error_type is not None:
-            raise error_type(f"{where}: HTTP {status}", http_status=status)
-        raise MalformedResponse(
-            f"{where}: HTTP {status} without an A2A error body: {_quote(body)}", status=status
-        )
+        raise _status_error(where, status, body, expected="an A2A error body")
 
-    def event(self, operation: str, event: str, data: str) -> dict[str, Any]:
-        where = self.where(operation)
-        try:
-            decoded = loads(data)
-        except ValueError:
-            raise MalformedResponse(
-                f"{where}: an SSE event is not JSON: {data[:QUOTE_CHARS]!r}"
-            ) from None
+    def event(self, call: Call, event: str, data: str) -> dict[str, Any]:
+        where = self.where(call.operation)
+        decoded = _decode_event(where, data)
         if event == "error":
-            error = self._error(operation, decoded, 200)
+            error = self._error(call, decoded, None)
             if error is None:
                 raise MalformedResponse(f"{where}: an error event without an error object")
-            error.http_status = None
             raise error
         if not isinstance(decoded, dict):
             raise MalformedResponse(f"{where}: a stream event is not a JSON object")

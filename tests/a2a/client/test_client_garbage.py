@@ -13,6 +13,7 @@ import pytest
 
 from a2a.client import (
     A2AClient,
+    Credentials,
     InvalidAgentCard,
     MalformedResponse,
     NoCompatibleInterface,
@@ -20,19 +21,24 @@ from a2a.client import (
     TransportError,
 )
 from a2a.client import errors as client_errors
-from a2a.client.transport import JsonRpcBinding, RestBinding
+from a2a.client.transport import Call, JsonRpcBinding, RestBinding
 from a2a.protocol import errors as table
 from a2a.protocol.types import AgentInterface
 from common.netguard import guarded_async_client
 from tests.factories import wire_message
 
 TASK = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
-EVENT = b'data: {"jsonrpc":"2.0","id":1,"result":{"task":%s}}\n\n' % json.dumps(TASK).encode()
+
+
+def _event(request_id: Any) -> bytes:
+    body = {"jsonrpc": "2.0", "id": request_id, "result": {"task": TASK}}
+    return b"data: %s\n\n" % json.dumps(body).encode()
 
 
 class _Garbage(ThreadingHTTPServer):
     daemon_threads = True
     release = threading.Event()
+    seen: list[dict[str, str]] = []
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -72,27 +78,36 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(b"Internal Server Error", "text/plain", status=500)
 
     def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        request = json.loads(self.rfile.read(int(self.headers.get("Content-Length", "0"))))
+        request_id = request["id"]
         route = self.path
         if route == "/not-json":
             self._send(b"<html>oops</html>", "text/html")
         elif route == "/wrong-envelope":
             self._send(b'{"hello": "world"}', "application/json")
+        elif route == "/record":
+            self.server.seen.append(dict(self.headers.items()))
+            body = {"jsonrpc": "2.0", "id": request_id, "result": TASK}
+            self._send(json.dumps(body).encode(), "application/json")
+        elif route == "/wrong-id":
+            body = {"jsonrpc": "2.0", "id": "someone else's", "result": {"task": TASK}}
+            self._send(json.dumps(body).encode(), "application/json")
         elif route == "/wrong-types":
-            body = {"jsonrpc": "2.0", "id": 1, "result": {"task": {"id": "t", "contextId": "c"}}}
+            task = {"id": "t", "contextId": "c"}
+            body = {"jsonrpc": "2.0", "id": request_id, "result": {"task": task}}
             self._send(json.dumps(body).encode(), "application/json")
         elif route == "/broken-sse":
             self._send(b"data: {not json\n\n", "text/event-stream")
         elif route == "/cut-sse":
-            self._send(EVENT + b'data: {"jsonrpc": "2.0", "id"', "text/event-stream")
+            self._send(_event(request_id) + b'data: {"jsonrpc": "2.0"', "text/event-stream")
         elif route == "/short-sse":
             # The connection closes cleanly after a working task: the stream was cut short.
-            self._send(EVENT, "text/event-stream")
+            self._send(_event(request_id), "text/event-stream")
         elif route == "/stall-sse":
             self.send_response(200)
             self.send_header("Content-Type", "text/event-stream")
             self.end_headers()
-            self.wfile.write(EVENT)
+            self.wfile.write(_event(request_id))
             self.wfile.flush()
             self.server.release.wait(10)
         else:  # /hang: never answers
@@ -113,6 +128,34 @@ def garbage() -> Iterator[str]:
         thread.join()
 
 
+async def test_headers_hook_and_credentials_reach_the_remote(garbage: str):
+    seen = _Garbage.seen
+    interface = AgentInterface(
+        url=garbage + "/record", protocol_binding="JSONRPC", protocol_version="1.0"
+    )
+    calls: list[str] = []
+
+    def hook(operation: str) -> dict[str, str]:
+        calls.append(operation)
+        return {"X-Delegation-Depth": "2", "a2a-version": "9.9", "Content-Type": "text/plain"}
+
+    async with A2AClient(
+        interface,
+        allowed_hosts=["127.0.0.1"],
+        credentials=Credentials.api_key("k-123"),
+        headers_hook=hook,
+    ) as client:
+        task = await client.get_task("t1")
+    assert task.id == "t1"
+    assert calls == ["GetTask"]
+    [headers] = seen[-1:]
+    assert headers["X-Delegation-Depth"] == "2"
+    assert headers["X-API-Key"] == "k-123"
+    # The protocol's own headers win over the hook's.
+    assert headers["A2A-Version"] == "1.0"
+    assert headers["Content-Type"] == "application/json"
+
+
 def _client(base: str, path: str, binding: str = "JSONRPC") -> A2AClient:
     interface = AgentInterface(url=base + path, protocol_binding=binding, protocol_version="1.0")
     return A2AClient(interface, allowed_hosts=["127.0.0.1"])
@@ -123,6 +166,7 @@ def _client(base: str, path: str, binding: str = "JSONRPC") -> A2AClient:
     [
         ("/not-json", "HTTP 200 with a body that is not JSON: '<html>oops</html>'"),
         ("/wrong-envelope", "not a JSON-RPC 2.0 response object"),
+        ("/wrong-id", "the response's id \"someone else's\" is not the request's"),
         ("/wrong-types", "not a valid SendMessageResponse: task.status: Field required"),
     ],
 )
@@ -135,7 +179,9 @@ async def test_garbage_answers_are_malformed(garbage: str, path: str, message: s
 
 async def test_rest_error_without_an_a2a_body_is_malformed(garbage: str):
     async with _client(garbage, "/rest", "HTTP+JSON") as client:
-        with pytest.raises(MalformedResponse, match="HTTP 500 without an A2A error body") as bad:
+        with pytest.raises(
+            MalformedResponse, match="HTTP 500 where an A2A error body was expected"
+        ) as bad:
             await client.get_task("t1")
     assert bad.value.status == 500
 
@@ -216,7 +262,7 @@ async def test_every_error_of_the_table_has_its_type(protocol_error, client_erro
     rest_body = json.dumps(error.rest_error()).encode()
     for binding, code, body in ((rpc, status, rpc_body), (rest, error.http_status, rest_body)):
         with pytest.raises(client_error) as raised:
-            binding.result("GetTask", code, body)
+            binding.result(Call("GetTask", 1), code, body)
         assert type(raised.value) is client_error
         assert raised.value.reason == error.reason
         assert error.message in str(raised.value)

@@ -85,3 +85,8 @@ def test_card_url_and_credentials_repr():
     assert card_url("https://a.io/") == "https://a.io/.well-known/agent-card.json"
     assert card_url("https://a.io/cards/x.json") == "https://a.io/cards/x.json"
     assert repr(Credentials.bearer("s3cret")) == "Credentials(header='Authorization', value='***')"
+    with pytest.raises(ValueError, match="header Authorization value contains CR") as bad:
+        Credentials.bearer("s3cret\r\nX-Evil: 1")
+    assert "s3cret" not in str(bad.value)
+    with pytest.raises(ValueError, match="non-empty ASCII"):
+        Credentials.api_key("clé")
