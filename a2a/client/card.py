@@ -10,6 +10,7 @@ import httpx
 from pydantic import ValidationError
 
 from a2a.client.errors import InvalidAgentCard, MalformedResponse, NoCompatibleInterface
+from a2a.client.legacy import card_in
 from a2a.client.transport import guarded_call
 from a2a.protocol.errors import VersionNotSupportedError
 from a2a.protocol.jsonrpc import loads
@@ -21,7 +22,11 @@ CARD_PATH = "/.well-known/agent-card.json"
 JSONRPC = "JSONRPC"
 HTTP_JSON = "HTTP+JSON"
 # Binding and Major.Minor version, most wanted first (A2A §5: the client chooses).
-DEFAULT_PREFERENCE: tuple[tuple[str, str], ...] = ((JSONRPC, "1.0"), (HTTP_JSON, "1.0"))
+DEFAULT_PREFERENCE: tuple[tuple[str, str], ...] = (
+    (JSONRPC, "1.0"),
+    (HTTP_JSON, "1.0"),
+    (JSONRPC, "0.3"),
+)
 # Bindings and versions this client speaks.
 SPOKEN = frozenset(DEFAULT_PREFERENCE)
 MAX_CARD_BYTES = 1_048_576
@@ -51,11 +56,14 @@ def card_url(url: str) -> str:
 
 
 def card_parse(data: Any, *, where: str) -> AgentCard:
-    """Validate decoded JSON as an A2A 1.0 agent card; InvalidAgentCard names each bad field."""
+    """Validate decoded JSON as an A2A 1.0 agent card; InvalidAgentCard names each bad field.
+
+    A 0.3 card is read as the 1.0 card its interfaces stand for.
+    """
     if not isinstance(data, dict):
         raise InvalidAgentCard(f"{where}: the agent card is not a JSON object")
     try:
-        return AgentCard.model_validate(data)
+        return AgentCard.model_validate(card_in(data))
     except ValidationError as exc:
         problems = "; ".join(f"{field}: {text}" for field, text in violations(exc)[:10])
         raise InvalidAgentCard(f"{where}: not a valid A2A 1.0 agent card: {problems}") from exc

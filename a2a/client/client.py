@@ -21,6 +21,7 @@ from a2a.client.card import (
 )
 from a2a.client.errors import MalformedResponse, TransportError
 from a2a.client.events import StreamEvent, one_of, wire_parse
+from a2a.client.legacy import LEGACY_VERSION, JsonRpcV03Binding
 from a2a.client.options import (
     DEFAULT_MAX_EVENT_BYTES,
     DEFAULT_MAX_RESPONSE_BYTES,
@@ -44,6 +45,12 @@ from a2a.protocol.types import (
 )
 from a2a.protocol.versions import negotiate
 from common.netguard import guarded_async_client
+
+BINDINGS: dict[tuple[str, str], type[Binding]] = {
+    (JSONRPC, "1.0"): JsonRpcBinding,
+    (HTTP_JSON, "1.0"): RestBinding,
+    (JSONRPC, LEGACY_VERSION): JsonRpcV03Binding,
+}
 
 
 class A2AClient:
@@ -75,18 +82,17 @@ class A2AClient:
         self._credentials = credentials
         self._headers_hook = headers_hook
         self._http = _http or guarded_async_client(allowed_hosts=allowed_hosts, verify=verify)
-        binding_type: type[Binding]
-        binding = interface.protocol_binding.upper()
-        if binding == JSONRPC:
-            binding_type = JsonRpcBinding
-        elif binding == HTTP_JSON:
-            binding_type = RestBinding
-        else:
-            raise ValueError(f"binding {interface.protocol_binding!r} is not spoken by this client")
+        version = negotiate(interface.protocol_version)
+        binding_type = BINDINGS.get((interface.protocol_binding.upper(), version))
+        if binding_type is None:
+            raise ValueError(
+                f"{interface.protocol_binding} {interface.protocol_version} is not spoken by "
+                f"this client; it speaks {sorted(BINDINGS)}"
+            )
         self._binding = binding_type(
             self._http,
             url=interface.url,
-            version=negotiate(interface.protocol_version),
+            version=version,
             tenant=interface.tenant,
             headers=self._call_headers,
             max_response_bytes=max_response_bytes,
@@ -248,9 +254,12 @@ class A2AClient:
         params: dict[str, Any] = {"id": task_id}
         if history_length is not None:
             params["historyLength"] = history_length
-        return wire_parse(
-            Task, await self._call("GetTask", params, deadline), where=self._where("GetTask")
-        )
+        result = await self._call("GetTask", params, deadline)
+        task = wire_parse(Task, result, where=self._where("GetTask"))
+        if history_length == 0 and task.history:
+            # An A2A 0.3 agent reads 0 as "no limit"; 1.0's 0 means no history.
+            task = task.model_copy(update={"history": None})
+        return task
 
     async def list_tasks(
         self,

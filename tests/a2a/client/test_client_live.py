@@ -20,7 +20,12 @@ from a2a.client import (
     card_fetch,
     interface_select,
 )
-from a2a.protocol.types import SendMessageConfiguration, Task, TaskPushNotificationConfig
+from a2a.protocol.types import (
+    AgentInterface,
+    SendMessageConfiguration,
+    Task,
+    TaskPushNotificationConfig,
+)
 from common.netguard import guarded_async_client
 from tests.factories import wire_message
 from tests.live.server import LiveServer
@@ -207,3 +212,38 @@ async def test_loopback_without_allowlist_and_metadata_address_are_refused(
         await A2AClient.connect(webcap_server.url)
     with pytest.raises(UnsafeURL, match=r"169\.254\.169\.254 is a link-local address"):
         await A2AClient.connect("http://169.254.169.254/")
+
+
+async def test_a2a_0_3_jsonrpc_send_stream_get_cancel(webcap_server: LiveServer, live_keys):
+    interface = AgentInterface(
+        url=f"{webcap_server.url}/a2a/jsonrpc", protocol_binding=JSONRPC, protocol_version="0.3"
+    )
+    async with A2AClient(
+        interface,
+        credentials=Credentials.bearer(live_keys["alice"]),
+        allowed_hosts=_local(webcap_server),
+    ) as agent:
+        task = await _task(agent, "old times")
+        assert task.status.state == "TASK_STATE_COMPLETED"
+        assert [m.role for m in task.history or []][:1] == ["ROLE_USER"]
+        assert "".join(p.text or "" for a in task.artifacts or [] for p in a.parts) == "old times"
+        got = await agent.get_task(task.id, history_length=0)
+        assert (got.id, got.history) == (task.id, None)
+
+        events = [e async for e in agent.send_streaming_message(wire_message("a b"))]
+        assert [e.kind for e in events] == [
+            "task",
+            "statusUpdate",
+            "artifactUpdate",
+            "artifactUpdate",
+            "statusUpdate",
+        ]
+        assert _text(events) == "a b"
+        assert events[-1].final
+
+        running = await _task(agent, LONG, immediately=True)
+        assert (await agent.cancel_task(running.id)).status.state == "TASK_STATE_CANCELED"
+        with pytest.raises(TaskNotCancelable):
+            await agent.cancel_task(running.id)
+        with pytest.raises(TaskNotFound):
+            await agent.get_task("no-such-task")

@@ -12,6 +12,7 @@ from a2a.client import (
     Credentials,
     MalformedResponse,
     NoCompatibleInterface,
+    card_parse,
     card_url,
     interface_select,
 )
@@ -75,8 +76,10 @@ def test_interface_choice_follows_the_preference_then_the_card():
     )
     assert interface_select(card).url == "http://a.io/rpc"
     assert interface_select(card, [(HTTP_JSON, "1.0"), (JSONRPC, "1.0")]).url == "http://a.io/rest"
-    with pytest.raises(NoCompatibleInterface, match=r"offers JSONRPC 0\.3; this client uses"):
-        interface_select(_card(("http://a.io/old", JSONRPC, "0.3")))
+    old_only = _card(("http://a.io/old", JSONRPC, "0.3.0"))
+    assert interface_select(old_only).url == "http://a.io/old"
+    with pytest.raises(NoCompatibleInterface, match=r"offers JSONRPC 0\.3\.0; this client uses"):
+        interface_select(old_only, [(JSONRPC, "1.0")])
     with pytest.raises(ValueError, match="does not speak"):
         interface_select(card, [("GRPC", "1.0")])
 
@@ -90,3 +93,31 @@ def test_card_url_and_credentials_repr():
     assert "s3cret" not in str(bad.value)
     with pytest.raises(ValueError, match="non-empty ASCII"):
         Credentials.api_key("clé")
+
+
+def test_a_0_3_card_is_read_as_its_interfaces():
+    card = card_parse(
+        {
+            "name": "old agent",
+            "description": "d",
+            "version": "1",
+            "protocolVersion": "0.3.0",
+            "url": "https://old.io/rpc",
+            "preferredTransport": "JSONRPC",
+            "additionalInterfaces": [
+                {"url": "https://old.io/rpc", "transport": "JSONRPC"},
+                {"url": "https://old.io/grpc", "transport": "GRPC"},
+            ],
+            "capabilities": {"streaming": True},
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "defaultInputModes": ["text/plain"],
+            "defaultOutputModes": ["text/plain"],
+            "skills": [],
+        },
+        where="here",
+    )
+    assert [(i.url, i.protocol_binding, i.protocol_version) for i in card.supported_interfaces] == [
+        ("https://old.io/rpc", JSONRPC, "0.3.0"),
+        ("https://old.io/grpc", "GRPC", "0.3.0"),
+    ]
+    assert interface_select(card).url == "https://old.io/rpc"
