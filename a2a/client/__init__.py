@@ -44,7 +44,7 @@ from a2a.client.errors import (
     VersionNotSupported,
 )
 from a2a.client.events import StreamEvent
-from a2a.client.options import Credentials, Timeouts
+from a2a.client.options import ClientOptions, Credentials, Timeouts
 
 __all__ = [
     "CARD_PATH",
@@ -55,6 +55,7 @@ __all__ = [
     "A2AClientError",
     "AuthenticationFailed",
     "CardFetch",
+    "ClientOptions",
     "ContentTypeNotSupported",
     "Credentials",
     "ExtendedAgentCardNotConfigured",

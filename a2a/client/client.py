@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import ssl
-from collections.abc import AsyncGenerator, Collection, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import Any, Self
@@ -22,14 +21,7 @@ from a2a.client.card import (
 from a2a.client.errors import MalformedResponse, TransportError
 from a2a.client.events import StreamEvent, one_of, wire_parse
 from a2a.client.legacy import LEGACY_VERSION, JsonRpcV03Binding
-from a2a.client.options import (
-    DEFAULT_MAX_EVENT_BYTES,
-    DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_TIMEOUTS,
-    Credentials,
-    HeadersHook,
-    Timeouts,
-)
+from a2a.client.options import DEFAULT_OPTIONS, ClientOptions
 from a2a.client.transport import Binding, JsonRpcBinding, RestBinding, StreamLimits
 from a2a.protocol.types import (
     AgentCard,
@@ -64,24 +56,17 @@ class A2AClient:
     def __init__(
         self,
         interface: AgentInterface,
+        options: ClientOptions = DEFAULT_OPTIONS,
         *,
         card: AgentCard | None = None,
-        credentials: Credentials | None = None,
-        allowed_hosts: Collection[str] = (),
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        headers_hook: HeadersHook | None = None,
-        verify: ssl.SSLContext | bool = True,
         _http: httpx.AsyncClient | None = None,
     ) -> None:
         self.interface = interface
+        self.options = options
         self.card = card
-        self.timeouts = timeouts
-        self.max_event_bytes = max_event_bytes
-        self._credentials = credentials
-        self._headers_hook = headers_hook
-        self._http = _http or guarded_async_client(allowed_hosts=allowed_hosts, verify=verify)
+        self._http = _http or guarded_async_client(
+            allowed_hosts=options.allowed_hosts, verify=options.verify
+        )
         version = negotiate(interface.protocol_version)
         binding_type = BINDINGS.get((interface.protocol_binding.upper(), version))
         if binding_type is None:
@@ -94,32 +79,26 @@ class A2AClient:
             url=interface.url,
             version=version,
             tenant=interface.tenant,
-            headers=self._call_headers,
-            max_response_bytes=max_response_bytes,
+            headers=options.call_headers,
+            max_response_bytes=options.max_response_bytes,
         )
 
     @classmethod
     async def connect(
         cls,
         url: str,
+        options: ClientOptions = DEFAULT_OPTIONS,
         *,
         preference: Sequence[tuple[str, str]] = DEFAULT_PREFERENCE,
-        credentials: Credentials | None = None,
-        allowed_hosts: Collection[str] = (),
-        timeouts: Timeouts = DEFAULT_TIMEOUTS,
-        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-        max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES,
-        headers_hook: HeadersHook | None = None,
-        verify: ssl.SSLContext | bool = True,
     ) -> Self:
         """Fetch the card at url (a base URL or the card's own), choose an interface by
-        preference, and return a client on it."""
-        http = guarded_async_client(allowed_hosts=allowed_hosts, verify=verify)
+        preference, and return a client on it. The card is fetched without credentials."""
+        http = guarded_async_client(allowed_hosts=options.allowed_hosts, verify=options.verify)
         try:
             fetched = await card_fetch(
                 http,
                 url,
-                deadline=min(timeouts.request, CARD_TIMEOUT),
+                deadline=min(options.timeouts.request, CARD_TIMEOUT),
                 max_bytes=MAX_CARD_BYTES,
             )
             assert fetched.card is not None  # no validators sent, so never a 304
@@ -127,16 +106,7 @@ class A2AClient:
         except BaseException:
             await http.aclose()
             raise
-        return cls(
-            interface,
-            card=fetched.card,
-            credentials=credentials,
-            timeouts=timeouts,
-            max_response_bytes=max_response_bytes,
-            max_event_bytes=max_event_bytes,
-            headers_hook=headers_hook,
-            _http=http,
-        )
+        return cls(interface, options, card=fetched.card, _http=http)
 
     def __repr__(self) -> str:
         return (
@@ -158,18 +128,14 @@ class A2AClient:
     async def aclose(self) -> None:
         await self._http.aclose()
 
-    def _call_headers(self, operation: str) -> dict[str, str]:
-        headers = dict(self._headers_hook(operation)) if self._headers_hook else {}
-        if self._credentials is not None:
-            headers.update(self._credentials.headers())
-        return headers
-
     def _where(self, operation: str) -> str:
         return self._binding.where(operation)
 
     async def _call(self, operation: str, params: dict[str, Any], deadline: float | None) -> Any:
         return await self._binding.call(
-            operation, params, deadline=deadline if deadline is not None else self.timeouts.request
+            operation,
+            params,
+            deadline=deadline if deadline is not None else self.options.timeouts.request,
         )
 
     async def _stream(
@@ -183,9 +149,11 @@ class A2AClient:
     ) -> AsyncGenerator[StreamEvent]:
         where = self._where(operation)
         limits = StreamLimits(
-            idle_timeout=idle_timeout if idle_timeout is not None else self.timeouts.stream_idle,
-            deadline=deadline if deadline is not None else self.timeouts.stream_deadline,
-            max_event_bytes=self.max_event_bytes,
+            idle_timeout=idle_timeout
+            if idle_timeout is not None
+            else self.options.timeouts.stream_idle,
+            deadline=deadline if deadline is not None else self.options.timeouts.stream_deadline,
+            max_event_bytes=self.options.max_event_bytes,
         )
         final = False
         events = self._binding.stream(operation, params, limits=limits, last_event_id=last_event_id)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from common.netguard import UnsafeURLError
 from common.netguard.client import header_check
@@ -59,5 +60,32 @@ class Timeouts:
     stream_deadline: float | None = None
 
 
+@dataclass(frozen=True)
+class ClientOptions:
+    """How a client talks to one remote agent; a registry keeps one per agent.
+
+    ``allowed_hosts`` lets the SSRF guard reach the local hosts it names (``"127.0.0.1"``,
+    ``"127.0.0.1:8000"``); never fill it from user input. ``headers_hook(operation)``
+    returns extra headers for each request; the protocol's headers and the credential win
+    over them. ``verify`` is httpx's TLS verification (False, or an ``ssl.SSLContext``
+    with a private CA).
+    """
+
+    credentials: Credentials | None = None
+    allowed_hosts: tuple[str, ...] = ()
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    max_event_bytes: int = DEFAULT_MAX_EVENT_BYTES
+    headers_hook: HeadersHook | None = None
+    verify: ssl.SSLContext | bool = True
+
+    def call_headers(self, operation: str) -> dict[str, str]:
+        """The hook's headers for operation, then the credential's."""
+        headers = dict(self.headers_hook(operation)) if self.headers_hook else {}
+        if self.credentials is not None:
+            headers.update(self.credentials.headers())
+        return headers
+
+
 # Immutable: one instance serves as every default.
-DEFAULT_TIMEOUTS = Timeouts()
+DEFAULT_OPTIONS = ClientOptions()

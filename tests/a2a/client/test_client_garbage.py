@@ -13,6 +13,7 @@ import pytest
 
 from a2a.client import (
     A2AClient,
+    ClientOptions,
     Credentials,
     InvalidAgentCard,
     MalformedResponse,
@@ -27,6 +28,7 @@ from a2a.protocol.types import AgentInterface
 from common.netguard import guarded_async_client
 from tests.factories import wire_message
 
+LOCAL = ClientOptions(allowed_hosts=("127.0.0.1",))
 TASK = {"id": "t1", "contextId": "c1", "status": {"state": "TASK_STATE_WORKING"}}
 
 
@@ -139,12 +141,10 @@ async def test_headers_hook_and_credentials_reach_the_remote(garbage: str):
         calls.append(operation)
         return {"X-Delegation-Depth": "2", "a2a-version": "9.9", "Content-Type": "text/plain"}
 
-    async with A2AClient(
-        interface,
-        allowed_hosts=["127.0.0.1"],
-        credentials=Credentials.api_key("k-123"),
-        headers_hook=hook,
-    ) as client:
+    options = ClientOptions(
+        allowed_hosts=("127.0.0.1",), credentials=Credentials.api_key("k-123"), headers_hook=hook
+    )
+    async with A2AClient(interface, options) as client:
         task = await client.get_task("t1")
     assert task.id == "t1"
     assert calls == ["GetTask"]
@@ -158,7 +158,7 @@ async def test_headers_hook_and_credentials_reach_the_remote(garbage: str):
 
 def _client(base: str, path: str, binding: str = "JSONRPC") -> A2AClient:
     interface = AgentInterface(url=base + path, protocol_binding=binding, protocol_version="1.0")
-    return A2AClient(interface, allowed_hosts=["127.0.0.1"])
+    return A2AClient(interface, LOCAL)
 
 
 @pytest.mark.parametrize(
@@ -237,7 +237,7 @@ async def test_a_stream_times_out_at_its_deadline(garbage: str):
 )
 async def test_bad_cards(garbage: str, path: str, error: type[Exception], message: str):
     with pytest.raises(error) as bad:
-        await A2AClient.connect(garbage + path, allowed_hosts=["127.0.0.1"])
+        await A2AClient.connect(garbage + path, LOCAL)
     assert message in str(bad.value)
 
 

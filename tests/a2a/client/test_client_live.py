@@ -11,6 +11,7 @@ from a2a.client import (
     JSONRPC,
     A2AClient,
     AuthenticationFailed,
+    ClientOptions,
     Credentials,
     StreamEvent,
     TaskNotCancelable,
@@ -37,8 +38,9 @@ BINDINGS = [JSONRPC, HTTP_JSON]
 LONG = " ".join(f"w{i}" for i in range(40))
 
 
-def _local(server: LiveServer) -> list[str]:
-    return [f"127.0.0.1:{server.port}"]
+def _options(server: LiveServer, credentials: Credentials | None = None) -> ClientOptions:
+    """Options that let the SSRF guard reach this server (its port only)."""
+    return ClientOptions(credentials=credentials, allowed_hosts=(f"127.0.0.1:{server.port}",))
 
 
 @pytest.fixture(params=BINDINGS)
@@ -46,9 +48,8 @@ async def agent(request, webcap_server: LiveServer, live_keys) -> AsyncIterator[
     """A client of the live server on one binding, as alice."""
     client = await A2AClient.connect(
         webcap_server.url,
+        _options(webcap_server, Credentials.bearer(live_keys["alice"])),
         preference=[(request.param, "1.0")],
-        credentials=Credentials.bearer(live_keys["alice"]),
-        allowed_hosts=_local(webcap_server),
     )
     assert client.interface.protocol_binding == request.param
     async with client:
@@ -72,7 +73,7 @@ def _text(events: list[StreamEvent]) -> str:
 
 
 async def test_card_fetch_revalidates_with_etag(webcap_server: LiveServer):
-    async with guarded_async_client(allowed_hosts=_local(webcap_server)) as http:
+    async with guarded_async_client(allowed_hosts=_options(webcap_server).allowed_hosts) as http:
         first = await card_fetch(http, webcap_server.url)
         again = await card_fetch(http, first.url, etag=first.etag)
         by_date = await card_fetch(http, first.url, last_modified=first.last_modified)
@@ -192,9 +193,8 @@ async def test_bad_key_is_an_authentication_error_without_the_key(
     secret = "wck_not-a-real-key-0123456789"
     async with await A2AClient.connect(
         webcap_server.url,
+        _options(webcap_server, Credentials.api_key(secret)),
         preference=[(binding, "1.0")],
-        credentials=Credentials.api_key(secret),
-        allowed_hosts=_local(webcap_server),
     ) as client:
         with pytest.raises(AuthenticationFailed) as refused:
             await client.get_task("anything")
@@ -202,6 +202,7 @@ async def test_bad_key_is_an_authentication_error_without_the_key(
         assert secret not in str(refused.value)
         assert secret not in repr(refused.value)
         assert secret not in repr(client)
+        assert secret not in repr(client.options)
         assert "***" in repr(Credentials.api_key(secret))
 
 
@@ -219,9 +220,7 @@ async def test_a2a_0_3_jsonrpc_send_stream_get_cancel(webcap_server: LiveServer,
         url=f"{webcap_server.url}/a2a/jsonrpc", protocol_binding=JSONRPC, protocol_version="0.3"
     )
     async with A2AClient(
-        interface,
-        credentials=Credentials.bearer(live_keys["alice"]),
-        allowed_hosts=_local(webcap_server),
+        interface, _options(webcap_server, Credentials.bearer(live_keys["alice"]))
     ) as agent:
         task = await _task(agent, "old times")
         assert task.status.state == "TASK_STATE_COMPLETED"

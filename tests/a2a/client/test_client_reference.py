@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from a2a.client import HTTP_JSON, JSONRPC, A2AClient
+from a2a.client import HTTP_JSON, JSONRPC, A2AClient, ClientOptions
 from a2a.protocol.types import Task
 from bench.servers import Reference
 from tests.factories import wire_message
@@ -26,8 +26,9 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reference]:
 
 @pytest.mark.parametrize("binding", [JSONRPC, HTTP_JSON])
 async def test_send_stream_and_get_against_the_sdk_server(reference: Reference, binding: str):
+    options = ClientOptions(allowed_hosts=(f"127.0.0.1:{reference.port}",))
     async with await A2AClient.connect(
-        reference.url, preference=[(binding, "1.0")], allowed_hosts=[f"127.0.0.1:{reference.port}"]
+        reference.url, options, preference=[(binding, "1.0")]
     ) as agent:
         assert agent.interface.protocol_binding == binding
         task = await agent.send_message(wire_message("alpha beta"))
