@@ -14,7 +14,12 @@ from common.netguard import (
     UnsafeURLError,
     guarded_async_client,
 )
-from tests.common.test_netguard import LOCAL, _base, _running, _Server
+from tests.common import test_netguard as sync_tests
+from tests.common.test_netguard import LOCAL, FakeDNS, TLSServer, _base, _running, _Server
+
+# The sync guard's fixtures: a fake resolver, and an https server with a throwaway CA.
+dns = sync_tests.dns
+tls_server = sync_tests.tls_server
 
 
 @pytest.fixture
@@ -99,3 +104,41 @@ async def test_connection_refused_is_a_delivery_error(server: _Server) -> None:
     async with guarded_async_client(allowed_hosts=LOCAL) as client:
         with pytest.raises(DeliveryError, match="connection failed"):
             await client.get(f"http://127.0.0.1:{port}/", timeout=httpx.Timeout(2))
+
+
+@pytest.mark.parametrize("tls_server", ["hook.test"], indirect=True)
+async def test_https_uses_the_host_name_for_sni_and_certificate(
+    tls_server: TLSServer, dns: FakeDNS
+) -> None:
+    port = tls_server.server.server_port
+    dns.records["hook.test"] = ["127.0.0.1"]
+    async with guarded_async_client(allowed_hosts=["hook.test"]) as client:
+        response = await client.get(f"https://hook.test:{port}/hook")
+    assert (response.status_code, response.content) == (200, b"ok")
+    assert tls_server.sni == ["hook.test"]
+    [seen] = tls_server.server.seen
+    assert seen.headers["Host"] == f"hook.test:{port}"
+    assert dns.lookups[0] == "hook.test"
+
+
+@pytest.mark.parametrize("tls_server", ["other.test"], indirect=True)
+async def test_https_certificate_for_another_name_is_refused(
+    tls_server: TLSServer, dns: FakeDNS
+) -> None:
+    port = tls_server.server.server_port
+    dns.records["hook.test"] = ["127.0.0.1"]
+    async with guarded_async_client(allowed_hosts=["hook.test"]) as client:
+        with pytest.raises(DeliveryError) as info:
+            await client.get(f"https://hook.test:{port}/hook")
+    assert str(info.value).startswith(
+        f"GET https://hook.test:{port} (address 127.0.0.1) connection failed: ConnectError: "
+    )
+    assert "CERTIFICATE_VERIFY_FAILED" in str(info.value)
+    assert tls_server.server.seen == []
+
+
+async def test_a_name_resolving_to_a_private_address_is_refused(dns: FakeDNS) -> None:
+    dns.records["hook.example.com"] = ["93.184.215.14", "10.0.0.5"]
+    async with guarded_async_client() as client:
+        with pytest.raises(UnsafeURLError, match=r"resolves to 10\.0\.0\.5, which is a private"):
+            await client.get("http://hook.example.com/")

@@ -91,6 +91,10 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.seen.append(dict(self.headers.items()))
             body = {"jsonrpc": "2.0", "id": request_id, "result": TASK}
             self._send(json.dumps(body).encode(), "application/json")
+        elif route == "/big":
+            self._send(
+                b'{"jsonrpc": "2.0", "id": 1, "result": "%s"}' % (b"x" * 5000), "application/json"
+            )
         elif route == "/wrong-id":
             body = {"jsonrpc": "2.0", "id": "someone else's", "result": {"task": TASK}}
             self._send(json.dumps(body).encode(), "application/json")
@@ -175,6 +179,16 @@ async def test_garbage_answers_are_malformed(garbage: str, path: str, message: s
         with pytest.raises(MalformedResponse) as bad:
             await client.send_message(wire_message("hi"))
     assert message in str(bad.value)
+
+
+async def test_a_body_over_the_bound_is_malformed(garbage: str):
+    interface = AgentInterface(
+        url=garbage + "/big", protocol_binding="JSONRPC", protocol_version="1.0"
+    )
+    options = ClientOptions(allowed_hosts=("127.0.0.1",), max_response_bytes=1000)
+    async with A2AClient(interface, options) as client:
+        with pytest.raises(MalformedResponse, match="larger than 1000 bytes"):
+            await client.get_task("t1")
 
 
 async def test_rest_error_without_an_a2a_body_is_malformed(garbage: str):
