@@ -145,6 +145,13 @@ async def test_unknown_task_is_task_not_found(agent: A2AClient):
     assert "GetTask at http://127.0.0.1:" in str(missing.value)
 
 
+async def test_extended_card_the_server_does_not_declare_is_unsupported(agent: A2AClient):
+    assert agent.card is not None
+    assert not agent.card.capabilities.extended_agent_card
+    with pytest.raises(UnsupportedOperation, match="no extended agent card"):
+        await agent.get_extended_card()
+
+
 async def test_subscribe_to_a_finished_task_is_unsupported(agent: A2AClient):
     task = await _task(agent, "done")
     with pytest.raises(UnsupportedOperation):
