@@ -12,7 +12,7 @@ import contextlib
 import itertools
 import math
 import urllib.parse
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,16 +72,16 @@ def _check_seconds(name: str, value: float | None) -> None:
 
 
 @contextlib.contextmanager
-def _guard_errors(where: str) -> Any:
+def _guard_errors(where: str) -> Iterator[None]:
     """Turn the guard's and httpx's exceptions into the client's."""
     try:
         yield
     except UnsafeURLError as exc:
         raise UnsafeURL(f"{where}: refused by the SSRF guard: {exc}") from exc
     except ResponseTooLargeError as exc:
-        raise MalformedResponse(str(exc)) from exc
+        raise MalformedResponse(f"{where}: {exc}") from exc
     except DeliveryError as exc:
-        raise TransportError(str(exc)) from exc
+        raise TransportError(f"{where}: {exc}") from exc
     except httpx.TimeoutException as exc:
         raise RequestTimeout(f"{where}: timed out ({type(exc).__name__})") from exc
     except httpx.HTTPError as exc:
