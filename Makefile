@@ -69,16 +69,16 @@ pytest: $(VENV)/.installed-dev
 # the database the suite runs on, which the first pass covered: the deploy files (promtool),
 # settings and static files (tests/config), the import layers, the repository, the fake
 # model, the lock files and the fresh-venv install, the Cap'n Web protocol layer, the
-# calculator and the Redis rate limiter; and the tests that start a PostgreSQL of
-# their own whichever database the suite has (migrations both ways, backups, the audit
-# table's triggers).
+# calculator, the Redis rate limiter and the outbound A2A client; and the tests that start
+# a PostgreSQL of their own whichever database the suite has (migrations both ways, backups,
+# the audit table's triggers).
 PG_PYTEST_ARGS ?= -m "not live and not interop and not install" \
 	--ignore=tests/deploy --ignore=tests/config --ignore=tests/test_architecture.py \
 	--ignore=tests/test_repository.py --ignore=tests/test_fakellm.py \
 	--ignore=tests/test_install.py --ignore=tests/test_migrations.py \
 	--ignore=tests/common/test_backup.py --ignore=tests/audit/test_postgres.py \
 	--ignore=tests/capnweb --ignore=tests/common/test_arithmetic.py \
-	--ignore=tests/common/test_ratelimit_redis.py
+	--ignore=tests/common/test_ratelimit_redis.py --ignore=tests/a2a/client
 pytest-postgres: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.postgres_server -- $(BIN)/pytest -n 2 --dist worksteal $(PG_PYTEST_ARGS) $(PYTEST_ARGS)
 

@@ -33,7 +33,9 @@ class A2AConfig(AppConfig):
 
 def _clear_card_caches(**kwargs: object) -> None:
     """Cached cards are built from settings; forget them when a setting changes (tests)."""
+    from a2a.asgi import CARD_ANSWERS
     from a2a.card import _extension, rendered_card
 
     rendered_card.cache_clear()
     _extension.cache_clear()
+    CARD_ANSWERS.forget()

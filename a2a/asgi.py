@@ -18,6 +18,11 @@ runs them on one of ``WEBCAP_DB_THREADS`` long-lived threads (taken in turn), ea
 own connection, instead of a new thread and connection per request. A connection an error
 left unusable is closed after the request that met it.
 
+The public card is the path most often asked for and the same bytes every time: an
+unconditional ``GET`` of it is answered by ``CardAnswers`` from the answer the full path gave
+the first such request (same status, headers and body), without building a Django request;
+only the request id, the metrics and the request log line are made per request.
+
 Every other path (the admin, the management API, pages, health, metrics, files) goes to
 Django's own handler unchanged.
 """
@@ -37,13 +42,19 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured, RequestAborted
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest, get_script_prefix
 from django.core.handlers.exception import response_for_exception
-from django.http import HttpRequest, HttpResponseBase
-from django.urls import get_resolver, set_script_prefix
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
+from django.urls import ResolverMatch, get_resolver, set_script_prefix
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.module_loading import import_string
+from django_prometheus.middleware import (  # type: ignore[import-untyped]
+    PrometheusAfterMiddleware,
+    PrometheusBeforeMiddleware,
+)
 from django_structlog.middlewares.request import RequestMiddleware as RequestLogMiddleware
+from django_structlog.middlewares.request import logger as request_logger
 
 from common.database import connections_close_broken
+from common.request_context import RequestInfo, bound, client_ip_from, request_id_from
 
 logger = logging.getLogger(__name__)
 
@@ -68,6 +79,17 @@ SKIPPED = {
     ),
     "django.contrib.messages.middleware.MessageMiddleware": "A2A answers carry no messages",
 }
+
+# The public cards (§8.2): an unconditional GET of one is answered by CardAnswers.
+CARD_PATHS = frozenset(("/.well-known/agent-card.json", "/.well-known/agent.json"))
+# Request headers after which the card's answer may differ (a 304, CORS headers): such a
+# request takes the full path.
+_CARD_FULL_PATH_HEADERS = frozenset((b"if-none-match", b"if-modified-since", b"origin"))
+# Request headers Django may read to tell the card's base URL and whether the request is
+# secure (Host, the proxy headers): part of the key of a learned answer.
+_CARD_KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-port", b"x-forwarded-proto")
+# Response headers made per request, never replayed.
+_PER_REQUEST_HEADERS = frozenset(("x-request-id", "set-cookie", "date", "content-length"))
 
 # Middleware whose async mode already does no thread hop: used as they are.
 HOP_FREE = (
@@ -138,12 +160,142 @@ class _Lanes:
         )
 
 
+class _CardRequest:
+    """What django-prometheus's hooks read of a request, for a replayed card answer."""
+
+    def __init__(self, scope: Scope, content_length: str | None, match: ResolverMatch) -> None:
+        self.method = "GET"
+        self.headers = {"content-length": content_length} if content_length else {}
+        self.resolver_match = match
+        self._secure = scope.get("scheme") == "https"
+
+    def is_secure(self) -> bool:
+        return self._secure
+
+
+class _CardAnswer:
+    """One learned answer: the full path's response to an unconditional GET of a card."""
+
+    def __init__(self, response: HttpResponse, match: ResolverMatch, line: str) -> None:
+        self.response = response
+        self.match = match
+        # The request log line's `request` field, as django-structlog writes it.
+        self.line = line
+        self.body = response.content
+        self.headers = [
+            (name.lower().encode("latin-1"), value.encode("latin-1"))
+            for name, value in response.items()
+            if name.lower() not in _PER_REQUEST_HEADERS
+        ]
+        self.headers.append((b"content-length", str(len(self.body)).encode("ascii")))
+
+
+class CardAnswers:
+    """The public cards' answers, learned from the full path, replayed without it.
+
+    The first unconditional ``GET`` of a card for a given Host (and proxy headers) goes the
+    full way: every middleware, the card view. A 200 answer is kept, and later requests
+    with the same key get the same status, headers and body straight from ASGI, with a
+    request id of their own, the same Prometheus metrics and the same ``request_finished``
+    log line. A conditional request, a CORS request, any other method and any other answer
+    (a 400 for a disallowed host, a redirect to HTTPS) always take the full path. What is
+    kept is forgotten when a setting changes (a2a/apps.py), as the rendered card is.
+    """
+
+    LIMIT = 64
+
+    def __init__(self) -> None:
+        self.answers: dict[tuple[Any, ...], _CardAnswer] = {}
+        self.before = PrometheusBeforeMiddleware(_never_called)
+        self.after = PrometheusAfterMiddleware(_never_called)
+
+    def forget(self) -> None:
+        self.answers.clear()
+
+    @staticmethod
+    def key(scope: Scope) -> tuple[Any, ...] | None:
+        """The key of the answer for this request, or None when it must take the full path."""
+        if scope["method"] != "GET" or scope["path"] not in CARD_PATHS:
+            return None
+        found: dict[bytes, bytes] = {}
+        for name, value in scope["headers"]:
+            if name in _CARD_FULL_PATH_HEADERS:
+                return None
+            if name in _CARD_KEY_HEADERS:
+                if name in found:  # a repeated Host: whatever Django makes of it, not here
+                    return None
+                found[name] = value
+        if b"host" not in found:
+            return None
+        return (
+            scope["path"],
+            scope.get("query_string", b""),
+            scope.get("scheme"),
+            scope.get("root_path", ""),
+            *(found.get(name) for name in _CARD_KEY_HEADERS),
+        )
+
+    def learn(self, key: tuple[Any, ...], request: HttpRequest, response: HttpResponseBase) -> None:
+        """Keep the full path's answer to an unconditional GET when it can be replayed."""
+        if (
+            type(response) is not HttpResponse
+            or response.status_code != 200
+            or response.has_header("Vary")
+            or response.cookies
+            or request.resolver_match is None
+        ):
+            return
+        if len(self.answers) >= self.LIMIT:
+            self.answers.clear()
+        line = RequestLogMiddleware.format_request(request)
+        self.answers[key] = _CardAnswer(response, request.resolver_match, line)
+
+    async def replay(self, answer: _CardAnswer, scope: Scope, send: Send) -> None:
+        headers = dict(scope["headers"])
+        request = _CardRequest(scope, _latin1(headers.get(b"content-length")), answer.match)
+        self.before.process_request(request)
+        self.after.process_request(request)
+        self.after.process_view(request, None)
+        client = scope.get("client")
+        info = RequestInfo(
+            request_id=request_id_from(_latin1(headers.get(b"x-request-id"))),
+            client_ip=client_ip_from(
+                peer=client[0] if client else None,
+                forwarded_for=_latin1(headers.get(b"x-forwarded-for")),
+            ),
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [*answer.headers, (b"x-request-id", info.request_id.encode("ascii"))],
+            }
+        )
+        await send({"type": "http.response.body", "body": answer.body})
+        self.after.process_response(request, answer.response)
+        self.before.process_response(request, answer.response)
+        with bound(info):
+            request_logger.info("request_finished", code=200, request=answer.line)
+
+
+def _never_called(request: HttpRequest) -> HttpResponseBase:
+    raise AssertionError("CardAnswers calls the metrics hooks only")
+
+
+def _latin1(value: bytes | None) -> str | None:
+    return value.decode("latin-1") if value is not None else None
+
+
+CARD_ANSWERS = CardAnswers()
+
+
 class A2AFastPath:
     """ASGI app: the A2A HTTP paths through an inline middleware chain, the rest to Django."""
 
     def __init__(self, django: ASGIHandler) -> None:
         self.django = django
         self.lanes = _Lanes(settings.WEBCAP_DB_THREADS)
+        self.cards = CARD_ANSWERS
         self.view_hooks: list[Callable[..., HttpResponseBase | None]] = []
         self.exception_hooks: list[Callable[..., HttpResponseBase | None]] = []
         self.chain = self._build_chain()
@@ -211,6 +363,12 @@ class A2AFastPath:
         if scope["type"] != "http" or not scope["path"].startswith(PREFIXES):
             await self.django(scope, receive, send)
             return
+        card_key = self.cards.key(scope)
+        if card_key is not None:
+            answer = self.cards.answers.get(card_key)
+            if answer is not None:
+                await self.cards.replay(answer, scope, send)
+                return
         try:
             body = await self.django.read_body(receive)
         except RequestAborted:
@@ -224,6 +382,8 @@ class A2AFastPath:
                 return
             async with self.lanes.context():
                 response = await self._serve(request, receive, send)
+            if card_key is not None and response is not None:
+                self.cards.learn(card_key, request, response)
             if response is not None and response.status_code >= 500:
                 # The request may have met a lost database: no thread may keep a connection
                 # that died with it for the next request.

@@ -17,8 +17,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 from django.utils import timezone
 
@@ -30,6 +28,7 @@ from accounts.models import User
 from accounts.roles import roles_of
 from audit.services import audit_record
 from common.errors import ApplicationError
+from common.publish import group_send_blocking
 from tools.metrics import approval_wait_record, tool_call_record
 from tools.models import (
     FINISHED_STATUSES,
@@ -61,11 +60,8 @@ def approvals_changed() -> None:
 
 
 def _approvals_publish() -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
     try:
-        async_to_sync(layer.group_send)(APPROVALS_GROUP, {"type": APPROVALS_DOORBELL})
+        group_send_blocking(APPROVALS_GROUP, {"type": APPROVALS_DOORBELL})
     except Exception:
         # A lost ring costs open feeds one re-read interval (they re-read on their own).
         logger.warning("Could not ring the approvals feeds", exc_info=True)

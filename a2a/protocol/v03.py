@@ -4,7 +4,8 @@ A client that sends no ``A2A-Version`` (or ``0.3``) and a 0.3 method name (``mes
 ``tasks/get``, ...) is served by the 1.0 handlers through this translation: its params become
 the 1.0 request, and the result and every stream event go back in 0.3 form (``kind`` on
 objects and parts, kebab-case states, lower-case roles, ``final`` on status updates, results
-not wrapped). Behaviour is the 1.0 behaviour; only the shapes differ.
+not wrapped). Behaviour is the 1.0 behaviour; only the shapes differ. The object shapes
+themselves, both ways, are in ``v03_shapes.py``, which webcap's client uses too.
 """
 
 from __future__ import annotations
@@ -15,57 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from a2a.protocol.errors import InvalidParamsError
-from a2a.protocol.states import state_from_wire
+from a2a.protocol.v03_shapes import (
+    event_out,
+    message_in,
+    message_out,
+    task_out,
+)
 from a2a.streams import ResultStream, StreamItem, TaskEventStream
 
 LEGACY_VERSION = "0.3"
 
-_ROLE_IN = {"user": "ROLE_USER", "agent": "ROLE_AGENT"}
-_ROLE_OUT = {"ROLE_USER": "user"}
-
 
 # --- 0.3 -> 1.0 -----------------------------------------------------------------------------------
-
-
-def _part_in(part: Any) -> Any:
-    if not isinstance(part, dict):
-        return part
-    kind = part.get("kind")
-    core: dict[str, Any] = {}
-    metadata = dict(part["metadata"]) if isinstance(part.get("metadata"), dict) else None
-    if kind == "text" or (kind is None and "text" in part):
-        core["text"] = part.get("text")
-    elif kind == "file" or (kind is None and "file" in part):
-        file: dict[str, Any] = part["file"] if isinstance(part.get("file"), dict) else {}
-        if "bytes" in file:
-            core["raw"] = file["bytes"]
-        if "uri" in file:
-            core["url"] = file["uri"]
-        if file.get("mimeType"):
-            core["mediaType"] = file["mimeType"]
-        if file.get("name"):
-            core["filename"] = file["name"]
-    elif kind == "data" or (kind is None and "data" in part):
-        data = part.get("data")
-        if metadata and metadata.pop("data_part_compat", False) and isinstance(data, dict):
-            data = data.get("value")
-        core["data"] = data
-    else:
-        return part  # validation names what is wrong with it
-    if metadata:
-        core["metadata"] = metadata
-    return core
-
-
-def _message_in(message: Any) -> Any:
-    if not isinstance(message, dict):
-        return message
-    core = {k: v for k, v in message.items() if k != "kind"}
-    if isinstance(core.get("role"), str):
-        core["role"] = _ROLE_IN.get(core["role"], core["role"])
-    if isinstance(core.get("parts"), list):
-        core["parts"] = [_part_in(p) for p in core["parts"]]
-    return core
 
 
 def _push_config_in(config: Any, task_id: Any = None) -> Any:
@@ -99,7 +61,7 @@ def _history_length(value: Any) -> Any:
 
 def _send_in(params: Any) -> dict[str, Any]:
     params = _object(params)
-    core: dict[str, Any] = {"message": _message_in(params.get("message"))}
+    core: dict[str, Any] = {"message": message_in(params.get("message"))}
     if params.get("metadata") is not None:
         core["metadata"] = params["metadata"]
     config = params.get("configuration")
@@ -146,86 +108,6 @@ def _task_ref_in(params: Any) -> dict[str, Any]:
 
 
 # --- 1.0 -> 0.3 -----------------------------------------------------------------------------------
-
-
-def state_out(state: str) -> str:
-    """TASK_STATE_INPUT_REQUIRED -> input-required (0.3 spells states as stored); else unknown."""
-    return state_from_wire(state) or "unknown"
-
-
-def part_out(part: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any]
-    if "text" in part:
-        out = {"kind": "text", "text": part["text"]}
-    elif "raw" in part or "url" in part:
-        file: dict[str, Any] = {"bytes": part["raw"]} if "raw" in part else {"uri": part["url"]}
-        if part.get("mediaType"):
-            file["mimeType"] = part["mediaType"]
-        if part.get("filename"):
-            file["name"] = part["filename"]
-        out = {"kind": "file", "file": file}
-    else:
-        data = part.get("data")
-        if isinstance(data, dict):
-            out = {"kind": "data", "data": data}
-        else:
-            # 0.3 data parts hold objects only; anything else is wrapped and flagged.
-            out = {"kind": "data", "data": {"value": data}}
-            out["metadata"] = {**(part.get("metadata") or {}), "data_part_compat": True}
-            return out
-    if part.get("metadata"):
-        out["metadata"] = part["metadata"]
-    return out
-
-
-def message_out(message: dict[str, Any]) -> dict[str, Any]:
-    out = {**message, "kind": "message", "role": _ROLE_OUT.get(message["role"], "agent")}
-    out["parts"] = [part_out(p) for p in message["parts"]]
-    return out
-
-
-def _status_out(status: dict[str, Any]) -> dict[str, Any]:
-    out = {**status, "state": state_out(status["state"])}
-    if "message" in status:
-        out["message"] = message_out(status["message"])
-    return out
-
-
-def _artifact_out(artifact: dict[str, Any]) -> dict[str, Any]:
-    return {**artifact, "parts": [part_out(p) for p in artifact["parts"]]}
-
-
-def task_out(task: dict[str, Any]) -> dict[str, Any]:
-    out = {**task, "kind": "task", "status": _status_out(task["status"])}
-    if "history" in task:
-        out["history"] = [message_out(m) for m in task["history"]]
-    if "artifacts" in task:
-        out["artifacts"] = [_artifact_out(a) for a in task["artifacts"]]
-    return out
-
-
-def event_out(payload: dict[str, Any], *, final: bool) -> dict[str, Any]:
-    """A StreamResponse as the bare 0.3 event it wraps."""
-    if "task" in payload:
-        return task_out(payload["task"])
-    if "message" in payload:
-        return message_out(payload["message"])
-    if "statusUpdate" in payload:
-        update = payload["statusUpdate"]
-        return {
-            **update,
-            "kind": "status-update",
-            "status": _status_out(update["status"]),
-            "final": final,
-        }
-    update = payload["artifactUpdate"]
-    return {
-        **update,
-        "kind": "artifact-update",
-        "artifact": _artifact_out(update["artifact"]),
-        "append": bool(update.get("append")),
-        "lastChunk": bool(update.get("lastChunk")),
-    }
 
 
 def push_config_out(config: dict[str, Any]) -> dict[str, Any]:

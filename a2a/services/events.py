@@ -12,12 +12,11 @@ import logging
 import uuid
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.db import transaction
 
 from a2a.models import EventKind, Task, TaskEvent
 from a2a.services.push import push_deliveries_enqueue
+from common.publish import group_send_blocking
 
 logger = logging.getLogger(__name__)
 
@@ -49,11 +48,8 @@ def event_append(*, task: Task, kind: EventKind, payload: dict[str, Any]) -> Tas
 
 def event_publish(*, task_id: uuid.UUID, doorbell: dict[str, Any]) -> None:
     """Ring the task's group; a failure only costs subscribers a poll interval, so it is logged."""
-    layer = get_channel_layer()
-    if layer is None:
-        return
     try:
-        async_to_sync(layer.group_send)(task_group(task_id), doorbell)
+        group_send_blocking(task_group(task_id), doorbell)
     except Exception:
         logger.warning(
             "Could not publish event %s of task %s", doorbell["seq"], task_id, exc_info=True

@@ -133,7 +133,9 @@ def main() -> None:
         application(options.port, options.echo_delay_ms / 1000),
         host="127.0.0.1",
         port=options.port,
-        log_level="warning",
+        # uvicorn's default: an access line per request, as webcap logs request_finished at
+        # its default LOG_LEVEL; each server pays for its own request log.
+        log_level="info",
     )
 
 

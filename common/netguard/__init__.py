@@ -54,6 +54,33 @@ Defences
   received into memory. The body is not content-decoded (``Accept-Encoding: identity`` is sent
   by default), so a compressed response cannot expand beyond the limit.
 
+Async path
+----------
+``GuardedAsyncTransport`` (``aio.py``) keeps every defence above for ``httpx.AsyncClient``
+callers that hold a connection pool, stream bodies (SSE) or need cancellation;
+``guarded_async_client`` builds the client with the settings it relies on.
+
+* Each request's URL goes through the same ``url_checked``, its headers through the same name
+  and value checks, and its host through the same ``host_resolve`` (once per request, in a
+  thread, so the event loop never blocks on DNS). httpx receives the URL with the first
+  checked address as an IP literal, so it looks nothing up; ``Host`` and the TLS SNI name and
+  certificate check keep the real name, and the same trace check proves the connection goes
+  to that address. Connections are pooled per (scheme, host name, port, address): a TLS
+  connection verified for one name is never reused for another.
+* The transport never follows redirects; the client is made with ``follow_redirects=False``,
+  and a hop a caller chooses to follow passes through the same checks as the first request.
+  Environment proxies are ignored (``trust_env=False``), and the cookie jar refuses every
+  cookie.
+* The body is bounded while it is read (``max_response_bytes``, per request with the
+  ``netguard.max_response_bytes`` extension, ``None`` for a long-lived stream whose reader
+  bounds each event itself): past it ``ResponseTooLargeError`` and the rest is never received.
+  ``Accept-Encoding: identity`` is sent and a ``Content-Encoding`` header is dropped from the
+  response, so a compressed body reaches the caller as bytes and is never expanded.
+* Deadlines are the caller's: ``asyncio.timeout`` around a call cancels it at once, wherever
+  it waits (a DNS lookup already running in its thread finishes on its own). httpx's own
+  timeouts bound each phase. Transport failures are ``DeliveryError``, refusals
+  ``UnsafeURLError``, from the request and from each read of a streamed body alike.
+
 ``allowed_hosts`` is an explicit allowlist that switches off the non-public checks for the hosts
 it names (exact, case-insensitive; ``"host:port"`` restricts the entry to that port). It exists
 for tests (a webhook receiver on 127.0.0.1) and for trusted internal hosts chosen by operators.
@@ -61,21 +88,27 @@ It must never be filled from user input.
 
 Errors: ``UnsafeURLError`` (a ``ValueError``) means the URL or request is refused and retrying
 will not help. ``DeliveryError`` means a transport failure (DNS failure, connection refused,
-timeout, TLS error, connection dropped) and the caller may retry later.
+timeout, TLS error, connection dropped) and the caller may retry later; its subclass
+``ResponseTooLargeError`` (async path) means the body passed its bound.
 """
 
 from __future__ import annotations
 
 from common.netguard.addresses import MAX_URL_LENGTH, check_url, resolve
+from common.netguard.aio import MAX_RESPONSE_BYTES, GuardedAsyncTransport, guarded_async_client
 from common.netguard.client import GuardedResponse, guarded_request
-from common.netguard.errors import DeliveryError, UnsafeURLError
+from common.netguard.errors import DeliveryError, ResponseTooLargeError, UnsafeURLError
 
 __all__ = [
+    "MAX_RESPONSE_BYTES",
     "MAX_URL_LENGTH",
     "DeliveryError",
+    "GuardedAsyncTransport",
     "GuardedResponse",
+    "ResponseTooLargeError",
     "UnsafeURLError",
     "check_url",
+    "guarded_async_client",
     "guarded_request",
     "resolve",
 ]

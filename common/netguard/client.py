@@ -36,10 +36,15 @@ class GuardedResponse:
 
 
 def _check_header(name: str, value: str) -> None:
-    if not _TOKEN.fullmatch(name):
-        raise UnsafeURLError(f"header name {name!r} is not a valid HTTP token")
     if name.lower() in _RESERVED_HEADERS:
         raise UnsafeURLError(f"header {name} is set by guarded_request and may not be supplied")
+    header_check(name, value)
+
+
+def header_check(name: str, value: str) -> None:
+    """Refuse a header name that is not an RFC 9110 token and a value with control characters."""
+    if not _TOKEN.fullmatch(name):
+        raise UnsafeURLError(f"header name {name!r} is not a valid HTTP token")
     for char in value:
         if char in "\r\n\x00":
             raise UnsafeURLError(f"header {name} value contains CR, LF or NUL")

@@ -9,3 +9,7 @@ class UnsafeURLError(ValueError):
 
 class DeliveryError(Exception):
     """A transport failure (DNS, connect, TLS, timeout, dropped connection); retryable."""
+
+
+class ResponseTooLargeError(DeliveryError):
+    """A response body over the caller's bound (async path); the rest was never read."""

@@ -17,7 +17,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from prometheus_client import REGISTRY
 
-from a2a.asgi import A2AFastPath
+from a2a.asgi import CARD_ANSWERS, A2AFastPath
 from a2a.services.shares import task_share_set
 from accounts.services import user_ensure
 from config.asgi import application, django_asgi_app
@@ -64,6 +64,63 @@ async def test_the_card_is_answered_with_the_same_headers_and_body_as_django(asy
     assert set(fast["headers"]) - VARYING == {k.lower() for k in django.headers} - VARYING
     for name in ("x-content-type-options", "referrer-policy", "x-frame-options", "etag"):
         assert fast["headers"][name] == django.headers[name]
+
+
+async def test_a_learned_card_answer_is_replayed_whole(caplog):
+    CARD_ANSWERS.forget()
+    caplog.set_level("INFO", logger="django_structlog.middlewares.request")
+    first = await _fast("GET", "/.well-known/agent-card.json", headers={"X-Request-ID": "r-1"})
+    assert len(CARD_ANSWERS.answers) == 1
+    again = await _fast("GET", "/.well-known/agent-card.json", headers={"X-Request-ID": "r-2"})
+    assert again["status"] == first["status"] == 200
+    assert again["body"] == first["body"]
+    assert {k: v for k, v in again["headers"].items() if k not in VARYING} == {
+        k: v for k, v in first["headers"].items() if k not in VARYING
+    }
+    assert again["headers"]["x-request-id"] == "r-2"
+    assert int(again["headers"]["content-length"]) == len(again["body"])
+    # The replayed answer has the same request log line as the full path's.
+    lines = {
+        r.msg["request_id"]: r.msg
+        for r in caplog.records
+        if r.name == "django_structlog.middlewares.request"
+    }
+    assert set(lines["r-2"]) == set(lines["r-1"])
+    for field in ("event", "code", "request", "level"):
+        assert lines["r-2"][field] == lines["r-1"][field]
+
+
+async def test_requests_that_may_differ_take_the_full_path():
+    CARD_ANSWERS.forget()
+    first = await _fast("GET", "/.well-known/agent-card.json")
+    etag = first["headers"]["etag"]
+    # A conditional request: 304 from the card view, never the kept 200.
+    revalidated = await _fast(
+        "GET", "/.well-known/agent-card.json", headers={"If-None-Match": etag}
+    )
+    assert revalidated["status"] == 304
+    assert revalidated["body"] == b""
+    # HEAD is answered by Django, which sends no body.
+    head = await _fast("HEAD", "/.well-known/agent-card.json")
+    assert head["status"] == 200
+    # Another Host is another key: a host not allowed is still refused.
+    communicator = HttpCommunicator(
+        application, "GET", "/.well-known/agent-card.json", headers=[(b"host", b"evil.example")]
+    )
+    refused = await communicator.get_response(timeout=10)
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(timeout=10)
+    assert refused["status"] == 400
+    assert len(CARD_ANSWERS.answers) == 1
+
+
+async def test_a_changed_setting_forgets_the_learned_card(settings):
+    CARD_ANSWERS.forget()
+    await _fast("GET", "/.well-known/agent-card.json")
+    settings.WEBCAP_AGENT_NAME = "renamed"
+    assert CARD_ANSWERS.answers == {}
+    card = json.loads((await _fast("GET", "/.well-known/agent-card.json"))["body"])
+    assert card["name"] == "renamed"
 
 
 async def test_get_task_over_the_fast_path_echoes_the_request_id(user, api_key):
@@ -140,6 +197,9 @@ async def test_requests_are_counted_by_django_prometheus_per_view():
     before = count()
     await _fast("GET", "/.well-known/agent-card.json")
     assert count() == before + 1
+    # A replayed answer (a2a/asgi.py CardAnswers) is counted the same way.
+    await _fast("GET", "/.well-known/agent-card.json")
+    assert count() == before + 2
 
 
 async def test_other_paths_go_to_django(async_client):

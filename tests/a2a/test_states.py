@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from a2a import models
-from a2a.protocol import v03
+from a2a.protocol import v03_shapes
 from a2a.protocol.states import (
     INTERRUPTED_STATES,
     TERMINAL_STATES,
@@ -44,12 +44,12 @@ def test_every_state_maps_to_its_wire_name_and_back(state):
     assert wire_name == "TASK_STATE_" + state.name
     assert state_from_wire(wire_name) == state
     # A2A 0.3 spells a state as it is stored.
-    assert v03.state_out(wire_name) == state.value
+    assert v03_shapes.state_out(wire_name) == state.value
 
 
 def test_unspecified_is_no_state():
     assert state_from_wire(WireTaskState.UNSPECIFIED) is None
-    assert v03.state_out(WireTaskState.UNSPECIFIED) == "unknown"
+    assert v03_shapes.state_out(WireTaskState.UNSPECIFIED) == "unknown"
     assert parse_params(ListTasksRequest, {"status": "TASK_STATE_UNSPECIFIED"}).status is (
         WireTaskState.UNSPECIFIED
     )

@@ -24,7 +24,10 @@ async def _echo_app(scope, receive, send):
 
 
 async def _call(
-    path: str, chunks: list[bytes], headers: list[tuple[bytes, bytes]]
+    path: str,
+    chunks: list[bytes],
+    headers: list[tuple[bytes, bytes]],
+    **scope_extra: str,
 ) -> list[dict[str, Any]]:
     sent: list[dict[str, Any]] = []
     pending = [
@@ -38,7 +41,7 @@ async def _call(
     async def send(message):
         sent.append(message)
 
-    scope = {"type": "http", "path": path, "headers": headers, "method": "POST"}
+    scope = {"type": "http", "path": path, "headers": headers, "method": "POST", **scope_extra}
     await BodySizeLimitMiddleware(_echo_app)(scope, receive, send)
     return sent
 
@@ -68,3 +71,9 @@ async def test_body_within_the_limit_passes(small_limit):
     sent = await _call("/a2a/jsonrpc", [b"12345", b"67890"], [(b"content-length", b"10")])
     assert sent[0]["status"] == 200
     assert sent[1]["body"] == b"1234567890"
+
+
+async def test_http2_body_without_a_length_is_counted(small_limit):
+    # HTTP/2 has no Transfer-Encoding: a body of no declared length streams in DATA frames.
+    sent = await _call("/other", [b"x" * 12], [], http_version="2")
+    assert sent[0]["status"] == 413
