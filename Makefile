@@ -78,7 +78,8 @@ PG_PYTEST_ARGS ?= -m "not live and not interop and not install" \
 	--ignore=tests/test_install.py --ignore=tests/test_migrations.py \
 	--ignore=tests/common/test_backup.py --ignore=tests/audit/test_postgres.py \
 	--ignore=tests/capnweb --ignore=tests/common/test_arithmetic.py \
-	--ignore=tests/common/test_ratelimit_redis.py --ignore=tests/a2a/client
+	--ignore=tests/common/test_ratelimit_redis.py --ignore=tests/a2a/client \
+	--ignore=tests/common/test_sqlite_backend.py
 pytest-postgres: $(VENV)/.installed-dev
 	$(BIN)/python -m tests.postgres_server -- $(BIN)/pytest -n 2 --dist worksteal $(PG_PYTEST_ARGS) $(PYTEST_ARGS)
 

@@ -154,6 +154,9 @@ DATABASE_POOL: bool = env.bool("DATABASE_POOL", default=True)
 CONN_MAX_AGE: int = env.int("CONN_MAX_AGE", default=0)
 
 
+SQLITE_ENGINE = "common.sqlite"
+
+
 def _database() -> dict[str, Any]:
     """Build the default database from DATABASE_URL (SQLite in var/ when unset)."""
     config: dict[str, Any] = env.db_url(
@@ -166,6 +169,9 @@ def _database() -> dict[str, Any]:
         # IMMEDIATE takes the write lock at BEGIN, so web and worker threads queue for it
         # instead of failing with "database is locked" on a lock upgrade; WAL lets readers
         # run beside the one writer.
+        # The stock backend with this process's writers queued in a lock that wakes the next
+        # one at once, instead of SQLite's busy loop that sleeps on a schedule (common/sqlite).
+        config["ENGINE"] = SQLITE_ENGINE
         config["OPTIONS"] = {
             "transaction_mode": "IMMEDIATE",
             "timeout": env.int("WEBCAP_SQLITE_TIMEOUT", default=20),

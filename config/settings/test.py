@@ -27,5 +27,5 @@ WEBCAP_RATE_LIMIT_TOKEN_USER = 0
 
 # A file, not :memory:, so the threads that async views and consumers use share one database
 # with real locking (pytest-django suffixes the name per xdist worker).
-if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+if DATABASES["default"]["ENGINE"] == SQLITE_ENGINE:  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405

@@ -39,11 +39,12 @@ PGDUMP_MAGIC = b"PGDMP"
 
 def engine_kind() -> str:
     """Return ``postgresql`` or ``sqlite`` for the default database, or raise CommandError."""
-    engine = connections[DB_ALIAS].settings_dict["ENGINE"]
-    if engine == "django.db.backends.postgresql":
+    connection = connections[DB_ALIAS]
+    if connection.vendor == "postgresql":
         return POSTGRES
-    if engine == "django.db.backends.sqlite3":
+    if connection.vendor == "sqlite":
         return SQLITE
+    engine = connection.settings_dict["ENGINE"]
     raise CommandError(f"Unsupported database engine {engine!r}: only PostgreSQL and SQLite.")
 
 
