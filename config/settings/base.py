@@ -90,6 +90,7 @@ INSTALLED_APPS = [
     "a2a",
     "tools",
     "assistant",
+    "remote_agents",
     "audit",
     "observability",
     # Request, response and latency metrics per view (webcap serves /metrics itself).
