@@ -67,6 +67,11 @@ def _pretty(value: Any) -> str:
 class RemoteAgentForm(forms.ModelForm[RemoteAgent]):
     """The agent's settings; saving calls the registry's services (see ``clean``)."""
 
+    card_url = forms.URLField(
+        max_length=2048,
+        assume_scheme="https",
+        help_text="The agent's base URL or its card's URL.",
+    )
     trust_policy = forms.ChoiceField(choices=trust_policy_choices(), initial=TrustPolicy.OPEN)
     pinned_keys = forms.JSONField(
         required=False, help_text='Under "pinned": a JWK set {"keys": [...]} of public keys.'
