@@ -288,6 +288,13 @@ class RemoteAgentAdmin(AuditedAdminMixin, admin.ModelAdmin[RemoteAgent]):
     def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
         pass  # delegations are read-only here
 
+    def construct_change_message(
+        self, request: HttpRequest, form: Any, formsets: Any, add: bool = False
+    ) -> list[dict[str, Any]]:
+        # The read-only delegations are never saved, so they have nothing to report.
+        message: list[dict[str, Any]] = super().construct_change_message(request, form, [], add)
+        return message
+
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict[str, Any] | None = None
     ) -> HttpResponse:

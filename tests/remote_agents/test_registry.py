@@ -43,7 +43,7 @@ def _signed(site: CardSite, key: Any, path: str, **fields: Any) -> str:
     return site.put(path, card_sign(card(site.url, **fields), key=key, jku=f"{site.url}/jwks.json"))
 
 
-def _refusal(name: str) -> dict[str, Any]:
+def _refusal(name: str) -> Any:
     row = AuditEvent.objects.get(action="remoteagent.register", outcome="failure", extra__name=name)
     return row.extra
 
@@ -175,6 +175,8 @@ def test_refresh_revalidates_and_a_304_keeps_the_card(site, allow_local, operato
     fresh = RemoteAgent.objects.get(pk=agent.pk)
     assert fresh.card == agent.card
     assert fresh.card_fetched_at == agent.card_fetched_at
+    assert fresh.card_checked_at is not None
+    assert checked is not None
     assert fresh.card_checked_at > checked
     # The site says max-age=300: due five minutes after the check.
     assert fresh.card_due_at == fresh.card_checked_at + timedelta(seconds=300)
@@ -201,6 +203,7 @@ def test_a_changed_card_is_verified_again_and_a_refused_one_keeps_the_last(
     assert refused.description == "Version two."
     assert refused.card["description"] == "Version two."
     assert (refused.card_stale, refused.signature_status) == (True, "refused")
+    assert refused.signature_error is not None
     assert refused.signature_error["reason"] == "BAD_SIGNATURE"
     assert refused.card_error.startswith("BAD_SIGNATURE: ")
     # No longer verified: a delegation waits for a person again.
