@@ -123,7 +123,7 @@ def remote_agent_register(
     values: dict[str, Any] = {
         "name": name,
         "trust_policy": trust_policy,
-        "pinned_keys": dict(pinned_keys or {}),
+        "pinned_keys": {} if pinned_keys is None else pinned_keys,
         "approval_policy": approval_policy,
         "request_timeout_seconds": request_timeout_seconds,
         "task_timeout_seconds": task_timeout_seconds,
