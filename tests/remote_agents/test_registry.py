@@ -17,6 +17,7 @@ from a2a.protocol.signatures import card_sign
 from audit.models import AuditEvent
 from common.jws import key_generate, public_jwks
 from remote_agents.credentials import secret_open
+from remote_agents.jobs import remote_agents_refresh_job
 from remote_agents.models import RemoteAgent
 from remote_agents.selectors import (
     remote_agent_client_options,
@@ -276,3 +277,9 @@ def test_credentials_are_sealed_and_never_logged_or_audited(site, allow_local, o
     assert not [r for r in caplog.records if secret in r.getMessage()]
     cleared = remote_agent_update(agent=agent, actor=operator, changes={"credential_kind": "none"})
     assert (cleared.credential_secret, cleared.credential_set) == ("", False)
+
+
+def test_beat_runs_the_refresh_job(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["remote-agents-refresh"]
+    assert entry["task"] == remote_agents_refresh_job.name
+    assert entry["schedule"] == settings.WEBCAP_REMOTE_AGENT_REFRESH_SECONDS == 300.0
