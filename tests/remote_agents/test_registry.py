@@ -283,3 +283,24 @@ def test_beat_runs_the_refresh_job(settings):
     entry = settings.CELERY_BEAT_SCHEDULE["remote-agents-refresh"]
     assert entry["task"] == remote_agents_refresh_job.name
     assert entry["schedule"] == settings.WEBCAP_REMOTE_AGENT_REFRESH_SECONDS == 300.0
+
+
+def test_a_stricter_trust_policy_checks_the_card_first(
+    webcap_server: LiveServer, site, allow_local, operator
+):
+    url = site.put("/strict/card.json", card(site.url))
+    agent = remote_agent_register(actor=operator, name="strict", card_url=url)
+    with pytest.raises(RemoteAgentRefused) as refused:
+        remote_agent_update(agent=agent, actor=operator, changes={"trust_policy": "signed"})
+    assert refused.value.extra["reason"] == "NO_SIGNATURE"
+    assert RemoteAgent.objects.get(pk=agent.pk).trust_policy == "open"
+    row = AuditEvent.objects.get(action="remoteagent.update", outcome="failure")
+    assert (row.target_id, row.extra["reason"]) == (str(agent.pk), "NO_SIGNATURE")
+
+    live = remote_agent_register(actor=operator, name="live-open", card_url=webcap_server.url)
+    assert live.signature_status == "unsigned"
+    jwks = httpx.get(f"{webcap_server.url}/.well-known/jwks.json").json()
+    pinned = remote_agent_update(
+        agent=live, actor=operator, changes={"trust_policy": "pinned", "pinned_keys": jwks}
+    )
+    assert (pinned.signature_status, pinned.signature_kid) == ("verified", LIVE_CARD_KID)
