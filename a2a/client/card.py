@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -36,12 +36,19 @@ CARD_TIMEOUT = 10.0
 @dataclass(frozen=True)
 class CardFetch:
     """What a card fetch found: the card (None when the remote said 304 Not Modified), its
-    URL and the validators to send next time (``etag``, ``last_modified``)."""
+    URL and the validators to send next time (``etag``, ``last_modified``).
+
+    ``raw`` is the card's JSON exactly as served (a signature covers fields the parsed card
+    drops, so ``verify_card`` needs it); ``max_age`` is Cache-Control's freshness in seconds
+    (0 for ``no-cache``/``no-store``), None when the remote said nothing.
+    """
 
     url: str
     card: AgentCard | None
     etag: str | None
     last_modified: str | None
+    raw: dict[str, Any] | None = field(default=None, repr=False)
+    max_age: int | None = None
 
     @property
     def not_modified(self) -> bool:
@@ -53,6 +60,27 @@ def card_url(url: str) -> str:
     if url.split("?", 1)[0].endswith(".json"):
         return url
     return url.rstrip("/") + CARD_PATH
+
+
+def cache_max_age(cache_control: str | None) -> int | None:
+    """Seconds a response may be reused for, from its Cache-Control header (RFC 9111 §5.2.2).
+
+    ``no-store``/``no-cache`` mean 0; ``max-age=N`` means N; otherwise None.
+    """
+    if not cache_control:
+        return None
+    max_age: int | None = None
+    for directive in cache_control.split(","):
+        name, _, value = directive.strip().partition("=")
+        name = name.strip().lower()
+        if name in ("no-store", "no-cache"):
+            return 0
+        if name == "max-age":
+            try:
+                max_age = max(0, int(value.strip().strip('"')))
+            except ValueError:
+                continue
+    return max_age
 
 
 def card_parse(data: Any, *, where: str) -> AgentCard:
@@ -98,7 +126,8 @@ async def card_fetch(
     if response.status_code == 304:
         if etag is None and last_modified is None:
             raise MalformedResponse(f"{where}: 304 to a request that had no validators", status=304)
-        return CardFetch(target, None, found_etag, found_modified)
+        max_age = cache_max_age(response.headers.get("cache-control"))
+        return CardFetch(target, None, found_etag, found_modified, max_age=max_age)
     if response.status_code != 200:
         raise MalformedResponse(
             f"{where}: expected the agent card, got HTTP {response.status_code}",
@@ -110,7 +139,12 @@ async def card_fetch(
         raise InvalidAgentCard(f"{where}: the agent card is not JSON: {exc}") from exc
     card = card_parse(data, where=where)
     return CardFetch(
-        target, card, response.headers.get("etag"), response.headers.get("last-modified")
+        target,
+        card,
+        response.headers.get("etag"),
+        response.headers.get("last-modified"),
+        raw=data,
+        max_age=cache_max_age(response.headers.get("cache-control")),
     )
 
 

@@ -18,6 +18,7 @@ from a2a.client import (
     TaskNotFound,
     UnsafeURL,
     UnsupportedOperation,
+    cache_max_age,
     card_fetch,
     interface_select,
 )
@@ -78,6 +79,12 @@ async def test_card_fetch_revalidates_with_etag(webcap_server: LiveServer):
         again = await card_fetch(http, first.url, etag=first.etag)
         by_date = await card_fetch(http, first.url, last_modified=first.last_modified)
     assert first.card is not None
+    # The JSON as served, signatures and all, for verify_card; and the card's freshness.
+    assert first.raw is not None
+    assert first.raw["name"] == first.card.name
+    assert first.raw["signatures"]
+    assert first.max_age == 300
+    assert again.raw is None
     assert first.url == f"{webcap_server.url}/.well-known/agent-card.json"
     assert first.etag
     assert first.last_modified
@@ -87,6 +94,22 @@ async def test_card_fetch_revalidates_with_etag(webcap_server: LiveServer):
     assert (chosen.protocol_binding, chosen.url) == (JSONRPC, f"{webcap_server.url}/a2a/jsonrpc")
     rest = interface_select(first.card, [(HTTP_JSON, "1.0")])
     assert rest.url == f"{webcap_server.url}/a2a/rest"
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        (None, None),
+        ("public, max-age=300", 300),
+        ('max-age="60"', 60),
+        ("max-age=-5", 0),
+        ("max-age=soon", None),
+        ("private, no-cache", 0),
+        ("no-store, max-age=600", 0),
+    ],
+)
+def test_cache_max_age_reads_cache_control(header, seconds):
+    assert cache_max_age(header) == seconds
 
 
 async def test_send_returns_the_finished_task(agent: A2AClient):
