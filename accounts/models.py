@@ -24,6 +24,7 @@ class Scope(models.TextChoices):
     TOOLS_APPROVE = "tools:approve", "Approve or reject tool calls"
     AUDIT_READ = "audit:read", "Read the audit log (admins and operators)"
     KEYS_MANAGE = "keys:manage", "List, create and revoke the user's API keys"
+    AGENTS_MANAGE = "agents:manage", "Register, change, refresh and delete remote agents"
 
 
 class ApiKey(TimeStampedModel):

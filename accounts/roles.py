@@ -97,6 +97,12 @@ def may_send(user: User) -> bool:
     return has_role(user, ADMIN, OPERATOR, APPROVER, USER)
 
 
+def manages_remote_agents(user: User) -> bool:
+    """Admins and operators register, change, refresh and delete remote agents (and see
+    disabled ones); every role may read the enabled ones."""
+    return has_role(user, ADMIN, OPERATOR)
+
+
 def tool_roles_default() -> tuple[str, ...]:
     """Roles that may cause a tool to run when WEBCAP_TOOL_ROLES does not name it."""
     return (ADMIN, OPERATOR, APPROVER, USER)

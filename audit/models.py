@@ -55,6 +55,10 @@ class Action(models.TextChoices):
     ADMIN_CHANGE = "admin.change", "Changed in the admin"
     ADMIN_DELETE = "admin.delete", "Deleted in the admin"
     LIMIT_EXCEEDED = "limit.exceeded", "Limit exceeded"
+    REMOTE_AGENT_REGISTER = "remoteagent.register", "Remote agent registered"
+    REMOTE_AGENT_UPDATE = "remoteagent.update", "Remote agent changed"
+    REMOTE_AGENT_DELETE = "remoteagent.delete", "Remote agent deleted"
+    REMOTE_AGENT_REFRESH = "remoteagent.refresh", "Remote agent card refreshed"
 
 
 class Outcome(models.TextChoices):

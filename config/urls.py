@@ -12,6 +12,7 @@ from audit.urls import api_urlpatterns as audit_api_urlpatterns
 from config.views import ApiDocsView, ApiIndexView, ApiRedocView, home, not_found
 from observability.health import health, health_live, health_ready
 from observability.views import metrics
+from remote_agents.urls import api_urlpatterns as remote_agent_api_urlpatterns
 from tools.urls import api_urlpatterns, page_urlpatterns
 
 urlpatterns = [
@@ -28,6 +29,7 @@ urlpatterns = [
     path("api/", include(api_urlpatterns)),
     path("api/", include(audit_api_urlpatterns)),
     path("api/", include(task_api_urlpatterns)),
+    path("api/", include(remote_agent_api_urlpatterns)),
     path(
         "api/schema/",
         SpectacularAPIView.as_view(custom_settings={"VERSION": WEBCAP_VERSION}),

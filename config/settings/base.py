@@ -64,6 +64,9 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY must be set in production mode (REDIS_URL is set)."
         )
     SECRET_KEY = _embedded_secret_key()
+# Earlier secret keys, still accepted while they are rotated out (signed values, and the
+# remote agents' stored credentials: remote_agents/credentials.py).
+SECRET_KEY_FALLBACKS: list[str] = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 
@@ -410,6 +413,18 @@ WEBCAP_CREDENTIAL_CACHE_SECONDS: float = env.float("WEBCAP_CREDENTIAL_CACHE_SECO
 # Audit events older than this many days are deleted by the daily purge; 0: kept forever.
 AUDIT_RETENTION_DAYS: int = env.int("AUDIT_RETENTION_DAYS", default=365)
 
+# --- Remote agents (remote_agents/, docs/multi-agent.md) ---------------------------------------
+# Hosts (or host:port) a remote agent's card and interfaces may use although they are loopback
+# or private: for local testing and trusted internal agents only.
+WEBCAP_REMOTE_AGENT_ALLOWED_HOSTS: list[str] = env.list(
+    "WEBCAP_REMOTE_AGENT_ALLOWED_HOSTS", default=[]
+)
+# How often beat looks for cards due for a refresh, and how long a card without a
+# Cache-Control max-age is used before it is fetched again, in seconds.
+WEBCAP_REMOTE_AGENT_REFRESH_SECONDS: float = env.float(
+    "WEBCAP_REMOTE_AGENT_REFRESH_SECONDS", default=300.0
+)
+
 # --- Channels and Celery ----------------------------------------------------------------------
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
@@ -431,6 +446,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "a2a.jobs.worker_heartbeat_job",
         "schedule": 15.0,
         "options": {"expires": 15.0},
+    },
+    "remote-agents-refresh": {
+        "task": "remote_agents.jobs.remote_agents_refresh_job",
+        "schedule": WEBCAP_REMOTE_AGENT_REFRESH_SECONDS,
+        "options": {"expires": WEBCAP_REMOTE_AGENT_REFRESH_SECONDS},
     },
     "tasks-orphaned-sweep": {
         "task": "a2a.jobs.tasks_orphaned_sweep_job",
