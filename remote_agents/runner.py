@@ -25,7 +25,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from celery import shared_task
 from django.conf import settings
 
 from a2a.client import (
@@ -40,8 +39,7 @@ from a2a.client import (
 from a2a.protocol import types as wire
 from common.loops import background_loop, loop_run
 from remote_agents.credentials import secret_open
-from remote_agents.delegation import delegation_cancel_result
-from remote_agents.models import CredentialKind, Delegation, RemoteAgent
+from remote_agents.models import CredentialKind, RemoteAgent
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +69,7 @@ class Opening:
 
 def allowed_hosts() -> tuple[str, ...]:
     """Return the hosts the SSRF guard lets remote agents use although they are local."""
-    return tuple(getattr(settings, "WEBCAP_REMOTE_AGENT_ALLOWED_HOSTS", ()))
+    return tuple(settings.WEBCAP_REMOTE_AGENT_ALLOWED_HOSTS)
 
 
 def client_options(agent: RemoteAgent) -> ClientOptions:
@@ -230,20 +228,6 @@ def remote_task_cancel(*, agent: RemoteAgent, task_id: str) -> str:
     except TaskNotCancelable:
         return ""  # it had ended already: its state is whatever it ended in
     return str(task.status.state)
-
-
-@shared_task(acks_late=True)
-def delegation_remote_cancel_job(delegation_id: str) -> None:
-    """Cancel the remote task of a delegation whose parent task was canceled (best effort)."""
-    delegation = Delegation.objects.select_related("remote_agent").filter(pk=delegation_id).first()
-    if delegation is None or not delegation.remote_task_id:
-        return
-    try:
-        state = remote_task_cancel(agent=delegation.remote_agent, task_id=delegation.remote_task_id)
-    except Exception as exc:
-        delegation_cancel_result(delegation_id=delegation_id, state="", error=str(exc))
-        return
-    delegation_cancel_result(delegation_id=delegation_id, state=state)
 
 
 def parts_text(parts: list[wire.Part] | None) -> str:
