@@ -203,6 +203,21 @@ class Forwarder:
         self.chunks[remote.artifact_id] = [*kept, *remote.parts]
 
 
+    def whole(self, task: wire.Task) -> None:
+        """Forward each artifact of an ended remote task whole, replacing what was sent."""
+        for remote in task.artifacts or []:
+            self.artifact(
+                wire.TaskArtifactUpdateEvent(
+                    task_id=task.id,
+                    context_id=task.context_id,
+                    artifact=remote,
+                    append=False,
+                    last_chunk=True,
+                ),
+                None,
+            )
+
+
 def _is_final(state: str) -> bool:
     stored = state_from_wire(state)
     return stored in TERMINAL_STATES or stored in INTERRUPTED_STATES
@@ -334,8 +349,10 @@ def _stream(run: TaskRun, delegation: Delegation, opening: Opening) -> dict[str,
         except UnsupportedOperation:
             if opening.message is not None or not delegation.remote_task_id:
                 _fail(delegation, f"{name} refused the message (unsupported operation)")
-            # A resubscription to a task that has ended: read how it ended.
+            # A resubscription to a task that ended while nobody listened (a crash): read how
+            # it ended, and give the parent its artifacts whole (the chunks it missed).
             forwarder.final = _get_or_fail(delegation)
+            forwarder.whole(forwarder.final)
             break
         except TransportError as exc:
             if delegation.remote_task_id and resumes and deadline - time.monotonic() > 1:

@@ -62,7 +62,13 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     files = tmp_path_factory.mktemp("c-files")
     (files / "notes.txt").write_text("the launch code is swordfish\n")
     local = {"WEBCAP_REMOTE_AGENT_ALLOWED_HOSTS": "127.0.0.1"}
-    a = LiveServer(tmp_path_factory.mktemp("a"), WEBCAP_AGENT="assistant", **local)
+    # A short run lease: after A is killed, its restart takes the task over within seconds.
+    a = LiveServer(
+        tmp_path_factory.mktemp("a"),
+        WEBCAP_AGENT="assistant",
+        WEBCAP_RUN_LEASE_SECONDS="3",
+        **local,
+    )
     b = LiveServer(tmp_path_factory.mktemp("b"), WEBCAP_AGENT="echo", WEBCAP_ECHO_DELAY_MS="250")
     c = LiveServer(
         tmp_path_factory.mktemp("c"),
@@ -262,6 +268,22 @@ def test_mutual_delegation_stops_at_the_depth_limit(net: Net):
     answer = _answer(task)
     assert "chain of 4 delegations" in answer
     assert "the limit is 3" in answer
+
+
+def test_a_killed_mid_delegation_resumes_bs_stream_without_repeating_a_chunk(net: Net):
+    words = " ".join(f"r{i}" for i in range(40))
+    task = _send_now(net.a, net.alice, f"ask b to {words}")
+    _wait_artifact(net.a, net.alice, task["id"], "b/")
+    net.a.stop(signal.SIGKILL)
+    net.a.start(migrate=False)
+    ended = net.a.wait_for_state(
+        net.alice, task["id"], {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED"}, timeout=40
+    )
+    assert ended["status"]["state"] == "TASK_STATE_COMPLETED", ended
+    [echoed] = [a for a in ended["artifacts"] if a["artifactId"] == "b/echo"]
+    # Resubscribed after the last event A stored: every word once, in order.
+    assert "".join(p["text"] for p in echoed["parts"]) == words
+    assert _answer(ended) == f"b answered: {words}"
 
 
 def test_b_killed_mid_stream_fails_as_task_clearly_and_in_time(net: Net):
