@@ -202,7 +202,6 @@ class Forwarder:
         kept = self.chunks.setdefault(remote.artifact_id, []) if update.append else []
         self.chunks[remote.artifact_id] = [*kept, *remote.parts]
 
-
     def whole(self, task: wire.Task) -> None:
         """Forward each artifact of an ended remote task whole, replacing what was sent."""
         for remote in task.artifacts or []:
@@ -346,9 +345,9 @@ def _stream(run: TaskRun, delegation: Delegation, opening: Opening) -> dict[str,
                 delegation=delegation, state=delegation.state, error="the parent task ended"
             )
             raise ToolError(f"{name}: the task was canceled") from None
-        except UnsupportedOperation:
+        except UnsupportedOperation as exc:
             if opening.message is not None or not delegation.remote_task_id:
-                _fail(delegation, f"{name} refused the message (unsupported operation)")
+                _fail(delegation, f"{name} refused the message (unsupported operation): {exc}")
             # A resubscription to a task that ended while nobody listened (a crash): read how
             # it ended, and give the parent its artifacts whole (the chunks it missed).
             forwarder.final = _get_or_fail(delegation)
