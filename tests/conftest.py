@@ -13,7 +13,6 @@ from django.test import AsyncClient
 from accounts.models import User
 from common.jws import key_generate, key_set_document
 from tests.factories import make_key, make_user
-from tests.fakellm import FakeLLM
 from tests.live.server import LiveServer
 
 # The kid of the key that signs the shared live server's card.
@@ -68,22 +67,6 @@ def artifact_folder(settings: Any, tmp_path: Path) -> Path:
     }
     settings.WEBCAP_PUBLIC_URL = "https://agents.example.com"
     return folder
-
-
-@pytest.fixture
-def fake(settings: Any) -> Iterator[FakeLLM]:
-    """New tasks run the assistant on a scripted OpenAI-compatible server on 127.0.0.1."""
-    server = FakeLLM()
-    settings.WEBCAP_AGENT = "assistant"
-    settings.WEBCAP_MODEL = "openai/fake-model"
-    settings.WEBCAP_MODEL_API_BASE = server.base_url
-    settings.WEBCAP_MODEL_API_KEY = "test-key"
-    settings.WEBCAP_MODEL_CONTEXT_TOKENS = 100_000
-    settings.WEBCAP_MODEL_TIMEOUT = 5.0
-    settings.WEBCAP_MODEL_MAX_RETRIES = 2
-    settings.WEBCAP_MODEL_RETRY_BASE = 0.01
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ from remote_agents.models import Delegation, RemoteAgent
 from remote_agents.tools import FENCE_CLOSE, FENCE_OPEN
 from tests.factories import make_user, wire_message
 from tests.fakellm import Text, ToolCalls
+from tests.tools.conftest import fake  # noqa: F401 (the assistant on a scripted model)
 from tools.models import ToolCall, ToolCallStatus
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -83,8 +84,8 @@ class _Remote(BaseHTTPRequestHandler):
                     "status": {"state": "TASK_STATE_COMPLETED"},
                     "artifacts": [{"artifactId": "out", "parts": [{"text": "forty-two"}]}],
                 }
-                body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "result": task})
-                content_type, payload = "application/json", body.encode()
+                answer = {"jsonrpc": "2.0", "id": request["id"], "result": task}
+                content_type, payload = "application/json", json.dumps(answer).encode()
             else:
                 content_type, payload = "text/event-stream", _ok_stream(request["id"])
             self.send_response(200)
@@ -98,7 +99,9 @@ class _Remote(BaseHTTPRequestHandler):
             return
         if self.path.startswith("/refuse"):
             error = {"code": -32004, "message": "no streaming here"}
-            body = json.dumps({"jsonrpc": "2.0", "id": request["id"], "error": error}).encode()
+            body: bytes = json.dumps(
+                {"jsonrpc": "2.0", "id": request["id"], "error": error}
+            ).encode()
             content_type = "application/json"
         else:
             body, content_type = b"<html>hello</html>", "text/html"
@@ -174,7 +177,10 @@ def test_a_bad_remote_is_a_clear_tool_error_and_the_task_ends(remote, path, erro
 
 
 @pytest.mark.usefixtures("assistant")
-def test_the_fake_llm_delegates_with_the_stored_key_and_reads_the_remotes_answer(remote, fake):
+def test_the_fake_llm_delegates_with_the_stored_key_and_reads_the_remotes_answer(
+    remote,
+    fake,  # noqa: F811 (the fixture)
+):
     fake.script(
         ToolCalls(
             [("call-1", "delegate", {"agent": "r", "message": "what is 6*7?", "data": {"n": 1}})]
@@ -192,6 +198,7 @@ def test_the_fake_llm_delegates_with_the_stored_key_and_reads_the_remotes_answer
     )
     assert task.state == TaskState.COMPLETED
     assert call.status == ToolCallStatus.SUCCESS, call.error
+    assert call.result is not None
     assert call.result["text"] == "forty-two"
     # The prompt: the card's words inside the fence, as data.
     first, second = fake.requests
@@ -216,7 +223,7 @@ def test_the_fake_llm_delegates_with_the_stored_key_and_reads_the_remotes_answer
     # The parent's stream got the remote's chunks under the agent's name, in order.
     artifact = task.artifacts.get(artifact_id="r/out")
     assert [p["text"] for p in artifact.parts] == ["forty", "-two"]
-    assert artifact.metadata["webcap.delegation"]["remoteTaskId"] == "remote-1"
+    assert (artifact.metadata or {})["webcap.delegation"]["remoteTaskId"] == "remote-1"
     delegation = Delegation.objects.get()
     assert (delegation.remote_task_id, delegation.state, delegation.last_event_id) == (
         "remote-1",
