@@ -5,7 +5,7 @@ and the sub-task (``message``, optional ``data``). Its description, read each ti
 is offered tools, lists the enabled agents with their skills; what comes from a remote card
 (name, description, skills) is fenced as data from that agent, never instructions. Whether
 a call waits for a person follows the agent's ``approval_policy``. The run itself is in
-remote_agents/forwarding.py.
+remote_agents/delegating.py.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from a2a.protocol.signatures import TrustPolicy
+from remote_agents.delegating import delegation_run
 from remote_agents.delegation import delegation_audit_extra
-from remote_agents.forwarding import delegation_run
 from remote_agents.models import ApprovalPolicy, RemoteAgent
 from tools.registry import ToolError, current_call, tool
 
