@@ -33,28 +33,12 @@ from remote_agents.models import (
     trust_policy_choices,
 )
 from remote_agents.services import (
+    EDITABLE_FIELDS,
     remote_agent_delete,
     remote_agent_enable,
     remote_agent_refresh,
     remote_agent_register,
     remote_agent_update,
-)
-
-# Fields the form edits, in the services' names.
-FORM_FIELDS = (
-    "name",
-    "card_url",
-    "description_override",
-    "enabled",
-    "trust_policy",
-    "pinned_keys",
-    "approval_policy",
-    "credential_kind",
-    "credential_header",
-    "credential_secret",
-    "request_timeout_seconds",
-    "task_timeout_seconds",
-    "stream_idle_seconds",
 )
 
 
@@ -87,7 +71,7 @@ class RemoteAgentForm(forms.ModelForm[RemoteAgent]):
 
     class Meta:
         model = RemoteAgent
-        fields = [f for f in FORM_FIELDS if f != "credential_secret"]
+        fields = [f for f in EDITABLE_FIELDS if f != "credential_secret"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.actor = kwargs.pop("actor", None)
@@ -99,7 +83,7 @@ class RemoteAgentForm(forms.ModelForm[RemoteAgent]):
         data = super().clean() or {}
         if self.errors:
             return data
-        values = {name: data[name] for name in FORM_FIELDS if name in data}
+        values = {name: data[name] for name in EDITABLE_FIELDS if name in data}
         if values.get("pinned_keys") is None:
             values["pinned_keys"] = {}
         secret = values.pop("credential_secret", "")

@@ -80,6 +80,8 @@ class RemoteAgentSerializer(serializers.ModelSerializer[RemoteAgent]):
             "card_url",
             "enabled",
             "card",
+            "card_etag",
+            "card_last_modified",
             "card_fetched_at",
             "card_checked_at",
             "card_due_at",

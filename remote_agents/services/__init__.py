@@ -12,6 +12,7 @@ changed, never a secret's value.
 """
 
 from remote_agents.services.checks import (
+    EDITABLE_FIELDS,
     MAX_TIMEOUT_SECONDS,
     CardProblem,
     RemoteAgentInUse,
@@ -31,6 +32,7 @@ from remote_agents.services.registry import (
 )
 
 __all__ = [
+    "EDITABLE_FIELDS",
     "MAX_TIMEOUT_SECONDS",
     "CardProblem",
     "RefreshOutcome",

@@ -49,23 +49,22 @@ NO_COMPATIBLE_INTERFACE = "NO_COMPATIBLE_INTERFACE"
 UNREACHABLE = "UNREACHABLE"
 FETCH_FAILED = "FETCH_FAILED"
 # Fields a change may set; the credential's secret is write-only.
-EDITABLE = frozenset(
-    {
-        "name",
-        "card_url",
-        "description_override",
-        "enabled",
-        "trust_policy",
-        "pinned_keys",
-        "approval_policy",
-        "credential_kind",
-        "credential_header",
-        "credential_secret",
-        "request_timeout_seconds",
-        "task_timeout_seconds",
-        "stream_idle_seconds",
-    }
+EDITABLE_FIELDS = (
+    "name",
+    "card_url",
+    "description_override",
+    "enabled",
+    "trust_policy",
+    "pinned_keys",
+    "approval_policy",
+    "credential_kind",
+    "credential_header",
+    "credential_secret",
+    "request_timeout_seconds",
+    "task_timeout_seconds",
+    "stream_idle_seconds",
 )
+EDITABLE = frozenset(EDITABLE_FIELDS)
 # A change of one of these checks the card again before it is stored.
 RECHECKED = frozenset({"card_url", "trust_policy", "pinned_keys"})
 
@@ -158,18 +157,21 @@ def card_checked(
         )
     except CardRefused as exc:
         raise CardProblem(exc.reason.value, exc.message, signature=exc.details()) from exc
-    except UnsafeURL as exc:
-        raise CardProblem(UNSAFE_URL, str(exc)) from exc
-    except InvalidAgentCard as exc:
-        raise CardProblem(INVALID_CARD, str(exc)) from exc
-    except MalformedResponse as exc:
-        raise CardProblem(BAD_RESPONSE, str(exc)) from exc
-    except NoCompatibleInterface as exc:
-        raise CardProblem(NO_COMPATIBLE_INTERFACE, str(exc)) from exc
-    except TransportError as exc:
-        raise CardProblem(UNREACHABLE, str(exc)) from exc
     except A2AClientError as exc:
-        raise CardProblem(FETCH_FAILED, str(exc)) from exc
+        reason = next(code for kind, code in CLIENT_ERRORS if isinstance(exc, kind))
+        raise CardProblem(reason, str(exc)) from exc
+
+
+# The reason of each client error, most specific first (InvalidAgentCard is a
+# MalformedResponse, RequestTimeout a TransportError).
+CLIENT_ERRORS: tuple[tuple[type[A2AClientError], str], ...] = (
+    (UnsafeURL, UNSAFE_URL),
+    (InvalidAgentCard, INVALID_CARD),
+    (MalformedResponse, BAD_RESPONSE),
+    (NoCompatibleInterface, NO_COMPATIBLE_INTERFACE),
+    (TransportError, UNREACHABLE),
+    (A2AClientError, FETCH_FAILED),
+)
 
 
 def due_at(now: datetime, max_age: int | None) -> datetime:
@@ -210,17 +212,19 @@ def card_accept(agent: RemoteAgent, checked: CardChecked, *, now: datetime) -> N
     agent.signature_error = None
 
 
-def refusal_audit(
-    *,
+def refused(
     problem: CardProblem,
+    *,
+    message: str,
     action: str,
     actor: User | None,
     auth_method: str,
     agent: RemoteAgent | None = None,
     name: str = "",
     url: str = "",
-) -> None:
-    """Audit a refused card (committed at once, outside any transaction) and log it."""
+) -> RemoteAgentRefused:
+    """Audit a refused card (committed at once, outside any transaction), log it, and
+    return the error to raise."""
     logger.warning(
         "remote agent %s: card at %s refused: %s", name or agent, url, problem.text[:500]
     )
@@ -238,6 +242,10 @@ def refusal_audit(
             "message": problem.message[:1000],
             "signature_error": problem.signature,
         },
+    )
+    return RemoteAgentRefused(
+        f"{message}: {problem.text}",
+        extra={"field": "card_url", "reason": problem.reason, "signature": problem.signature},
     )
 
 

@@ -33,12 +33,11 @@ from remote_agents.services.checks import (
     RECHECKED,
     CardProblem,
     RemoteAgentInUse,
-    RemoteAgentRefused,
     card_accept,
     card_checked,
     invalid,
     pinned_check,
-    refusal_audit,
+    refused,
     summary,
     url_check,
 )
@@ -123,7 +122,7 @@ def remote_agent_register(
     values: dict[str, Any] = {
         "name": name,
         "trust_policy": trust_policy,
-        "pinned_keys": dict(pinned_keys or {}),
+        "pinned_keys": {} if pinned_keys is None else pinned_keys,
         "approval_policy": approval_policy,
         "request_timeout_seconds": request_timeout_seconds,
         "task_timeout_seconds": task_timeout_seconds,
@@ -135,17 +134,14 @@ def remote_agent_register(
         url = url_check(card_url)
         checked = card_checked(url=url, policy=trust_policy, pinned_keys=values["pinned_keys"])
     except CardProblem as problem:
-        refusal_audit(
-            problem=problem,
+        raise refused(
+            problem,
+            message=f"The card at {card_url} was refused",
             action=Action.REMOTE_AGENT_REGISTER,
             actor=actor,
             auth_method=auth_method,
             name=name,
             url=card_url,
-        )
-        raise RemoteAgentRefused(
-            f"The card at {card_url} was refused: {problem.text}",
-            extra={"field": "card_url", "reason": problem.reason, "signature": problem.signature},
         ) from problem
     agent = RemoteAgent(
         **values,
@@ -210,21 +206,14 @@ def remote_agent_update(
                 pinned_keys=values.get("pinned_keys", agent.pinned_keys),
             )
         except CardProblem as problem:
-            refusal_audit(
-                problem=problem,
+            raise refused(
+                problem,
+                message=f"The change was refused: the card at {url} fails it",
                 action=Action.REMOTE_AGENT_UPDATE,
                 actor=actor,
                 auth_method=auth_method,
                 agent=agent,
                 url=url,
-            )
-            raise RemoteAgentRefused(
-                f"The change was refused: the card at {url} fails it: {problem.text}",
-                extra={
-                    "field": "card_url",
-                    "reason": problem.reason,
-                    "signature": problem.signature,
-                },
             ) from problem
     with transaction.atomic(durable=True):
         locked = RemoteAgent.objects.select_for_update().get(pk=agent.pk)

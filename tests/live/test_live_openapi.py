@@ -73,6 +73,18 @@ parameters = {{ "path.id" = {{ dictionary = "calls", probability = 0.5 }} }}
 include-path = "/api/keys/"
 include-method = "POST"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+
+# Registering an agent (or changing its URL or trust policy) fetches and verifies its card;
+# a card that cannot be fetched or trusted is a 400, which no schema can foresee.
+[[operations]]
+include-path-regex = "^/api/agents/"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+
+[[operations]]
+include-path-regex = "^/api/agents/"
+include-method = "PATCH"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 """
 
 

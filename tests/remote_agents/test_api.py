@@ -208,3 +208,14 @@ def test_an_agent_with_live_delegations_cannot_be_deleted(
     assert response.status_code == 409
     assert response.json()["extra"] == {"live_delegations": 1}
     assert RemoteAgent.objects.filter(pk=agent.pk).exists()
+
+
+@pytest.mark.parametrize("keys", [["a"], "keys", 3, {"keys": [{"kty": "EC"}]}, {"keys": "x"}])
+def test_pinned_keys_that_are_no_jwk_set_are_a_field_error(operator_client, keys):
+    response = operator_client.post(
+        "/api/agents/",
+        {"name": "pin", "card_url": "https://agents.example.com", "pinned_keys": keys},
+        content_type="application/json",
+    )
+    assert response.status_code == 400
+    assert list(response.json()) == ["pinned_keys"]

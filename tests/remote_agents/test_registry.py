@@ -17,6 +17,7 @@ from a2a.protocol.signatures import card_sign
 from audit.models import AuditEvent
 from common.jws import key_generate, public_jwks
 from remote_agents.credentials import secret_open
+from remote_agents.jobs import remote_agents_refresh_job
 from remote_agents.models import RemoteAgent
 from remote_agents.selectors import (
     remote_agent_client_options,
@@ -276,3 +277,30 @@ def test_credentials_are_sealed_and_never_logged_or_audited(site, allow_local, o
     assert not [r for r in caplog.records if secret in r.getMessage()]
     cleared = remote_agent_update(agent=agent, actor=operator, changes={"credential_kind": "none"})
     assert (cleared.credential_secret, cleared.credential_set) == ("", False)
+
+
+def test_beat_runs_the_refresh_job(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["remote-agents-refresh"]
+    assert entry["task"] == remote_agents_refresh_job.name
+    assert entry["schedule"] == settings.WEBCAP_REMOTE_AGENT_REFRESH_SECONDS == 300.0
+
+
+def test_a_stricter_trust_policy_checks_the_card_first(
+    webcap_server: LiveServer, site, allow_local, operator
+):
+    url = site.put("/strict/card.json", card(site.url))
+    agent = remote_agent_register(actor=operator, name="strict", card_url=url)
+    with pytest.raises(RemoteAgentRefused) as refused:
+        remote_agent_update(agent=agent, actor=operator, changes={"trust_policy": "signed"})
+    assert refused.value.extra["reason"] == "NO_SIGNATURE"
+    assert RemoteAgent.objects.get(pk=agent.pk).trust_policy == "open"
+    row = AuditEvent.objects.get(action="remoteagent.update", outcome="failure")
+    assert (row.target_id, row.extra["reason"]) == (str(agent.pk), "NO_SIGNATURE")
+
+    live = remote_agent_register(actor=operator, name="live-open", card_url=webcap_server.url)
+    assert live.signature_status == "unsigned"
+    jwks = httpx.get(f"{webcap_server.url}/.well-known/jwks.json").json()
+    pinned = remote_agent_update(
+        agent=live, actor=operator, changes={"trust_policy": "pinned", "pinned_keys": jwks}
+    )
+    assert (pinned.signature_status, pinned.signature_kid) == ("verified", LIVE_CARD_KID)
