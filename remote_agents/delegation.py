@@ -27,6 +27,7 @@ from a2a.protocol.states import TERMINAL_STATES, state_from_wire
 from a2a.registry import job_queue
 from audit.services import audit_record
 from remote_agents.models import Delegation, RemoteAgent
+from remote_agents.selectors import delegations_live_of_task
 
 logger = logging.getLogger(__name__)
 
@@ -205,11 +206,7 @@ def delegations_cancel(task: Task) -> None:
     whatever the task's agent. A delegation whose remote task is not known yet is stopped by
     its running job, which cancels the remote task itself when its next report is refused.
     """
-    live = list(
-        Delegation.objects.select_related("remote_agent").filter(
-            parent_task=task, finished_at__isnull=True
-        )
-    )
+    live = list(delegations_live_of_task(task=task))
     now = timezone.now()
     for delegation in live:
         already = state_from_wire(delegation.state or "") in TERMINAL_STATES

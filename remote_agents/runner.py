@@ -25,21 +25,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
-
 from a2a.client import (
     A2AClient,
     ClientOptions,
-    Credentials,
     RequestTimeout,
     StreamEvent,
     TaskNotCancelable,
-    Timeouts,
 )
 from a2a.protocol import types as wire
 from common.loops import background_loop, loop_run
-from remote_agents.credentials import secret_open
-from remote_agents.models import CredentialKind, RemoteAgent
+from remote_agents.models import RemoteAgent
+from remote_agents.selectors import remote_agent_client_options
 
 logger = logging.getLogger(__name__)
 
@@ -65,29 +61,6 @@ class Opening:
     message: wire.Message | None = None
     task_id: str = ""
     last_event_id: str | None = None
-
-
-def allowed_hosts() -> tuple[str, ...]:
-    """Return the hosts the SSRF guard lets remote agents use although they are local."""
-    return tuple(settings.WEBCAP_REMOTE_AGENT_ALLOWED_HOSTS)
-
-
-def client_options(agent: RemoteAgent) -> ClientOptions:
-    """Return the client options for agent: its own credential and timeouts, nothing else."""
-    credentials = None
-    secret = secret_open(agent.credential_secret) if agent.credential_set else ""
-    if secret and agent.credential_kind == CredentialKind.BEARER:
-        credentials = Credentials.bearer(secret)
-    elif secret and agent.credential_kind == CredentialKind.API_KEY:
-        credentials = Credentials.api_key(secret, header=agent.credential_header or "X-API-Key")
-    return ClientOptions(
-        credentials=credentials,
-        allowed_hosts=allowed_hosts(),
-        timeouts=Timeouts(
-            request=float(agent.request_timeout_seconds),
-            stream_idle=float(agent.stream_idle_seconds),
-        ),
-    )
 
 
 async def _client(agent: RemoteAgent, options: ClientOptions) -> A2AClient:
@@ -156,7 +129,7 @@ def remote_stream(
     RequestTimeout when the session outlives ``seconds``. An exception from handle stops the
     stream, cancelling the remote task (the task id of handle's last verdict), and is raised.
     """
-    options = client_options(agent)
+    options = remote_agent_client_options(agent=agent)
     handoff: Handoff = queue.Queue()
     future = asyncio.run_coroutine_threadsafe(
         _session(agent, options, opening, handoff, seconds), background_loop(CLIENT_LOOP)
@@ -199,7 +172,7 @@ def _wait(future: concurrent.futures.Future[None]) -> None:
 
 
 async def _get_task(agent: RemoteAgent, task_id: str) -> wire.Task:
-    options = client_options(agent)
+    options = remote_agent_client_options(agent=agent)
     async with await _client(agent, options) as client:
         return await client.get_task(task_id, history_length=0)
 
@@ -214,7 +187,7 @@ def remote_task_get(*, agent: RemoteAgent, task_id: str) -> wire.Task:
 
 
 async def _cancel(agent: RemoteAgent, task_id: str) -> wire.Task:
-    options = client_options(agent)
+    options = remote_agent_client_options(agent=agent)
     async with await _client(agent, options) as client:
         return await client.cancel_task(task_id)
 
