@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -153,3 +154,15 @@ def job_queue(name: str, *args: str) -> None:
     except KeyError:
         raise LookupError(f"No job is registered as {name!r}.") from None
     job.delay(*args)
+
+
+# Called in the cancel's transaction (the task locked), after the agent's own on_cancel:
+# what other apps tie to a task and must end with it, whatever its agent (a delegation's
+# remote task). A hook queues its slow work on commit; it never calls out in the request.
+CANCEL_HOOKS: list[Callable[[Task], None]] = []
+
+
+def cancel_hook_register(hook: Callable[[Task], None]) -> None:
+    """Call hook whenever a task is canceled (registering the same hook again does nothing)."""
+    if hook not in CANCEL_HOOKS:
+        CANCEL_HOOKS.append(hook)

@@ -15,36 +15,14 @@ a loop of its own on its first send.
 from __future__ import annotations
 
 import asyncio
-import os
-import threading
 from typing import Any
 
 from channels.layers import get_channel_layer
 
-_lock = threading.Lock()
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_pid: int | None = None
+from common.loops import background_loop
 
-
-def _run(loop: asyncio.AbstractEventLoop, ready: threading.Event) -> None:
-    asyncio.set_event_loop(loop)
-    loop.call_soon(ready.set)
-    loop.run_forever()
-
-
-def _publisher_loop() -> asyncio.AbstractEventLoop:
-    """Return this process's publishing loop, started on first use."""
-    global _loop, _loop_pid
-    with _lock:
-        if _loop is None or _loop_pid != os.getpid() or not _loop.is_running():
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-            threading.Thread(
-                target=_run, args=(loop, ready), name="channel-layer-publisher", daemon=True
-            ).start()
-            ready.wait()
-            _loop, _loop_pid = loop, os.getpid()
-        return _loop
+# The background loop (common/loops.py) every send of a process goes through.
+PUBLISHER_LOOP = "channel-layer-publisher"
 
 
 def group_send_blocking(group: str, message: dict[str, Any], *, timeout: float = 10.0) -> None:
@@ -66,7 +44,9 @@ def group_send_blocking(group: str, message: dict[str, Any], *, timeout: float =
             "group_send_blocking() cannot be called from a thread that runs an event loop; "
             "await the layer's group_send() there"
         )
-    future = asyncio.run_coroutine_threadsafe(layer.group_send(group, message), _publisher_loop())
+    future = asyncio.run_coroutine_threadsafe(
+        layer.group_send(group, message), background_loop(PUBLISHER_LOOP)
+    )
     try:
         future.result(timeout)
     except TimeoutError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -14,6 +15,17 @@ from accounts.models import User
 from common.jws import key_generate, key_set_document
 from tests.factories import make_key, make_user
 from tests.live.server import LiveServer
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # litellm's service logger calls asyncio.get_event_loop() on the calling thread. On the
+    # main thread, before any test has run an event loop, that makes a loop and keeps it as
+    # the thread's own, never closed; the next async test replaces it, and when it is
+    # collected its unclosed socket pair fails whichever test runs then. Saying the main
+    # thread has no loop makes litellm use asyncio.run, which closes its loop (as it does on
+    # every other thread, and as a worker's main thread keeps one loop for all its calls).
+    asyncio.set_event_loop(None)
+
 
 # The kid of the key that signs the shared live server's card.
 LIVE_CARD_KID = "live-card"

@@ -33,6 +33,14 @@ class ToolError(Exception):
     """A tool failed in a way the model should hear about (bad arguments, refused, failed)."""
 
 
+class ToolSuspended(Exception):
+    """The call waits for something outside the job (a remote agent's question): no result yet.
+
+    The tool has already put its task in an interrupted state; the call is scheduled again,
+    and runs again (to pick up where it stopped) when the task runs next.
+    """
+
+
 def _strip_titles(schema: Any) -> Any:
     if isinstance(schema, dict):
         return {k: _strip_titles(v) for k, v in schema.items() if k != "title"}
@@ -63,6 +71,16 @@ class Tool:
     # Whether a call with side effects interrupted by a crash may run again with the same
     # idempotency key (the system it changes applies a repeated key once).
     retry_with_key: bool = False
+    # Per call: the reason this call waits for a person, or None when it need not (decided
+    # from its validated arguments, e.g. the trust of the agent it names).
+    approval: Callable[[BaseModel], str | None] | None = None
+    # The description as it is now, for a tool whose description changes at run time (the
+    # agents ``delegate`` may call); read each time the model is offered the tool.
+    describe: Callable[[], str] | None = None
+    # More for the audit rows of a call (its id, its arguments): what the call acts on.
+    audit_extra: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
+    # Whether the tool is offered now (a tool with nothing to act on is left out).
+    offered: Callable[[], bool] | None = None
 
     def retries_with_key(self) -> bool:
         """Whether an interrupted call runs again: the tool's default, or configuration."""
@@ -72,9 +90,24 @@ class Tool:
         """Whether calls wait for a person: the tool's default, or forced by configuration."""
         return self.requires_approval or self.name in settings.WEBCAP_TOOLS_REQUIRE_APPROVAL
 
+    def is_offered(self) -> bool:
+        """Whether the model is offered the tool now."""
+        return self.offered is None or self.offered()
+
+    def approval_for(self, params: BaseModel) -> str | None:
+        """Return why this call waits for a person, or None when it runs without asking."""
+        if self.needs_approval():
+            return self.approval_reason or f"{self.name} needs approval."
+        if self.approval is not None:
+            return self.approval(params)
+        return None
+
     def spec(self) -> dict[str, Any]:
         """Return the OpenAI-style function spec sent to the model (a copy: callers may edit)."""
-        return copy.deepcopy(self._spec)
+        spec = copy.deepcopy(self._spec)
+        if self.describe is not None:
+            spec["function"]["description"] = self.describe()
+        return spec
 
     @cached_property
     def _spec(self) -> dict[str, Any]:
@@ -157,6 +190,10 @@ def tool(
     side_effects: bool | Callable[[Any], bool] = False,
     check: Callable[[Any], None] | None = None,
     retry_with_key: bool = False,
+    approval: Callable[[Any], str | None] | None = None,
+    describe: Callable[[], str] | None = None,
+    audit_extra: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
+    offered: Callable[[], bool] | None = None,
 ) -> Callable[[F], F]:
     """Register a function as a tool; its annotated parameters become the argument schema."""
 
@@ -196,6 +233,10 @@ def tool(
             side_effects=effects,
             check=check,
             retry_with_key=retry_with_key,
+            approval=approval,
+            describe=describe,
+            audit_extra=audit_extra,
+            offered=offered,
         )
         return function
 
@@ -242,5 +283,7 @@ def tools_available(*, user: User | None = None) -> list[Tool]:
     return [
         REGISTRY[n]
         for n in sorted(REGISTRY)
-        if (not enabled or n in enabled) and (user is None or tool_allowed_for(name=n, user=user))
+        if (not enabled or n in enabled)
+        and (user is None or tool_allowed_for(name=n, user=user))
+        and REGISTRY[n].is_offered()
     ]

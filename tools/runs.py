@@ -31,6 +31,7 @@ from tools.models import (
 from tools.registry import (
     CallContext,
     ToolError,
+    ToolSuspended,
     calling,
     tool_get,
 )
@@ -159,6 +160,12 @@ def _execute(call_id: Any) -> None:
             # Set in this (pool) thread: a context variable does not cross threads.
             with calling(context):
                 result = found.run(found.validate(call.arguments))
+        except ToolSuspended:
+            # The task waits for input the call needs (ToolSuspended): run it again then.
+            _finish_if_executing(
+                call, attempt=attempt, status=ToolCallStatus.SCHEDULED, started_at=None
+            )
+            return
         except ToolError as exc:
             _finish_if_executing(call, attempt=attempt, status=ToolCallStatus.ERROR, error=str(exc))
             return

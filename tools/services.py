@@ -84,8 +84,12 @@ class DecisionForbidden(ApplicationError):
 
 
 def call_audit_extra(call: ToolCall, **extra: Any) -> dict[str, Any]:
-    """Return the audit row's extra for a call: its tool and task, then extra."""
-    return {"tool": call.tool, "taskId": str(call.task_id), **extra}
+    """Return the audit row's extra for a call: its tool and task, the tool's own, then extra."""
+    found = tool_get(call.tool)
+    own: dict[str, Any] = {}
+    if found is not None and found.audit_extra is not None and isinstance(call.arguments, dict):
+        own = found.audit_extra(str(call.pk), call.arguments)
+    return {"tool": call.tool, "taskId": str(call.task_id), **own, **extra}
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,13 @@ def _validated(call: ToolCall, raw_arguments: str, owner: User) -> None:
         _refuse_by_role(call, owner)
         return
     try:
-        found.validate(arguments)
+        reason = found.approval_for(found.validate(arguments))
     except ToolError as exc:
         call.status, call.error = ToolCallStatus.ERROR, str(exc)
         return
-    if found.needs_approval():
+    if reason is not None:
         call.requires_approval = True
-        call.approval_reason = found.approval_reason or f"{found.name} needs approval."
+        call.approval_reason = reason
         call.status = ToolCallStatus.AWAITING_APPROVAL
     else:
         call.status = ToolCallStatus.SCHEDULED

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import uuid
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from a2a.models import Message, Role, Task, TaskState
@@ -62,17 +63,43 @@ class TaskRun:
         """Return the task's current state as stored."""
         return Task.objects.values_list("state", flat=True).get(pk=self.task_id)
 
-    def _transition(self, state: str, text: str | None, parts: list[dict[str, Any]] | None) -> None:
+    def _transition(
+        self,
+        state: str,
+        text: str | None,
+        parts: list[dict[str, Any]] | None,
+        *,
+        metadata: dict[str, Any] | None = None,
+        in_transaction: Callable[[], None] | None = None,
+    ) -> None:
         message_parts = parts if parts is not None else ([{"text": text}] if text else None)
         try:
-            task_transition(task_id=self.task_id, state=state, message_parts=message_parts)
+            task_transition(
+                task_id=self.task_id,
+                state=state,
+                message_parts=message_parts,
+                message_metadata=metadata,
+                in_transaction=in_transaction,
+            )
         except TaskStateError as exc:
             raise TaskStopped(str(exc)) from exc
         self.reported = state
 
-    def working(self, text: str | None = None) -> None:
-        """Report that the agent is working, optionally with a progress message."""
-        self._transition(TaskState.WORKING, text, None)
+    def working(
+        self,
+        text: str | None = None,
+        *,
+        metadata: dict[str, Any] | None = None,
+        in_transaction: Callable[[], None] | None = None,
+    ) -> None:
+        """Report that the agent is working, optionally with a progress message.
+
+        ``metadata`` goes on the progress message; ``in_transaction`` runs in the
+        transaction that stores the report (the agent's own record of having sent it).
+        """
+        self._transition(
+            TaskState.WORKING, text, None, metadata=metadata, in_transaction=in_transaction
+        )
 
     def artifact(
         self,
@@ -82,14 +109,22 @@ class TaskRun:
         name: str | None = None,
         append: bool = False,
         last_chunk: bool = False,
+        metadata: dict[str, Any] | None = None,
+        in_transaction: Callable[[], None] | None = None,
     ) -> None:
         """Report an artifact, or one chunk of it (append joins it to the earlier ones)."""
         artifact: dict[str, Any] = {"artifactId": artifact_id, "parts": parts}
         if name:
             artifact["name"] = name
+        if metadata:
+            artifact["metadata"] = metadata
         try:
             task_artifact_update(
-                task_id=self.task_id, artifact=artifact, append=append, last_chunk=last_chunk
+                task_id=self.task_id,
+                artifact=artifact,
+                append=append,
+                last_chunk=last_chunk,
+                in_transaction=in_transaction,
             )
         except TaskStateError as exc:
             raise TaskStopped(str(exc)) from exc
@@ -109,10 +144,21 @@ class TaskRun:
         self._transition(TaskState.REJECTED, text, parts)
 
     def input_required(
-        self, text: str | None = None, *, parts: list[dict[str, Any]] | None = None
+        self,
+        text: str | None = None,
+        *,
+        parts: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
+        in_transaction: Callable[[], None] | None = None,
     ) -> None:
         """Pause the task until the client sends more input; no worker waits meanwhile."""
-        self._transition(TaskState.INPUT_REQUIRED, text, parts)
+        self._transition(
+            TaskState.INPUT_REQUIRED,
+            text,
+            parts,
+            metadata=metadata,
+            in_transaction=in_transaction,
+        )
 
 
 class Agent(ABC):

@@ -20,6 +20,7 @@ import base64
 import hashlib
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -239,8 +240,12 @@ def task_artifact_update(
     artifact: dict[str, Any],
     append: bool = False,
     last_chunk: bool = False,
+    in_transaction: Callable[[], None] | None = None,
 ) -> TaskEvent:
     """Store an artifact chunk and log it; append=True joins it to the artifact's parts.
+
+    ``in_transaction`` runs after the event is stored, in the same transaction (see
+    ``task_transition``).
 
     The bytes of file parts go to the artifact storage first (outside the task lock) and
     the chunk carries their download URLs; a chunk that replaces an artifact (append=False)
@@ -250,7 +255,12 @@ def task_artifact_update(
     chunk["parts"], files = artifact_files_save(task_id=task_id, parts=chunk["parts"])
     try:
         return _artifact_store(
-            task_id=task_id, chunk=chunk, files=files, append=append, last_chunk=last_chunk
+            task_id=task_id,
+            chunk=chunk,
+            files=files,
+            append=append,
+            last_chunk=last_chunk,
+            in_transaction=in_transaction,
         )
     except BaseException:
         artifact_files_discard(files)
@@ -265,6 +275,7 @@ def _artifact_store(
     files: list[PendingFile],
     append: bool,
     last_chunk: bool,
+    in_transaction: Callable[[], None] | None = None,
 ) -> TaskEvent:
     # A chunk changes the task's artifacts, never its history (which can be long).
     task = _lock_task(task_id, unread="wire_history")
@@ -297,6 +308,8 @@ def _artifact_store(
         ),
     )
     task.save(update_fields=["last_seq", "wire_artifacts", "updated_at"])
+    if in_transaction is not None:
+        in_transaction()
     return event
 
 

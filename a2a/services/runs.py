@@ -19,7 +19,7 @@ from django.utils import timezone
 from a2a.models import Task, TaskEvent, TaskState
 from a2a.protocol import convert
 from a2a.protocol.errors import TaskNotCancelableError
-from a2a.registry import agent_find, job_queue
+from a2a.registry import CANCEL_HOOKS, agent_find, job_queue
 from a2a.selectors import CANCEL, task_get_for_user
 from a2a.services.transitions import _transition
 from accounts.models import User
@@ -67,6 +67,8 @@ def task_cancel(*, user: User, task_id: str) -> Task:
     if agent is not None:
         agent.on_cancel(task)
         outcome = agent.outcome_parts(task)
+    for hook in CANCEL_HOOKS:
+        hook(task)
     audit_record(action="task.cancel", actor=user, target=task, extra={"from": task.state})
     _transition(
         task=task,

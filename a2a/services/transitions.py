@@ -9,6 +9,7 @@ selectors (``task_get_for_user``) before anything changes.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from django.db import transaction
@@ -135,6 +136,7 @@ def _transition(
     message_parts: list[dict[str, Any]] | None = None,
     actor: User | None = None,
     history_grew: bool = False,
+    message_metadata: dict[str, Any] | None = None,
 ) -> TaskEvent:
     """Move a locked task to state, with an optional agent status message, and log it.
 
@@ -150,7 +152,11 @@ def _transition(
     task.status_message = None
     if message_parts:
         task.status_message = _message_create(
-            task=task, role=Role.AGENT, message_id=str(uuid.uuid4()), parts=message_parts
+            task=task,
+            role=Role.AGENT,
+            message_id=str(uuid.uuid4()),
+            parts=message_parts,
+            metadata=message_metadata,
         )
     task.state = state
     task.status_timestamp = timezone.now()
@@ -189,8 +195,22 @@ def _lock_task(task_id: uuid.UUID | str, *, unread: str) -> Task:
 
 @transaction.atomic(durable=True)
 def task_transition(
-    *, task_id: uuid.UUID | str, state: str, message_parts: list[dict[str, Any]] | None = None
+    *,
+    task_id: uuid.UUID | str,
+    state: str,
+    message_parts: list[dict[str, Any]] | None = None,
+    message_metadata: dict[str, Any] | None = None,
+    in_transaction: Callable[[], None] | None = None,
 ) -> TaskEvent:
-    """Move a task to state with an optional agent status message (raises TaskStateError)."""
+    """Move a task to state with an optional agent status message (raises TaskStateError).
+
+    ``in_transaction`` runs after the event is stored, in the same transaction: a caller's
+    own record of having reported it (a delegation's last forwarded event) commits with it.
+    """
     task = _lock_task(task_id, unread="wire_artifacts")
-    return _transition(task=task, state=state, message_parts=message_parts)
+    event = _transition(
+        task=task, state=state, message_parts=message_parts, message_metadata=message_metadata
+    )
+    if in_transaction is not None:
+        in_transaction()
+    return event

@@ -13,6 +13,8 @@ What it recognises in the last user message (case-insensitive):
   Europe/Paris``: calls ``current_time`` (with ``timezone`` when the text names an IANA zone,
   a place of the tz database or a common abbreviation);
 * ``echo <text>``: calls ``echo`` with the rest of the message;
+* ``ask <agent> to <text>`` or ``delegate to <agent>: <text>`` at the start: calls
+  ``delegate`` with that registered remote agent and the rest of the message;
 * ``read <path>``, ``read file <path>``, ``show me <path>``: calls ``read_file``;
 * a URL, bare or after ``fetch``/``get``/``open``/``download``: calls ``http_request`` (GET);
 * ``summarize this: <text>``, ``summarise: <text>``, ``tl;dr <text>`` at the start: an

@@ -105,6 +105,14 @@ def _describe_result(name: str, arguments: dict[str, Any], result: object) -> st
         return _describe_time(arguments.get("timezone"), result)
     if name == "echo":
         return _show(result) if result is not None else str(arguments.get("text", ""))
+    if name == "delegate" and isinstance(result, Mapping):
+        agent = arguments.get("agent", "The agent")
+        answer = str(result.get("text") or "").strip()
+        return (
+            f"{agent} answered: {_brief(answer, READ_FILE_PREVIEW_CHARS)}"
+            if answer
+            else (f"{agent} finished ({result.get('state', 'completed')}) without text.")
+        )
     if name == "read_file":
         content = result if isinstance(result, str) else _show(_get(result, "content") or result)
         return f"{arguments.get('path', 'The file')} contains:\n{content[:READ_FILE_PREVIEW_CHARS]}"

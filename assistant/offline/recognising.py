@@ -23,6 +23,13 @@ class _Wanted:
 _MASK = "\x00"
 _URL = re.compile(r"https?://[^\s<>\"'`\x00]+", re.IGNORECASE)
 _URL_TRAILING = ".,;:!?]}'\""
+# "ask <agent> to <text>" or "delegate to <agent>: <text>" at the start: the whole rest is
+# the sub-task for that registered agent (the delegate tool, remote_agents/tools.py).
+_DELEGATE = re.compile(
+    r"^\s*(?:please\s+)?(?:ask\s+(?P<asked>[a-z0-9][a-z0-9_-]*)\s+to\s+"
+    r"|delegate\s+to\s+(?P<delegated>[a-z0-9][a-z0-9_-]*)\s*:\s*)(?P<text>\S.*)",
+    re.IGNORECASE | re.DOTALL,
+)
 _ECHO = re.compile(r"\becho\b[ \t]*:?[ \t]*(?P<text>.*)", re.IGNORECASE | re.DOTALL)
 _READ = re.compile(
     r"(?:\bread(?:\s+the)?|\bshow\s+me(?:\s+the)?)(?P<file>\s+file)?\s+"
@@ -161,6 +168,12 @@ def _canonical_zone(name: str) -> str:
 
 def _wanted_calls(text: str) -> list[_Wanted]:
     """Return the tool calls the text asks for, in the order they appear in it."""
+    delegated = _DELEGATE.match(text)
+    if delegated:
+        # The sub-task is the other agent's to read: nothing in it is parsed here.
+        agent = (delegated.group("asked") or delegated.group("delegated")).lower()
+        message = delegated.group("text").strip()
+        return [_Wanted(0, "delegate", {"agent": agent, "message": message})]
     wanted: list[_Wanted] = []
     urls = [(m.start(), m.end()) for m in _URL.finditer(text)]
 

@@ -600,6 +600,11 @@ WEBCAP_TOOLS_REQUIRE_APPROVAL: list[str] = env.list("WEBCAP_TOOLS_REQUIRE_APPROV
 # Tools with side effects whose calls, interrupted by a crash, run again with the same
 # Idempotency-Key (for downstreams known to honour it); others run at most once.
 WEBCAP_TOOLS_RETRY_WITH_KEY: list[str] = env.list("WEBCAP_TOOLS_RETRY_WITH_KEY", default=[])
+# Delegation to remote agents (the delegate tool, remote_agents/): how many hops a chain of
+# delegations may have (A -> B -> A ... stops there), and how many characters of a remote
+# agent's final answer the model reads back.
+WEBCAP_DELEGATION_MAX_DEPTH: int = env.int("WEBCAP_DELEGATION_MAX_DEPTH", default=3)
+WEBCAP_DELEGATION_RESULT_CHARS: int = env.int("WEBCAP_DELEGATION_RESULT_CHARS", default=20000)
 # Which roles may cause a tool to run: "tool=role;role,tool2=role". A tool not named here may
 # be run by the admin, operator, approver and user roles (viewers never send messages).
 WEBCAP_TOOL_ROLES: dict[str, list[str]] = env.dict(

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from channels.layers import get_channel_layer
 
-from common import publish
-from common.publish import group_send_blocking
+from common.loops import background_loop
+from common.publish import PUBLISHER_LOOP, group_send_blocking
 from tests.config.test_layers import threads_deliver_in_order
 
 
@@ -20,7 +20,7 @@ async def test_threads_deliver_every_message_in_order_through_one_loop():
 
     def send(group: str, message: dict[str, Any]) -> None:
         group_send_blocking(group, message)
-        loops.add(publish._loop)
+        loops.add(background_loop(PUBLISHER_LOOP))
 
     await threads_deliver_in_order(layer, "publish-test", send, per_thread=200)
     # Every send of the process went through the same long-lived loop, still running.

@@ -20,7 +20,8 @@ def _call(name, **arguments):
     return found.run(found.validate(arguments))
 
 
-def test_the_built_in_tools_and_their_schemas():
+def test_the_built_in_tools_and_their_schemas(db):
+    # db: whether a tool is offered may depend on rows (delegate: an enabled remote agent).
     tools = {t.name: t for t in tools_available()}
     assert set(tools) == {"calculator", "current_time", "echo", "read_file", "http_request"}
     spec = tools["calculator"].spec()
@@ -234,7 +235,7 @@ def own_tools(settings, monkeypatch):
 
 
 @pytest.mark.usefixtures("own_tools")
-def test_modules_of_your_own_add_tools_with_schemas_and_approval():
+def test_modules_of_your_own_add_tools_with_schemas_and_approval(db):
     tools = {t.name: t for t in tools_available()}
 
     assert {"convert_length", "send_email", "calculator"} <= set(tools)
@@ -250,7 +251,7 @@ def test_modules_of_your_own_add_tools_with_schemas_and_approval():
 
 
 @pytest.mark.usefixtures("own_tools")
-def test_a_second_tool_of_a_taken_name_is_refused():
+def test_a_second_tool_of_a_taken_name_is_refused(db):
     tools_available()
     with pytest.raises(ValueError, match="'calculator' is already registered"):
 

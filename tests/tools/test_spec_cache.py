@@ -30,7 +30,7 @@ def _count_schema_builds(monkeypatch, found: registry.Tool) -> list[int]:
 
 
 @pytest.mark.usefixtures("own_registry")
-def test_a_tools_schema_is_built_once(monkeypatch):
+def test_a_tools_schema_is_built_once(monkeypatch, db):
     @tool(description="Add two numbers.")
     def adder(a: int, b: int = 2) -> int:
         return a + b
@@ -70,7 +70,7 @@ def test_a_caller_editing_a_spec_does_not_change_the_next_one():
 
 
 @pytest.mark.usefixtures("own_registry")
-def test_replacing_or_removing_a_tool_replaces_its_spec():
+def test_replacing_or_removing_a_tool_replaces_its_spec(db):
     @tool(description="First words.", name="changing")
     def first(text: str) -> str:
         return text
