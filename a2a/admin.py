@@ -39,6 +39,7 @@ from a2a.models import (
 from a2a.selectors import artifact_files_by_version, tasks_visible_to
 from a2a.services.push import push_deliveries_retry
 from audit.admin_mixins import AuditedAdminMixin
+from remote_agents.delegation import task_federation
 from tools.models import LLMCall, ToolCall
 
 # The newest rows of each kind a task page shows; the total is shown beside them.
@@ -112,6 +113,8 @@ def task_trail(*, task: Task) -> dict[str, Any]:
         "events": _newest(TaskEvent.objects.filter(task=task), "seq"),
         "event_count": task.last_seq,
         "usage": usage,
+        # Sub-tasks at other agents, as a tree, and the agent that asked for this task.
+        "federation": task_federation(task=task),
     }
 
 

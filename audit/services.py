@@ -12,6 +12,7 @@ The request id and client address come from ``common.request_context``; outside 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
@@ -64,6 +65,28 @@ def _clip(value: str, length: int) -> str:
     return value[:length]
 
 
+# What other apps know about an actor that every row of theirs should say (a federated
+# agent's name: ``{"callingAgent": "a"}``). A labeller is cheap (a cached lookup) and
+# returns {} for an actor it knows nothing of; the caller's own ``extra`` keys win.
+ActorLabeller = Callable[["AbstractBaseUser"], Mapping[str, Any]]
+_labellers: list[ActorLabeller] = []
+
+
+def audit_actor_labeller_register(labeller: ActorLabeller) -> None:
+    """Have audit_record add what labeller says of each row's actor to its extra."""
+    if labeller not in _labellers:
+        _labellers.append(labeller)
+
+
+def _labelled(extra: dict[str, Any] | None, actor: AbstractBaseUser | None) -> dict[str, Any]:
+    if actor is None or not _labellers:
+        return extra or {}
+    labels: dict[str, Any] = {}
+    for labeller in _labellers:
+        labels.update(labeller(actor))
+    return {**labels, **(extra or {})} if labels else extra or {}
+
+
 def audit_record(
     *,
     action: str,
@@ -102,7 +125,7 @@ def audit_record(
         outcome=outcome,
         request_id=_clip(current_request_id() or "", 128),
         client_ip=current_client_ip(),
-        extra=_redacted(extra or {}),
+        extra=_redacted(_labelled(extra, actor)),
     )
 
 

@@ -147,6 +147,7 @@ class RemoteAgentAdmin(AuditedAdminMixin, admin.ModelAdmin[RemoteAgent]):
     ordering = ("name",)
     actions = ["refresh_cards", "enable", "disable"]
     inlines = [DelegationInline]
+    raw_id_fields = ("client_user",)
     readonly_fields = (
         "credential",
         "shown_card",
@@ -173,6 +174,14 @@ class RemoteAgentAdmin(AuditedAdminMixin, admin.ModelAdmin[RemoteAgent]):
         (
             "Credential",
             {"fields": ("credential", "credential_kind", "credential_header", "credential_secret")},
+        ),
+        (
+            "Federation",
+            {
+                "fields": ("client_user",),
+                "description": "The account of this server the agent calls it with, when "
+                "it delegates to us too: the audit rows of its requests name the agent.",
+            },
         ),
         (
             "Timeouts",

@@ -44,6 +44,7 @@ from remote_agents.services import (
     MAX_TIMEOUT_SECONDS,
     RefreshOutcome,
     RemoteAgentInvalid,
+    client_user_for,
     remote_agent_delete,
     remote_agent_refresh,
     remote_agent_register,
@@ -67,6 +68,12 @@ class RemoteAgentSerializer(serializers.ModelSerializer[RemoteAgent]):
     credential_set = serializers.BooleanField(read_only=True)
     created_by = serializers.CharField(
         source="created_by.username", read_only=True, allow_null=True
+    )
+    client_user = serializers.CharField(
+        source="client_user.username",
+        read_only=True,
+        allow_null=True,
+        help_text="The account of this server the agent calls it with (federation), if any.",
     )
 
     class Meta:
@@ -103,6 +110,7 @@ class RemoteAgentSerializer(serializers.ModelSerializer[RemoteAgent]):
             "request_timeout_seconds",
             "task_timeout_seconds",
             "stream_idle_seconds",
+            "client_user",
             "created_by",
             "created_at",
             "updated_at",
@@ -149,6 +157,14 @@ class RemoteAgentWriteSerializer(serializers.Serializer[Any]):
     stream_idle_seconds = serializers.IntegerField(
         required=False, min_value=1, max_value=MAX_TIMEOUT_SECONDS
     )
+    client_user = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        allow_null=True,
+        max_length=150,
+        help_text="The username this agent calls this server as (federation): the audit rows "
+        "of its requests name the agent. Empty or null: none.",
+    )
 
 
 class RefreshSerializer(serializers.Serializer[Any]):
@@ -179,7 +195,7 @@ class RemoteAgentViewSet(
         if getattr(self, "swagger_fake_view", False):
             return RemoteAgent.objects.none()
         return remote_agents_visible_to(user=request_user(self.request)).select_related(
-            "created_by"
+            "created_by", "client_user"
         )
 
     def get_object(self) -> RemoteAgent:
@@ -194,7 +210,13 @@ class RemoteAgentViewSet(
     def _payload(self, request: Request, *, partial: bool) -> dict[str, Any]:
         payload = RemoteAgentWriteSerializer(data=request.data, partial=partial)
         payload.is_valid(raise_exception=True)
-        return dict(payload.validated_data)
+        values = dict(payload.validated_data)
+        if "client_user" in values:
+            try:
+                values["client_user"] = client_user_for(values["client_user"])
+            except RemoteAgentInvalid as exc:
+                raise ValidationError({"client_user": [exc.message]}) from exc
+        return values
 
     @extend_schema(request=RemoteAgentWriteSerializer, responses={201: RemoteAgentSerializer})
     def create(self, request: Request) -> Response:

@@ -34,9 +34,11 @@ from a2a.protocol.types import Part
 from remote_agents.credentials import CredentialUnreadable
 from remote_agents.delegation import (
     METADATA_KEY,
+    TREE_KEY,
     delegation_finish,
     delegation_for_call,
     delegation_start,
+    subtasks_clean,
     task_chain,
 )
 from remote_agents.forwarding import QUESTION, Forwarder, message_id
@@ -289,7 +291,9 @@ def _result(delegation: Delegation, forwarder: Forwarder) -> dict[str, Any]:
     texts = [parts_text(parts) for parts in artifacts.values()]
     text = "\n".join(t for t in [*texts, said] if t)
     data = [value for parts in artifacts.values() for value in parts_data(parts)]
-    delegation_finish(delegation=delegation, state=state)
+    # The remote's own delegations (a webcap lists them in its task's metadata): the tree.
+    subtasks = subtasks_clean((final.metadata or {}).get(TREE_KEY))
+    delegation_finish(delegation=delegation, state=state, subtasks=subtasks)
     result: dict[str, Any] = {
         "agent": name,
         "state": "completed",

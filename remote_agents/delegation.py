@@ -25,9 +25,10 @@ from django.utils import timezone
 from a2a.models import Message, Role, Task
 from a2a.protocol.states import TERMINAL_STATES, state_from_wire
 from a2a.registry import job_queue
+from a2a.services.tasks import task_metadata_put
 from audit.services import audit_record
 from remote_agents.models import Delegation, RemoteAgent
-from remote_agents.selectors import delegations_live_of_task
+from remote_agents.selectors import calling_agent_name, delegations_live_of_task
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,13 @@ REMOTE_CANCEL_JOB = "delegation_remote_cancel"
 # Bounds on what is read from an incoming chain (it comes from another agent).
 MAX_CHAIN = 16
 MAX_REF_CHARS = 256
+# The task metadata key under which a task lists its sub-tasks at other agents, each with
+# the sub-tasks that agent reported in turn: the tree across agents.
+TREE_KEY = "webcap.delegations"
+# Bounds on the tree a remote reports (it comes from another agent).
+MAX_TREE_DEPTH = 8
+MAX_TREE_NODES = 200
+MAX_ERROR_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,27 @@ def task_chain(*, task_id: uuid.UUID | str) -> Chain:
     return chain_of(opening, task_ref=str(task_id))
 
 
+def task_federation(*, task: Task) -> dict[str, Any]:
+    """What a task page says of the task's place among agents.
+
+    ``subtasks``: the tree of its sub-tasks at other agents (its metadata's TREE_KEY);
+    ``delegated_by``: for a task another agent asked for, that agent (when its account is
+    a registered agent's ``client_user``) and the chain it came down.
+    """
+    tree = (task.metadata or {}).get(TREE_KEY)
+    chain = task_chain(task_id=task.pk)
+    agent = calling_agent_name(user=task.owner)
+    delegated_by = None
+    if chain.depth or agent:
+        delegated_by = {
+            "agent": agent,
+            "depth": chain.depth,
+            "origin": chain.origin if chain.depth else "",
+            "chain": list(chain.tasks),
+        }
+    return {"subtasks": subtasks_clean(tree), "delegated_by": delegated_by}
+
+
 def delegation_for_call(*, tool_call_id: str) -> Delegation | None:
     """Return the delegation a tool call made, if it made one."""
     return (
@@ -123,6 +152,62 @@ def delegation_start(
     return delegation
 
 
+def subtasks_clean(reported: Any) -> list[dict[str, Any]]:
+    """Return the sub-task tree a remote task reported (its metadata's ``TREE_KEY``), keeping
+    only known fields as bounded strings, at most MAX_TREE_NODES nodes MAX_TREE_DEPTH deep."""
+    budget = [MAX_TREE_NODES]
+
+    def nodes(value: Any, depth: int) -> list[dict[str, Any]]:
+        if depth >= MAX_TREE_DEPTH or not isinstance(value, list):
+            return []
+        kept: list[dict[str, Any]] = []
+        for item in value:
+            if budget[0] <= 0:
+                break
+            if not isinstance(item, Mapping) or not isinstance(item.get("agent"), str):
+                continue
+            budget[0] -= 1
+            node: dict[str, Any] = {
+                key: item[key][:limit]
+                for key, limit in (
+                    ("agent", MAX_REF_CHARS),
+                    ("taskId", MAX_REF_CHARS),
+                    ("state", 32),
+                    ("error", MAX_ERROR_CHARS),
+                )
+                if isinstance(item.get(key), str) and item[key]
+            }
+            node["subtasks"] = nodes(item.get("subtasks"), depth + 1)
+            kept.append(node)
+        return kept
+
+    return nodes(reported, 0)
+
+
+def _tree_node(delegation: Delegation) -> dict[str, Any]:
+    # The shape subtasks_clean keeps: empty values are left out.
+    values = {
+        "agent": delegation.remote_agent.name,
+        "taskId": delegation.remote_task_id,
+        "state": delegation.state,
+        "error": delegation.error[:MAX_ERROR_CHARS],
+    }
+    node: dict[str, Any] = {key: value for key, value in values.items() if value}
+    node["subtasks"] = delegation.remote_subtasks or []
+    return node
+
+
+def task_tree_publish(*, task_id: uuid.UUID | str) -> None:
+    """Put the task's delegations, and what each remote said of its own, in its metadata."""
+    delegations = (
+        Delegation.objects.filter(parent_task_id=uuid.UUID(str(task_id)))
+        .select_related("remote_agent")
+        .order_by("created_at", "id")
+    )
+    tree = [_tree_node(d) for d in delegations]
+    task_metadata_put(task_id=task_id, key=TREE_KEY, value=tree or None)
+
+
 def delegation_progress(
     *,
     delegation: Delegation,
@@ -144,20 +229,38 @@ def delegation_progress(
             fields.append(name)
     if len(fields) > 1:
         delegation.save(update_fields=fields)
+        if {"state", "remote_task_id"} & set(fields):
+            task_tree_publish(task_id=delegation.parent_task_id)
 
 
-def delegation_finish(*, delegation: Delegation, state: str, error: str = "") -> None:
-    """Mark a delegation ended (its remote task final, or given up on) and audit it."""
+def delegation_finish(
+    *,
+    delegation: Delegation,
+    state: str,
+    error: str = "",
+    subtasks: list[dict[str, Any]] | None = None,
+) -> None:
+    """Mark a delegation ended (its remote task final, or given up on) and audit it.
+
+    ``subtasks``: the remote task's own sub-tasks, as ``subtasks_clean`` read them.
+    """
     with transaction.atomic():
+        changes: dict[str, Any] = {}
+        if subtasks is not None:
+            changes["remote_subtasks"] = subtasks
         updated = Delegation.objects.filter(pk=delegation.pk, finished_at__isnull=True).update(
             state=state[:32],
             error=error,
             finished_at=timezone.now(),
             updated_at=timezone.now(),
+            **changes,
         )
+        delegation.state, delegation.error = state[:32], error
         if updated:
+            if subtasks is not None:
+                delegation.remote_subtasks = subtasks
             _audit(delegation, outcome="success" if not error else "failure", error=error)
-    delegation.state, delegation.error = state[:32], error
+            task_tree_publish(task_id=delegation.parent_task_id)
 
 
 def delegation_audit_extra(*, tool_call_id: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
@@ -217,6 +320,7 @@ def delegations_cancel(task: Task) -> None:
             delegation_id = str(delegation.id)
             transaction.on_commit(lambda d=delegation_id: job_queue(REMOTE_CANCEL_JOB, d))  # type: ignore[misc]
     if live:
+        task_tree_publish(task_id=task.pk)
         logger.info("Task %s canceled: ending %d delegation(s)", task.id, len(live))
 
 
@@ -230,6 +334,7 @@ def delegation_cancel_result(*, delegation_id: str, state: str, error: str = "")
             state=state[:32] or delegation.state, updated_at=timezone.now()
         )
         delegation.state = state[:32] or delegation.state
+        task_tree_publish(task_id=delegation.parent_task_id)
         if error:
             logger.warning(
                 "CancelTask for remote task %s at %s failed: %s",

@@ -120,6 +120,16 @@ class RemoteAgent(TimeStampedModel):
     task_timeout_seconds = models.PositiveIntegerField(default=600)
     stream_idle_seconds = models.PositiveIntegerField(default=60)
 
+    # Federation: the account of this server the agent calls it with (its own key and role).
+    # Audit rows of that account's requests name the agent (``callingAgent``).
+    client_user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="as_remote_agent",
+    )
+
     class Meta:
         ordering = ["name"]
         constraints = [
@@ -192,6 +202,9 @@ class Delegation(TimeStampedModel):
     depth = models.PositiveIntegerField(default=1)
     error = models.TextField(blank=True, default="")
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The remote task's own sub-tasks as it reported them when it ended (its task metadata's
+    # ``webcap.delegations``, bounded and cleaned): the tree across agents.
+    remote_subtasks = models.JSONField(default=list, blank=True)
 
     class Meta:
         indexes = [

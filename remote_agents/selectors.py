@@ -17,6 +17,7 @@ from a2a.client import ClientOptions, Credentials, Timeouts
 from accounts.models import User
 from accounts.roles import manages_remote_agents
 from common.errors import ApplicationError
+from common.recent import Recent
 from remote_agents.credentials import secret_open
 from remote_agents.models import CredentialKind, Delegation, RemoteAgent, SignatureStatus
 
@@ -117,3 +118,34 @@ def remote_agent_client_options(*, agent: RemoteAgent) -> ClientOptions:
             stream_deadline=float(agent.task_timeout_seconds),
         ),
     )
+
+
+# Which remote agent calls this server as which user (federation), per process for a few
+# seconds: every audit row of a request asks (audit_actor_labeller_register).
+_calling_agents: Recent[Any, str] = Recent()
+
+
+def calling_agent_name(*, user: Any) -> str:
+    """Return the name of the remote agent whose account user is, or '' (most users)."""
+    pk = getattr(user, "pk", None)
+    if pk is None:
+        return ""
+    name = _calling_agents.get(pk)
+    if name is None:
+        name = (
+            RemoteAgent.objects.filter(client_user_id=pk).values_list("name", flat=True).first()
+            or ""
+        )
+        _calling_agents.put(pk, name, seconds=settings.WEBCAP_CREDENTIAL_CACHE_SECONDS)
+    return name
+
+
+def calling_agent_label(actor: Any) -> dict[str, str]:
+    """The audit label of an actor that is a remote agent's account: its name."""
+    name = calling_agent_name(user=actor)
+    return {"callingAgent": name} if name else {}
+
+
+def calling_agents_forget(**_: Any) -> None:
+    """Forget the cached accounts (a remote agent was saved or deleted in this process)."""
+    _calling_agents.clear()

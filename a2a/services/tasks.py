@@ -27,6 +27,7 @@ from a2a.services.runs import (
 from a2a.services.transitions import (
     ALLOWED_TRANSITIONS,
     TaskStateError,
+    task_metadata_put,
     task_transition,
 )
 
@@ -44,6 +45,7 @@ __all__ = [
     "task_lease_release",
     "task_lease_renew",
     "task_lease_wait",
+    "task_metadata_put",
     "task_requeue_locked",
     "task_transition",
     "tasks_requeue_orphaned",

@@ -214,3 +214,21 @@ def task_transition(
     if in_transaction is not None:
         in_transaction()
     return event
+
+
+def task_metadata_put(*, task_id: uuid.UUID | str, key: str, value: Any) -> None:
+    """Set one key of the task's metadata (its wire ``metadata``), in the caller's transaction.
+
+    For what another app tells the task's clients about it (its sub-tasks at other agents):
+    no event is appended; GetTask and ListTasks show the new value. ``None`` removes the key.
+    """
+    with transaction.atomic():
+        task = Task.objects.select_for_update(of=("self",)).only("id", "metadata").get(pk=task_id)
+        metadata = dict(task.metadata or {})
+        if value is None:
+            metadata.pop(key, None)
+        else:
+            metadata[key] = value
+        if metadata != (task.metadata or {}):
+            task.metadata = metadata or None
+            task.save(update_fields=["metadata"])

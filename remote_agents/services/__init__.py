@@ -25,6 +25,7 @@ from remote_agents.services.refresh import (
     remote_agents_refresh_due,
 )
 from remote_agents.services.registry import (
+    client_user_for,
     remote_agent_delete,
     remote_agent_enable,
     remote_agent_register,
@@ -39,6 +40,7 @@ __all__ = [
     "RemoteAgentInUse",
     "RemoteAgentInvalid",
     "RemoteAgentRefused",
+    "client_user_for",
     "remote_agent_delete",
     "remote_agent_enable",
     "remote_agent_refresh",

@@ -63,6 +63,7 @@ EDITABLE_FIELDS = (
     "request_timeout_seconds",
     "task_timeout_seconds",
     "stream_idle_seconds",
+    "client_user",
 )
 EDITABLE = frozenset(EDITABLE_FIELDS)
 # A change of one of these checks the card again before it is stored.
@@ -262,4 +263,5 @@ def summary(agent: RemoteAgent) -> dict[str, Any]:
         "interface_url": agent.interface_url,
         "credential_kind": agent.credential_kind,
         "credential_set": agent.credential_set,
+        "client_user": agent.client_user.get_username() if agent.client_user else "",
     }

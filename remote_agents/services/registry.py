@@ -98,6 +98,28 @@ def _fields_check(values: Mapping[str, Any], *, agent: RemoteAgent | None) -> No
     pinned = pinned_check(values.get("pinned_keys", agent.pinned_keys if agent else {}))
     if policy == TrustPolicy.PINNED and not pinned:
         raise invalid("pinned_keys", "the pinned trust policy needs at least one public key")
+    client = values.get("client_user")
+    if client is not None:
+        if not isinstance(client, User) or client.pk is None:
+            raise invalid("client_user", "must be a user of this server")
+        other = RemoteAgent.objects.filter(client_user=client)
+        if agent is not None:
+            other = other.exclude(pk=agent.pk)
+        holder = other.values_list("name", flat=True).first()
+        if holder:
+            raise invalid(
+                "client_user", f"{client.get_username()!r} is already the account of {holder!r}"
+            )
+
+
+def client_user_for(username: str | None) -> User | None:
+    """Return the active user named username (None for none), or raise naming client_user."""
+    if not username:
+        return None
+    user = User.objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise invalid("client_user", f"no active user is named {username!r}")
+    return user
 
 
 def remote_agent_register(
@@ -116,9 +138,14 @@ def remote_agent_register(
     request_timeout_seconds: int = 30,
     task_timeout_seconds: int = 600,
     stream_idle_seconds: int = 60,
+    client_user: User | None = None,
     auth_method: str = "",
 ) -> RemoteAgent:
-    """Register the agent whose card is at card_url once its card is fetched and trusted."""
+    """Register the agent whose card is at card_url once its card is fetched and trusted.
+
+    ``client_user`` is the account the agent calls this server with, when it does (two
+    servers that delegate to each other): the audit rows of its requests name the agent.
+    """
     values: dict[str, Any] = {
         "name": name,
         "trust_policy": trust_policy,
@@ -127,6 +154,7 @@ def remote_agent_register(
         "request_timeout_seconds": request_timeout_seconds,
         "task_timeout_seconds": task_timeout_seconds,
         "stream_idle_seconds": stream_idle_seconds,
+        "client_user": client_user,
     }
     _fields_check(values, agent=None)
     _credential_check(credential_kind, credential_header, credential_secret, stored=False)

@@ -83,6 +83,12 @@ class _Remote(BaseHTTPRequestHandler):
                     "contextId": "ctx-1",
                     "status": {"state": "TASK_STATE_COMPLETED"},
                     "artifacts": [{"artifactId": "out", "parts": [{"text": "forty-two"}]}],
+                    # R delegated in turn, and says so the way a webcap does.
+                    "metadata": {
+                        "webcap.delegations": [
+                            {"agent": "s", "taskId": "s-1", "state": "TASK_STATE_COMPLETED"}
+                        ]
+                    },
                 }
                 answer = {"jsonrpc": "2.0", "id": request["id"], "result": task}
                 content_type, payload = "application/json", json.dumps(answer).encode()
@@ -232,3 +238,15 @@ def test_the_fake_llm_delegates_with_the_stored_key_and_reads_the_remotes_answer
         "TASK_STATE_COMPLETED",
         "5",
     )
+    # The task lists its sub-task at R, and R's own at S: the tree across agents.
+    task.refresh_from_db()
+    assert task.metadata["webcap.delegations"] == [
+        {
+            "agent": "r",
+            "taskId": "remote-1",
+            "state": "TASK_STATE_COMPLETED",
+            "subtasks": [
+                {"agent": "s", "taskId": "s-1", "state": "TASK_STATE_COMPLETED", "subtasks": []}
+            ],
+        }
+    ]

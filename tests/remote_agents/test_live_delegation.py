@@ -41,6 +41,8 @@ class Net:
     alice: str  # A's caller
     b_key: str  # what A stores for B (user from-a on B)
     c_key: str  # what A stores for C (user from-a on C)
+    op_a: str  # operators, who read the audit logs
+    op_c: str
 
 
 def _register(server: LiveServer, operator: str, **body: Any) -> None:
@@ -83,6 +85,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
     try:
         operator_a = a.manage("apikey", "create", "ops", "--create-user", "--role", "operator")
         operator_c = c.manage("apikey", "create", "ops", "--create-user", "--role", "operator")
+        op_a, op_c = operator_a.strip().splitlines()[-1], operator_c.strip().splitlines()[-1]
         net = Net(
             a=a,
             b=b,
@@ -91,13 +94,17 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             alice=a.create_key("alice"),
             b_key=b.create_key("from-a"),
             c_key=c.create_key("from-a"),
+            op_a=op_a,
+            op_c=op_c,
         )
-        op_a, op_c = operator_a.strip().splitlines()[-1], operator_c.strip().splitlines()[-1]
+        # A and C are federated: each calls the other with a key of its own account there,
+        # and each knows which of its accounts is the other's (client_user).
+        from_c_key = a.create_key("from-c")
         timeouts = {"task_timeout_seconds": 30, "stream_idle_seconds": 10}
-        for name, server, key, policy in [
-            ("b", b, net.b_key, "never"),
-            ("b2", b, net.b_key, "untrusted"),
-            ("c", c, net.c_key, "never"),
+        for name, server, key, policy, client_user in [
+            ("b", b, net.b_key, "never", None),
+            ("b2", b, net.b_key, "untrusted", None),
+            ("c", c, net.c_key, "never", "from-c"),
         ]:
             _register(
                 a,
@@ -107,10 +114,10 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
                 approval_policy=policy,
                 credential_kind="bearer",
                 credential_secret=key,
+                client_user=client_user,
                 **timeouts,
             )
         _register(a, op_a, name="ref", card_url=_card(reference), approval_policy="never")
-        # C may delegate back to A: the two delegate to each other.
         _register(
             c,
             op_c,
@@ -118,7 +125,8 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Net]:
             card_url=_card(a),
             approval_policy="never",
             credential_kind="bearer",
-            credential_secret=a.create_key("from-c"),
+            credential_secret=from_c_key,
+            client_user="from-a",
             **timeouts,
         )
         yield net
@@ -268,6 +276,45 @@ def test_mutual_delegation_stops_at_the_depth_limit(net: Net):
     answer = _answer(task)
     assert "chain of 4 delegations" in answer
     assert "the limit is 3" in answer
+
+
+def _audit_rows(server: LiveServer, operator: str, **query: str) -> list[dict[str, Any]]:
+    response = httpx.get(
+        f"{server.url}/api/audit/",
+        params=query,
+        headers={"Authorization": f"Bearer {operator}"},
+        timeout=30,
+    )
+    assert response.status_code == 200, response.text
+    rows: list[dict[str, Any]] = response.json()["results"]
+    return rows
+
+
+def test_federated_webcaps_delegate_both_ways_name_each_other_and_report_the_tree(net: Net):
+    # A -> C -> A: each webcap calls the other as its own account there.
+    task = _send(net.a, net.alice, "ask c to ask a to federated hello")
+    assert task["status"]["state"] == "TASK_STATE_COMPLETED", task
+    assert "federated hello" in _answer(task)
+
+    # A's task lists its sub-task at C, and C's own at A, with their states.
+    shown = net.a.rpc(net.alice, "GetTask", {"id": task["id"]})["result"]
+    [at_c] = shown["metadata"]["webcap.delegations"]
+    assert (at_c["agent"], at_c["state"]) == ("c", "TASK_STATE_COMPLETED")
+    [back_at_a] = at_c["subtasks"]
+    assert (back_at_a["agent"], back_at_a["state"]) == ("a", "TASK_STATE_COMPLETED")
+    assert back_at_a["subtasks"] == []
+
+    # Each side's audit rows name the agent that called it.
+    on_c = _audit_rows(net.c, net.op_c, action="task.create", actor="from-a")
+    assert [r["target_id"] for r in on_c if r["target_id"] == at_c["taskId"]]
+    assert {r["extra"].get("callingAgent") for r in on_c} == {"a"}
+    on_a = _audit_rows(net.a, net.op_a, action="task.create", actor="from-c")
+    assert [r["target_id"] for r in on_a if r["target_id"] == back_at_a["taskId"]]
+    assert {r["extra"].get("callingAgent") for r in on_a} == {"c"}
+    # Alice is a person, not an agent: her rows carry no such name.
+    mine = _audit_rows(net.a, net.op_a, action="task.create", actor="alice")
+    assert mine
+    assert not [r for r in mine if "callingAgent" in r["extra"]]
 
 
 def test_a_killed_mid_delegation_resumes_bs_stream_without_repeating_a_chunk(net: Net):
