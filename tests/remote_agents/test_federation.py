@@ -134,7 +134,7 @@ def test_a_task_lists_its_delegations_as_a_tree_with_what_each_remote_reported()
     first = _delegation(task, b)
     delegation_progress(delegation=first, remote_task_id="b-1", state="TASK_STATE_WORKING")
     task.refresh_from_db()
-    assert task.metadata[TREE_KEY] == [
+    assert (task.metadata or {})[TREE_KEY] == [
         {"agent": "b", "taskId": "b-1", "state": "TASK_STATE_WORKING", "subtasks": []}
     ]
     second = _delegation(task, c)
@@ -146,7 +146,7 @@ def test_a_task_lists_its_delegations_as_a_tree_with_what_each_remote_reported()
         delegation=second, state="TASK_STATE_SUBMITTED", error="c could not be reached"
     )
     task.refresh_from_db()
-    assert task.metadata[TREE_KEY] == [
+    assert (task.metadata or {})[TREE_KEY] == [
         {
             "agent": "b",
             "taskId": "b-1",
@@ -163,8 +163,8 @@ def test_a_task_lists_its_delegations_as_a_tree_with_what_each_remote_reported()
         },
     ]
     # The client's own metadata is kept beside it; the admin reads the same tree.
-    assert task.metadata["mine"] == 1
-    assert task_federation(task=task)["subtasks"] == task.metadata[TREE_KEY]
+    assert (task.metadata or {})["mine"] == 1
+    assert task_federation(task=task)["subtasks"] == (task.metadata or {})[TREE_KEY]
 
 
 def test_a_reported_tree_is_cleaned_and_bounded():

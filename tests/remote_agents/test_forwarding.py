@@ -240,7 +240,7 @@ def test_the_fake_llm_delegates_with_the_stored_key_and_reads_the_remotes_answer
     )
     # The task lists its sub-task at R, and R's own at S: the tree across agents.
     task.refresh_from_db()
-    assert task.metadata["webcap.delegations"] == [
+    assert (task.metadata or {})["webcap.delegations"] == [
         {
             "agent": "r",
             "taskId": "remote-1",
