@@ -148,3 +148,42 @@ def test_the_admin_works_under_the_content_security_policy(
         policy = browser.execute_script("return document.querySelector('script[src]') !== null;")
         assert policy, path  # the page runs the admin's own script files
         assert _severe(browser) == [], path
+
+
+def test_a_tasks_page_draws_its_sub_tasks_at_other_agents_as_a_tree(
+    assistant_server: LiveServer, browser: webdriver.Chrome, screenshot: Screenshot
+):
+    key = user_with_password(assistant_server, "tree-admin", "a staff password 19")
+    message = {"messageId": "tree-1", "role": "ROLE_USER", "parts": [{"text": "hello"}]}
+    task = assistant_server.rpc(key, "SendMessage", {"message": message})["result"]["task"]
+    # The task delegated to b, which delegated to c in turn: what the delegate tool records.
+    assistant_server.manage(
+        "shell",
+        "-c",
+        "from accounts.models import User\n"
+        "from remote_agents.delegation import delegation_finish\n"
+        "from remote_agents.models import Delegation, RemoteAgent\n"
+        "User.objects.filter(username='tree-admin').update(is_staff=True, is_superuser=True)\n"
+        "b = RemoteAgent.objects.create(name='b', card_url='http://127.0.0.1:9/', card={})\n"
+        f"d = Delegation.objects.create(parent_task_id={task['id']!r}, remote_agent=b,\n"
+        "    remote_task_id='b-1', state='TASK_STATE_WORKING')\n"
+        "delegation_finish(delegation=d, state='TASK_STATE_COMPLETED', subtasks=[{'agent': 'c',\n"
+        "    'taskId': 'c-1', 'state': 'TASK_STATE_FAILED', 'error': 'c gave up',\n"
+        "    'subtasks': []}])",
+    )
+    browser.get(f"{assistant_server.url}/admin/login/")
+    browser.find_element(By.NAME, "username").send_keys("tree-admin")
+    browser.find_element(By.NAME, "password").send_keys("a staff password 19")
+    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    WebDriverWait(browser, WAIT).until(lambda b: b.find_elements(By.ID, "site-name"))
+    browser.get(f"{assistant_server.url}/admin/a2a/task/{task['id']}/change/")
+    section = WebDriverWait(browser, WAIT).until(lambda b: b.find_element(By.ID, "task-agents"))
+    browser.execute_script("arguments[0].scrollIntoView();", section)
+    screenshot(browser, "task-agents")
+    assert section.is_displayed()
+    outer = section.find_element(By.CSS_SELECTOR, "li.subtask[data-agent=b]")
+    inner = outer.find_element(By.CSS_SELECTOR, "ul li.subtask[data-agent=c]")
+    assert "b-1" in outer.text
+    assert "completed" in outer.text
+    assert inner.text.startswith("c task c-1: failed (c gave up)"), inner.text
+    assert _severe(browser) == []
