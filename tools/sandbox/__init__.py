@@ -142,9 +142,10 @@ def sandbox_run(
             output, errors = child.communicate(json.dumps(request).encode(), timeout=timeout)
         except subprocess.TimeoutExpired:
             _kill(child)
+            # Counted from the call's start: ``limit - timeout`` had passed before the child.
+            spent = limit - timeout + time.monotonic() - started
             raise SandboxError(
-                f"stopped after {_seconds(time.monotonic() - started)} s "
-                f"(limit {_seconds(limit)} s)"
+                f"stopped after {_seconds(spent)} s (limit {_seconds(limit)} s)"
             ) from None
         except BaseException:
             _kill(child)
@@ -157,9 +158,17 @@ def sandbox_run(
 
 
 def _kill(child: subprocess.Popen[bytes]) -> None:
+    """Kill the child's process group and reap the child."""
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(child.pid, signal.SIGKILL)
-    child.communicate()
+    try:
+        child.communicate(timeout=1)
+    except subprocess.TimeoutExpired:
+        # A process that left the group (setsid) still holds the pipes: stop reading them.
+        for pipe in (child.stdout, child.stderr):
+            if pipe is not None:
+                pipe.close()
+        child.wait()
 
 
 def _outcome(returncode: int, output: bytes, errors: bytes, policy: Sandbox) -> Any:
@@ -176,9 +185,14 @@ def _outcome(returncode: int, output: bytes, errors: bytes, policy: Sandbox) -> 
     logger.warning("Sandboxed tool ended with status %s: %s", returncode, tail)
     if returncode == EXIT_MEMORY or (returncode == 1 and "MemoryError" in tail):
         raise SandboxError(f"killed: exceeded its memory limit of {policy.memory_mb} MB")
-    if returncode in (-signal.SIGXCPU, -signal.SIGKILL):
-        # Nobody else sends SIGKILL before the wall deadline: it is the CPU limit's hard value.
+    if returncode == -signal.SIGXCPU:
         raise SandboxError(f"killed: exceeded its CPU time limit of {policy.cpu_seconds} s")
+    if returncode == -signal.SIGKILL:
+        # The CPU limit's hard value, or the kernel's out-of-memory killer: both send SIGKILL.
+        raise SandboxError(
+            f"killed: exceeded its CPU time limit of {policy.cpu_seconds} s, "
+            "or the machine ran out of memory"
+        )
     if returncode == EXIT_NETWORK_SETUP:
         raise SandboxError("the sandbox could not cut the tool off the network; it did not run")
     if returncode < 0:
