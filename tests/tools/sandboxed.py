@@ -54,3 +54,12 @@ def hoard(files: int) -> int:
 def words(text: str) -> int:
     """Count the words of text."""
     return len(text.split())
+
+
+def parent_environment() -> str:
+    """Try to read the worker's environment through /proc."""
+    try:
+        with open(f"/proc/{os.getppid()}/environ", "rb") as environ:
+            return environ.read().decode(errors="replace")
+    except OSError as exc:
+        return f"refused: {type(exc).__name__}"

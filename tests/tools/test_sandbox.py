@@ -138,6 +138,16 @@ ISOLATIONS = [
 
 
 @pytest.mark.parametrize("isolation", ISOLATIONS)
+def test_a_sandboxed_tool_cannot_read_the_workers_environment_through_proc(
+    register, monkeypatch, settings, isolation
+):
+    monkeypatch.setenv("DJANGO_SECRET_KEY", SECRETS["DJANGO_SECRET_KEY"])
+    settings.WEBCAP_SANDBOX_ISOLATION = isolation
+    # The kernel refuses it across user namespaces; the audit hook refuses it otherwise.
+    assert _run(register(sandboxed.parent_environment)) == "refused: PermissionError"
+
+
+@pytest.mark.parametrize("isolation", ISOLATIONS)
 def test_a_sandboxed_tool_cannot_reach_the_network(register, listener, settings, isolation):
     settings.WEBCAP_SANDBOX_ISOLATION = isolation
     error = _error(register(sandboxed.dial), port=listener.port)

@@ -66,9 +66,24 @@ def enter_network_namespace() -> str | None:
     return None
 
 
+def _foreign_proc(path: Any) -> bool:
+    """Whether path is under /proc but not this process's own entry (another's environment).
+
+    In a user namespace of its own the kernel already refuses that; without one, it is the
+    worker's environment (secrets) one open() away.
+    """
+    if not isinstance(path, (str, bytes)):
+        return False
+    parts = os.path.realpath(os.fsdecode(path)).split("/")
+    own = {"self", "thread-self", str(os.getpid())}
+    return len(parts) > 2 and parts[1] == "proc" and parts[2].isdigit() and parts[2] not in own
+
+
 def _refuse_network(event: str, args: tuple[Any, ...]) -> None:
     if event in BLOCKED_EVENTS:
         raise PermissionError(f"network access is not allowed in this sandbox ({event})")
+    if event == "open" and args and _foreign_proc(args[0]):
+        raise PermissionError("other processes are not readable in this sandbox")
 
 
 def _set_limits(limits: dict[str, int]) -> None:
