@@ -10,6 +10,7 @@ from django.core.checks import Error, Warning, register
 
 from accounts.roles import ROLES
 from tools.registry import REGISTRY, tools_load
+from tools.sandbox import isolation_active
 
 
 def model_missing() -> str | None:
@@ -77,3 +78,35 @@ def tools_configured(app_configs: Any, **kwargs: Any) -> list[Error]:
             )
         )
     return errors
+
+
+@register()
+def sandbox_isolation(app_configs: Any, **kwargs: Any) -> list[Warning | Error]:
+    """Say which network isolation sandboxed tools get here, when it is the weaker one."""
+    configured = settings.WEBCAP_SANDBOX_ISOLATION
+    if configured not in ("auto", "namespace", "audit-hook"):
+        return [
+            Error(
+                f"WEBCAP_SANDBOX_ISOLATION={configured!r} is not a known mode.",
+                hint="One of auto, namespace, audit-hook.",
+                id="webcap.E014",
+            )
+        ]
+    if not any(t.sandbox is not None and not t.sandbox.network for t in REGISTRY.values()):
+        return []
+    if isolation_active(configured) == "namespace":
+        return []
+    reason = (
+        "WEBCAP_SANDBOX_ISOLATION=audit-hook"
+        if configured == "audit-hook"
+        else "this machine does not allow unprivileged user namespaces"
+    )
+    return [
+        Warning(
+            f"Sandboxed tools are kept off the network by a Python audit hook only ({reason}); "
+            "code that reaches the C library directly is not stopped.",
+            hint="Allow unprivileged user namespaces (kernel.unprivileged_userns_clone=1, "
+            "user.max_user_namespaces > 0, a container runtime that permits unshare).",
+            id="webcap.W006",
+        )
+    ]

@@ -27,6 +27,11 @@ TOOL_CALL_DURATION = Histogram(
     ["tool"],
     buckets=FAST_BUCKETS,
 )
+TOOL_THREADS_ABANDONED = Counter(
+    "webcap_tool_threads_abandoned_total",
+    "Tool calls in the worker's thread that ran past their deadline and did not stop.",
+    ["tool"],
+)
 APPROVAL_WAIT = Histogram(
     "webcap_approval_wait_seconds",
     "Seconds a tool call waited for a person, by the decision that ended the wait.",
@@ -50,6 +55,11 @@ def tool_call_record(*, tool: str, outcome: str) -> None:
 def tool_run_record(*, tool: str, seconds: float) -> None:
     """Record how long a tool ran."""
     TOOL_CALL_DURATION.labels(tool_label(tool)).observe(seconds)
+
+
+def tool_thread_abandoned_record(*, tool: str) -> None:
+    """Count a thread left running by a call past its deadline (only sandboxes kill)."""
+    TOOL_THREADS_ABANDONED.labels(tool_label(tool)).inc()
 
 
 def approval_wait_record(

@@ -13,10 +13,12 @@ from __future__ import annotations
 import copy
 import importlib
 import inspect
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, TypeVar, get_type_hints
 
@@ -25,6 +27,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from accounts.models import User
 from accounts.roles import roles_of, tool_roles_default
+from tools.sandbox import Sandbox, SandboxError, isolation_active, sandbox_run
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -81,6 +84,9 @@ class Tool:
     audit_extra: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None
     # Whether the tool is offered now (a tool with nothing to act on is left out).
     offered: Callable[[], bool] | None = None
+    # The limits of a tool that runs in a child process (code that is not webcap's own);
+    # None: it runs in the worker's thread, and only stops at its deadline if it cooperates.
+    sandbox: Sandbox | None = None
 
     def retries_with_key(self) -> bool:
         """Whether an interrupted call runs again: the tool's default, or configuration."""
@@ -142,8 +148,24 @@ class Tool:
         return params
 
     def run(self, params: BaseModel) -> Any:
-        """Call the tool with validated arguments."""
-        return self.function(**params.model_dump())
+        """Call the tool with validated arguments (in the sandbox when it has one)."""
+        if self.sandbox is None:
+            return self.function(**params.model_dump())
+        call = current_call()
+        deadline = call.deadline if call is not None else None
+        left = self.timeout if deadline is None else deadline - time.monotonic()
+        try:
+            return sandbox_run(
+                module=self.function.__module__,
+                function=self.function.__name__,
+                arguments=params.model_dump(mode="json"),
+                policy=self.sandbox,
+                timeout=max(left, 0.0),
+                limit=self.timeout,
+                isolation=isolation_active(settings.WEBCAP_SANDBOX_ISOLATION),
+            )
+        except SandboxError as exc:
+            raise ToolError(str(exc)) from exc
 
 
 REGISTRY: dict[str, Tool] = {}
@@ -159,6 +181,17 @@ class CallContext:
     idempotency_key: str
     # 1 on the first run, 2 on the first run again after a crash, ...
     attempt: int
+    # time.monotonic() when the call must be done (its start plus its tool's timeout).
+    deadline: float | None = field(default=None, compare=False)
+    # Set when the call should stop (its deadline passed): a long-running tool checks
+    # ``stopped()`` now and then and returns or raises ToolError.
+    stop: threading.Event = field(default_factory=threading.Event, compare=False)
+
+    def stopped(self) -> bool:
+        """Return whether the call should stop now: told to, or past its deadline."""
+        return self.stop.is_set() or (
+            self.deadline is not None and time.monotonic() >= self.deadline
+        )
 
 
 _current_call: ContextVar[CallContext | None] = ContextVar("webcap_tool_call", default=None)
@@ -194,8 +227,14 @@ def tool(
     describe: Callable[[], str] | None = None,
     audit_extra: Callable[[str, dict[str, Any]], dict[str, Any]] | None = None,
     offered: Callable[[], bool] | None = None,
+    sandbox: Sandbox | None = None,
 ) -> Callable[[F], F]:
-    """Register a function as a tool; its annotated parameters become the argument schema."""
+    """Register a function as a tool; its annotated parameters become the argument schema.
+
+    With ``sandbox``, each call runs in a child process under those limits: the child imports
+    the function's module and looks the function up by name, so it must be a top-level
+    function of a module that imports without Django (tools/sandbox/__init__.py).
+    """
 
     def register(function: F) -> F:
         fields: dict[str, Any] = {}
@@ -204,6 +243,13 @@ def tool(
             default = ... if parameter.default is inspect.Parameter.empty else parameter.default
             fields[parameter.name] = (hints.get(parameter.name, Any), default)
         tool_name = name or function.__name__
+        if sandbox is not None and (
+            function.__qualname__ != function.__name__ or function.__module__ == "__main__"
+        ):
+            raise ValueError(
+                f"The sandboxed tool {tool_name!r} must be a top-level function of an "
+                "importable module: the sandbox finds it by module and name."
+            )
         if tool_name in REGISTRY:
             # A second tool of the same name would silently replace the first (a built-in).
             raise ValueError(f"A tool named {tool_name!r} is already registered.")
@@ -237,6 +283,7 @@ def tool(
             describe=describe,
             audit_extra=audit_extra,
             offered=offered,
+            sandbox=sandbox,
         )
         return function
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
@@ -22,7 +23,7 @@ from django.utils import timezone
 from a2a.models import Task
 from accounts.models import User
 from audit.services import audit_record
-from tools.metrics import tool_call_record, tool_run_record
+from tools.metrics import tool_call_record, tool_run_record, tool_thread_abandoned_record
 from tools.models import (
     FINISHED_STATUSES,
     ToolCall,
@@ -43,6 +44,12 @@ logger = logging.getLogger(__name__)
 # A call interrupted this many times (a tool that kills its worker) is not run again.
 MAX_ATTEMPTS = 3
 INTERRUPTED = "interrupted by a restart before it finished; not run again"
+# Seconds a call of a tool that is gone may run.
+DEFAULT_TIMEOUT = 10.0
+# Seconds past its deadline a sandboxed call has to report its own kill ("stopped after ...").
+SANDBOX_GRACE = 1.0
+# Seconds a timed-out call in the worker's thread has to stop before it counts as abandoned.
+STOP_GRACE = 0.5
 
 
 def tool_calls_recover(*, task: Task) -> None:
@@ -136,8 +143,23 @@ def _claim(call_id: Any) -> ToolCall | None:
     return ToolCall.objects.get(pk=call_id) if claimed else None
 
 
-def _execute(call_id: Any) -> None:
+@dataclass
+class _Clock:
+    """One call's own clock: when its thread started it, and the flag that tells it to stop."""
+
+    limit: float
+    started: float | None = None
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def deadline(self) -> float | None:
+        """Return when the call must be done (None until its thread has started)."""
+        return None if self.started is None else self.started + self.limit
+
+
+def _execute(call_id: Any, clock: _Clock | None = None) -> None:
     """Run one scheduled call in this thread and store its outcome."""
+    if clock is not None:
+        clock.started = time.monotonic()
     try:
         call = _claim(call_id)
         if call is None:
@@ -154,10 +176,12 @@ def _execute(call_id: Any) -> None:
             task_id=str(call.task_id),
             idempotency_key=call.idempotency_key,
             attempt=attempt,
+            deadline=clock.deadline() if clock is not None else None,
+            stop=clock.stop if clock is not None else threading.Event(),
         )
         started = time.monotonic()
         try:
-            # Set in this (pool) thread: a context variable does not cross threads.
+            # Set in this thread: a context variable does not cross threads.
             with calling(context):
                 result = found.run(found.validate(call.arguments))
         except ToolSuspended:
@@ -187,22 +211,84 @@ def _execute(call_id: Any) -> None:
         connection.close()
 
 
+def _start(call_id: Any, clock: _Clock) -> Future[None]:
+    """Run the call in a daemon thread of its own; return the future of its end.
+
+    A daemon thread, not a pool's: a thread abandoned past its deadline must not keep the
+    worker process from exiting.
+    """
+    future: Future[None] = Future()
+    future.set_running_or_notify_cancel()
+
+    def target() -> None:
+        try:
+            _execute(call_id, clock)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
+
+    threading.Thread(target=target, name=f"tool-{call_id}", daemon=True).start()
+    return future
+
+
 def tool_calls_run(*, calls: list[ToolCall]) -> None:
-    """Run scheduled calls, in parallel, each within its tool's timeout."""
-    if not calls:
+    """Run scheduled calls in parallel, each until its own deadline.
+
+    Each call's clock starts when its own thread starts it, and all calls are waited on
+    together, so one slow call never shortens or lengthens another's time. A sandboxed call
+    is killed by its sandbox at its deadline and reports that itself (``SANDBOX_GRACE``
+    gives it the time to). A call in the worker's thread past its deadline ends as an error
+    at once and is told to stop (``CallContext.stopped()``); if it does not cooperate, its
+    thread is abandoned, counted and logged: Python cannot stop a thread.
+    """
+    runs: dict[Future[None], tuple[ToolCall, _Clock, float]] = {}
+    for call in calls:
+        found = tool_get(call.tool)
+        clock = _Clock(limit=found.timeout if found else DEFAULT_TIMEOUT)
+        grace = SANDBOX_GRACE if found is not None and found.sandbox is not None else 0.0
+        runs[_start(call.pk, clock)] = (call, clock, grace)
+
+    def due(future: Future[None]) -> float | None:
+        _call, clock, grace = runs[future]
+        deadline = clock.deadline()
+        return None if deadline is None else deadline + grace
+
+    pending = set(runs)
+    timed_out: list[Future[None]] = []
+    while pending:
+        now = time.monotonic()
+        for future in [f for f in pending if (d := due(f)) is not None and now >= d]:
+            pending.discard(future)
+            timed_out.append(future)
+            call, clock, _grace = runs[future]
+            clock.stop.set()
+            _finish_if_executing(
+                call, status=ToolCallStatus.ERROR, error=f"timed out after {clock.limit:g} s"
+            )
+        deadlines = [d for f in pending if (d := due(f)) is not None]
+        # A thread that has not started yet has no deadline: look again shortly.
+        left = min(deadlines) - time.monotonic() if deadlines else 0.05
+        _done, pending = wait(pending, timeout=max(left, 0.0), return_when=FIRST_COMPLETED)
+    _abandoned(timed_out, runs)
+    for future in runs:
+        if future not in timed_out:
+            future.result()  # an error outside the tool (the database) fails the step
+
+
+def _abandoned(
+    timed_out: list[Future[None]], runs: dict[Future[None], tuple[ToolCall, _Clock, float]]
+) -> None:
+    """Count and log the timed-out calls whose threads did not stop when told to."""
+    if not timed_out:
         return
-    pool = ThreadPoolExecutor(max_workers=len(calls), thread_name_prefix="tool")
-    try:
-        futures = {call.pk: pool.submit(_execute, call.pk) for call in calls}
-        for call in calls:
-            found = tool_get(call.tool)
-            limit = found.timeout if found else 10.0
-            try:
-                futures[call.pk].result(timeout=limit)
-            except FutureTimeout:
-                # The thread cannot be stopped; its late result is ignored (not executing).
-                _finish_if_executing(
-                    call, status=ToolCallStatus.ERROR, error=f"timed out after {limit:g} s"
-                )
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)
+    _done, running = wait(timed_out, timeout=STOP_GRACE)
+    for future in running:
+        call = runs[future][0]
+        tool_thread_abandoned_record(tool=call.tool)
+        logger.warning(
+            "Tool call %s (%s) ran past its deadline and did not stop; its thread is "
+            "abandoned (only sandboxed tools are killed)",
+            call.pk,
+            call.tool,
+        )

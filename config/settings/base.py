@@ -600,6 +600,10 @@ WEBCAP_TOOLS_REQUIRE_APPROVAL: list[str] = env.list("WEBCAP_TOOLS_REQUIRE_APPROV
 # Tools with side effects whose calls, interrupted by a crash, run again with the same
 # Idempotency-Key (for downstreams known to honour it); others run at most once.
 WEBCAP_TOOLS_RETRY_WITH_KEY: list[str] = env.list("WEBCAP_TOOLS_RETRY_WITH_KEY", default=[])
+# How a sandboxed tool (@tool(sandbox=...)) is kept off the network: "namespace" (a user and
+# network namespace of its own, only a loopback that is down), "audit-hook" (a Python audit
+# hook that refuses sockets), or "auto": the namespace where the machine allows it.
+WEBCAP_SANDBOX_ISOLATION: str = env.str("WEBCAP_SANDBOX_ISOLATION", default="auto")
 # Delegation to remote agents (the delegate tool, remote_agents/): how many hops a chain of
 # delegations may have (A -> B -> A ... stops there), and how many characters of a remote
 # agent's final answer the model reads back.

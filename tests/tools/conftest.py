@@ -6,8 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from a2a import jobs
 from tests.fakellm import FakeLLM
 from tests.webhook import WebhookReceiver
+from tools import registry
 
 
 @pytest.fixture
@@ -40,3 +42,21 @@ def site(settings) -> Iterator[WebhookReceiver]:
     settings.WEBCAP_TOOL_HTTP_ALLOWED_HOSTS = ["127.0.0.1"]
     yield receiver
     receiver.close()
+
+
+@pytest.fixture
+def manual_jobs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Jobs are queued but not run: the test runs each step, as a worker would."""
+    queued: list[str] = []
+    monkeypatch.setattr(jobs.task_run_job, "delay", lambda task_id: queued.append(str(task_id)))
+    return queued
+
+
+@pytest.fixture
+def restored_registry() -> Iterator[None]:
+    """Tools the test registers are gone after it (the built-ins are loaded first)."""
+    registry.tools_load()
+    before = dict(registry.REGISTRY)
+    yield
+    registry.REGISTRY.clear()
+    registry.REGISTRY.update(before)

@@ -68,14 +68,6 @@ def keyed_tool() -> Iterator[None]:
     registry.REGISTRY.update(before)
 
 
-@pytest.fixture
-def manual_jobs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Jobs are queued but not run: the test runs each step, as a worker would."""
-    queued: list[str] = []
-    monkeypatch.setattr(jobs.task_run_job, "delay", lambda task_id: queued.append(str(task_id)))
-    return queued
-
-
 def _step(task_id: str) -> None:
     jobs.task_run_job.apply(args=(task_id,))
 
