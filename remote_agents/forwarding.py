@@ -151,7 +151,9 @@ class Forwarder:
         parts += [
             {"data": data} for data in parts_data(status.message.parts if status.message else None)
         ]
-        self.run.input_required(
+        # The parent takes the remote's state: auth-required stays auth-required.
+        pause = self.run.auth_required if kind == "authorization" else self.run.input_required
+        pause(
             parts=parts,
             metadata=self.metadata(remoteState=state, kind=QUESTION),
             in_transaction=lambda: delegation_progress(

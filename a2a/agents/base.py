@@ -160,6 +160,24 @@ class TaskRun:
             in_transaction=in_transaction,
         )
 
+    def auth_required(
+        self,
+        text: str | None = None,
+        *,
+        parts: list[dict[str, Any]] | None = None,
+        metadata: dict[str, Any] | None = None,
+        in_transaction: Callable[[], None] | None = None,
+    ) -> None:
+        """Pause the task until the client authorizes something (A2A auth-required); the
+        client's next message runs the task again, as after input-required."""
+        self._transition(
+            TaskState.AUTH_REQUIRED,
+            text,
+            parts,
+            metadata=metadata,
+            in_transaction=in_transaction,
+        )
+
 
 class Agent(ABC):
     """An agent webcap can run (the a2a.registry.AgentHooks), with the optional hooks' defaults.

@@ -100,6 +100,39 @@ class _Remote(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(payload)
             return
+        if self.path.startswith("/auth"):
+            payload = _sse(
+                request["id"],
+                [
+                    {
+                        "task": {
+                            "id": "remote-2",
+                            "contextId": "ctx-2",
+                            "status": {"state": "TASK_STATE_SUBMITTED"},
+                        }
+                    },
+                    {
+                        "statusUpdate": {
+                            "taskId": "remote-2",
+                            "contextId": "ctx-2",
+                            "status": {
+                                "state": "TASK_STATE_AUTH_REQUIRED",
+                                "message": {
+                                    "messageId": "m-auth",
+                                    "role": "ROLE_AGENT",
+                                    "parts": [{"text": "Sign in at https://r.example/login"}],
+                                },
+                            },
+                        }
+                    },
+                ],
+            )
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+            return
         if self.path.startswith("/silent"):
             time.sleep(3)
             return
@@ -250,3 +283,22 @@ def test_the_fake_llm_delegates_with_the_stored_key_and_reads_the_remotes_answer
             ],
         }
     ]
+
+
+@pytest.mark.usefixtures("assistant")
+def test_a_remotes_auth_required_becomes_the_parents_with_its_question(remote):
+    task, call = _delegate_to(remote, "/auth")
+    task.refresh_from_db()
+    assert task.state == TaskState.AUTH_REQUIRED
+    assert task.status_message is not None
+    assert task.status_message.parts[0]["text"] == "r asks: Sign in at https://r.example/login"
+    meta = (task.status_message.metadata or {})["webcap.delegation"]
+    assert (meta["agent"], meta["remoteState"]) == ("r", "TASK_STATE_AUTH_REQUIRED")
+    # The call waits for the parent's next message, which goes to the remote task.
+    assert call.status != ToolCallStatus.ERROR
+    delegation = Delegation.objects.get()
+    assert (delegation.remote_task_id, delegation.state, delegation.finished_at) == (
+        "remote-2",
+        "TASK_STATE_AUTH_REQUIRED",
+        None,
+    )
