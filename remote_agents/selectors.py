@@ -17,7 +17,7 @@ from a2a.client import ClientOptions, Credentials, Timeouts
 from accounts.models import User
 from accounts.roles import manages_remote_agents
 from common.errors import ApplicationError
-from remote_agents.credentials import secret_open
+from common.sealing import secret_open
 from remote_agents.models import CredentialKind, Delegation, RemoteAgent, SignatureStatus
 
 

@@ -65,7 +65,7 @@ if not SECRET_KEY:
         )
     SECRET_KEY = _embedded_secret_key()
 # Earlier secret keys, still accepted while they are rotated out (signed values, and the
-# remote agents' stored credentials: remote_agents/credentials.py).
+# remote agents' stored credentials: common/sealing.py).
 SECRET_KEY_FALLBACKS: list[str] = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
