@@ -23,7 +23,7 @@ from tests.factories import make_key, make_user, send
 from tests.fakellm import Text, ToolCalls
 from tests.tools.mcp_fixtures import STDIO_ARGS, STDIO_COMMAND, McpHttpServer
 from tools.models import ToolCall, ToolCallStatus, ToolVersion, VersionState
-from tools.registry import tool_get, tools_available
+from tools.registry import Tool, tool_get, tools_available
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -48,6 +48,12 @@ def manual_jobs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def admin_client() -> Client:
     admin = user_ensure(username="root", role="admin")
     return Client(headers={"Authorization": f"Bearer {make_key(admin)}"})
+
+
+def _tool(name: str) -> Tool:
+    found = tool_get(name)
+    assert found is not None
+    return found
 
 
 def _run(task_id: str) -> Task:
@@ -144,7 +150,7 @@ def test_a_new_version_is_published_pinned_and_retired(fake, mcp_http, admin_cli
         (2, "active"),
     ]
     assert add["current_version"] == "2"
-    assert tool_get("demo__add").description == "Add two integers and return the sum."
+    assert _tool("demo__add").description == "Add two integers and return the sum."
 
     pinned = admin_client.post(
         "/api/tools/demo__add/pin/", {"version": 1}, content_type="application/json"
@@ -157,6 +163,7 @@ def test_a_new_version_is_published_pinned_and_retired(fake, mcp_http, admin_cli
         "[deprecated version 1] Add two integers."
     )
     [call] = ToolCall.objects.filter(task=task)
+    assert call.source_version is not None
     assert (call.status, call.result, call.source_version.number) == (ToolCallStatus.SUCCESS, 2, 1)
     executed = AuditEvent.objects.get(action="toolcall.execute", target_id=str(call.pk))
     assert executed.extra["versionState"] == "deprecated"
@@ -204,15 +211,15 @@ def test_a_server_stopped_mid_call_is_a_clear_tool_error_and_the_task_goes_on(
 
 def test_disable_and_policy_change_what_the_assistant_is_offered(mcp_http, admin_client):
     _register(admin_client, name="demo", kind="mcp_http", url=mcp_http.url)
-    assert tool_get("demo__add").needs_approval() is False
+    assert _tool("demo__add").needs_approval() is False
     always = admin_client.post(
         "/api/tools/demo__add/policy/", {"approval": "always"}, content_type="application/json"
     )
     assert always.json()["requires_approval"] is True
-    assert tool_get("demo__add").needs_approval() is True
+    assert _tool("demo__add").needs_approval() is True
     assert admin_client.post("/api/tools/echo/disable/").json()["enabled"] is False
     assert "echo" not in {t.name for t in tools_available()}
-    assert tool_get("echo").refusal == "echo is disabled by an admin."
+    assert _tool("echo").refusal == "echo is disabled by an admin."
     assert admin_client.post("/api/tools/echo/enable/").json()["enabled"] is True
     assert "echo" in {t.name for t in tools_available()}
     assert AuditEvent.objects.filter(action="tool.policy").count() == 3
@@ -251,7 +258,7 @@ def test_drafts_wait_for_an_admin_to_publish_them(settings, mcp_http, admin_clie
     admin_client.post(f"/api/tools/sources/{source['id']}/refresh/")
     draft = ToolVersion.objects.get(offered_name="demo__add", number=2)
     assert draft.state == VersionState.DRAFT
-    assert tool_get("demo__add").version == "1"
+    assert _tool("demo__add").version == "1"
     published = admin_client.post(f"/api/tools/versions/{draft.pk}/publish/").json()
     assert (published["state"], published["published_by"]) == ("active", "root")
-    assert tool_get("demo__add").version == "2"
+    assert _tool("demo__add").version == "2"
