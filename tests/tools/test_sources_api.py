@@ -12,6 +12,8 @@ import pytest
 from django.test import Client
 
 from accounts.services import user_ensure
+from audit.models import AuditEvent
+from tests.admin_people import make_staff, signed_in
 from tests.factories import make_access_token, make_key
 from tests.tools.mcp_fixtures import STDIO_ARGS, STDIO_COMMAND
 from tools.models import SourceKind, ToolPolicy, ToolSource, ToolVersion, VersionState
@@ -146,3 +148,24 @@ def test_headers_are_write_only(settings):
     stored = ToolSource.objects.get(pk=world["source"]).headers_sealed
     assert stored.startswith("fernet:")
     assert "s3cret" not in stored
+
+
+def test_the_admin_shows_sources_and_moves_versions_through_the_services():
+    admin = make_staff("boss", "admin", superuser=True)
+    world = _world(admin)
+    client = signed_in(admin)
+    for path in (
+        "/admin/tools/toolsource/",
+        f"/admin/tools/toolsource/{world['source']}/change/",
+        "/admin/tools/toolversion/",
+        f"/admin/tools/toolversion/{world['active']}/change/",
+        "/admin/tools/toolpolicy/",
+    ):
+        assert client.get(path).status_code == 200, path
+    response = client.post(
+        "/admin/tools/toolversion/",
+        {"action": "retire", "_selected_action": [world["active"]]},
+    )
+    assert response.status_code == 302
+    assert ToolVersion.objects.get(pk=world["active"]).state == VersionState.RETIRED
+    assert AuditEvent.objects.filter(action="toolversion.state", actor=admin).count() == 1
