@@ -171,7 +171,7 @@ class PinSerializer(serializers.Serializer[Any]):
     version = serializers.IntegerField(allow_null=True, min_value=1)
 
 
-class RefreshSerializer(serializers.Serializer[Any]):
+class ToolSourceRefreshSerializer(serializers.Serializer[Any]):
     result = serializers.ChoiceField(choices=["unchanged", "changed", "failed"])
     source = ToolSourceSerializer()  # type: ignore[assignment]
     versions = ToolVersionSerializer(many=True)
@@ -287,6 +287,8 @@ class ToolSourceViewSet(_Managed):
     """Registered tool sources (admins and operators)."""
 
     serializer_class = ToolSourceSerializer
+    # For the schema (the id's type); requests read through the selectors.
+    queryset = ToolSource.objects.none()
 
     def _source(self, pk: str) -> ToolSource:
         self._manager("see tool sources")
@@ -320,7 +322,7 @@ class ToolSourceViewSet(_Managed):
             raise _refused(exc) from exc
         return Response(ToolSourceSerializer(source).data)
 
-    @extend_schema(request=None, responses=RefreshSerializer)
+    @extend_schema(request=None, responses=ToolSourceRefreshSerializer)
     @action(detail=True, methods=["post"])
     def refresh(self, request: Request, pk: str) -> Response:
         """List the server's tools again; a changed definition is a new version."""
@@ -339,6 +341,9 @@ class ToolSourceViewSet(_Managed):
 
 class ToolVersionViewSet(_Managed):
     """A version's lifecycle: draft -> active -> deprecated -> retired."""
+
+    # For the schema (the id's type); requests read through the selectors.
+    queryset = ToolVersion.objects.none()
 
     def _move(self, pk: str, state: str) -> Response:
         self._manager()
