@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -15,6 +14,7 @@ from accounts.services import user_ensure
 from audit.models import AuditEvent
 from tests.admin_people import make_staff, signed_in
 from tests.factories import make_access_token, make_key
+from tests.matrix import Endpoint, only
 from tests.tools.mcp_fixtures import STDIO_ARGS, STDIO_COMMAND
 from tools.models import SourceKind, ToolPolicy, ToolSource, ToolVersion, VersionState
 
@@ -26,16 +26,7 @@ MANAGERS = {"operator", "admin"}
 
 
 def _manages(ok: int) -> Callable[[str], int]:
-    return lambda caller: ok if caller in MANAGERS else 403
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    method: str
-    path: str
-    expect: Callable[[str], int]
-    body: dict[str, Any] | None = None
+    return only(MANAGERS, ok)
 
 
 STDIO = {"kind": "mcp_stdio", "command": STDIO_COMMAND, "args": STDIO_ARGS}
