@@ -344,6 +344,8 @@ class ToolVersionViewSet(_Managed):
 
     # For the schema (the id's type); requests read through the selectors.
     queryset = ToolVersion.objects.none()
+    # A move the lifecycle forbids (retired is final).
+    extra_error_statuses = {"publish": (409,), "deprecate": (409,), "retire": (409,)}
 
     def _move(self, pk: str, state: str) -> Response:
         self._manager()
