@@ -160,3 +160,10 @@ def test_the_admin_shows_sources_and_moves_versions_through_the_services():
     assert response.status_code == 302
     assert ToolVersion.objects.get(pk=world["active"]).state == VersionState.RETIRED
     assert AuditEvent.objects.filter(action="toolversion.state", actor=admin).count() == 1
+
+
+def test_a_malformed_id_is_a_404():
+    admin = user_ensure(username="root", role="admin")
+    client = Client(headers={"Authorization": f"Bearer {make_key(admin)}"})
+    assert client.get("/api/tools/sources/null,null/").status_code == 404
+    assert client.post("/api/tools/versions/x/retire/").status_code == 404

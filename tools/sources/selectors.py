@@ -6,6 +6,7 @@ endpoints (URLs, commands) are shown to admins and operators only (accounts/role
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -122,7 +123,7 @@ def tool_sources_all() -> QuerySet[ToolSource]:
 def tool_source_get(*, source_id: Any) -> ToolSource:
     """Return a source by id; ToolNotFound when there is none."""
     try:
-        return tool_sources_all().get(pk=source_id)
+        return tool_sources_all().get(pk=uuid.UUID(str(source_id)))
     except (ToolSource.DoesNotExist, ValueError, TypeError) as exc:
         raise ToolNotFound("no such tool source") from exc
 
