@@ -25,6 +25,7 @@ class Scope(models.TextChoices):
     AUDIT_READ = "audit:read", "Read the audit log (admins and operators)"
     KEYS_MANAGE = "keys:manage", "List, create and revoke the user's API keys"
     AGENTS_MANAGE = "agents:manage", "Register, change, refresh and delete remote agents"
+    TOOLS_MANAGE = "tools:manage", "Register tool sources, publish versions, set tool policies"
 
 
 class ApiKey(TimeStampedModel):

@@ -106,3 +106,8 @@ def manages_remote_agents(user: User) -> bool:
 def tool_roles_default() -> tuple[str, ...]:
     """Roles that may cause a tool to run when WEBCAP_TOOL_ROLES does not name it."""
     return (ADMIN, OPERATOR, APPROVER, USER)
+
+
+def manages_tools(user: User) -> bool:
+    """Admins and operators register tool sources, publish versions and set tool policies."""
+    return has_role(user, ADMIN, OPERATOR)

@@ -59,6 +59,11 @@ class Action(models.TextChoices):
     REMOTE_AGENT_UPDATE = "remoteagent.update", "Remote agent changed"
     REMOTE_AGENT_DELETE = "remoteagent.delete", "Remote agent deleted"
     REMOTE_AGENT_REFRESH = "remoteagent.refresh", "Remote agent card refreshed"
+    TOOL_SOURCE_REGISTER = "toolsource.register", "Tool source registered"
+    TOOL_SOURCE_UPDATE = "toolsource.update", "Tool source changed"
+    TOOL_SOURCE_REFRESH = "toolsource.refresh", "Tool source refreshed"
+    TOOL_VERSION_STATE = "toolversion.state", "Tool version published, deprecated or retired"
+    TOOL_POLICY = "tool.policy", "Tool enabled, disabled, approval or pin set"
 
 
 class Outcome(models.TextChoices):

@@ -31,7 +31,7 @@ from a2a.models import Message, Role, Task
 from a2a.protocol import types as wire
 from a2a.protocol.states import INTERRUPTED_STATES, state_from_wire
 from a2a.protocol.types import Part
-from remote_agents.credentials import CredentialUnreadable
+from common.sealing import CredentialUnreadable
 from remote_agents.delegation import (
     METADATA_KEY,
     TREE_KEY,

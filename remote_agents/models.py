@@ -110,7 +110,7 @@ class RemoteAgent(TimeStampedModel):
     credential_header = models.CharField(
         max_length=64, blank=True, default=DEFAULT_CREDENTIAL_HEADER
     )
-    # Encrypted at rest (remote_agents/credentials.py); empty when there is none.
+    # Encrypted at rest (common/sealing.py); empty when there is none.
     credential_secret = models.TextField(blank=True, default="")
 
     approval_policy = models.CharField(

@@ -18,7 +18,7 @@ from accounts.models import User
 from accounts.roles import manages_remote_agents
 from common.errors import ApplicationError
 from common.recent import Recent
-from remote_agents.credentials import secret_open
+from common.sealing import secret_open
 from remote_agents.models import CredentialKind, Delegation, RemoteAgent, SignatureStatus
 
 

@@ -47,6 +47,24 @@ def _fresh_cache() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _tool_sources(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Each test reads the tool sources of its own database (tools/sources/overlay.py); a test
+    without a database sees the built-in tools only."""
+    from tools.registry import overlay_set
+    from tools.sources.overlay import OVERLAY
+
+    uses_db = request.node.get_closest_marker("django_db") is not None or any(
+        name in request.fixturenames
+        for name in ("db", "transactional_db", "django_db_setup", "live_server")
+    )
+    OVERLAY.forget()
+    overlay_set(OVERLAY if uses_db else None)
+    yield
+    OVERLAY.forget()
+    overlay_set(OVERLAY)
+
+
+@pytest.fixture(autouse=True)
 def _fresh_log_context() -> Iterator[None]:
     """Ids a test bound for logging (a request id, a user id) must not name the next test's
     records: code called outside a request (auth, services) binds them in the test's thread."""

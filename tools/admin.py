@@ -22,12 +22,23 @@ from django.views.decorators.http import require_POST
 from a2a.admin_common import ProtocolAdminMixin, admin_user, json_summary, short_id
 from a2a.admin_filters import NamedChoiceFilter
 from a2a.selectors import APPROVE, task_allows
+from accounts.roles import manages_tools
 from audit.admin_mixins import AuditedAdminMixin
 from common.errors import ApplicationError
-from tools.models import LLMCall, ToolCall, ToolCallStatus, TranscriptEntry
+from tools.models import (
+    LLMCall,
+    ToolCall,
+    ToolCallStatus,
+    ToolPolicy,
+    ToolSource,
+    ToolVersion,
+    TranscriptEntry,
+    VersionState,
+)
 from tools.registry import REGISTRY, tools_load
 from tools.selectors import llm_calls_visible_to, tool_calls_visible_to
 from tools.services import tool_call_decide
+from tools.sources.services import tool_source_refresh, tool_source_update, tool_version_state_set
 
 # The decision reason the list's actions record (the model reads it with a rejection).
 ACTION_REASON = "decided in the admin"
@@ -213,3 +224,151 @@ class LLMCallAdmin(AuditedAdminMixin, admin.ModelAdmin[LLMCall]):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+# --- Tool sources and versions (tools/sources/) ----------------------------------------------
+# Read-mostly: sources are registered through /api/tools/ (their tools are listed first);
+# here admins and operators refresh, enable and disable sources and move versions along
+# their lifecycle, through the same services (and audit rows) as the API.
+
+
+def _tools_manager(request: HttpRequest) -> None:
+    if not manages_tools(admin_user(request)):
+        raise PermissionDenied("Only admins and operators manage tools.")
+
+
+class _ReadOnly:
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class ToolVersionInline(admin.TabularInline[ToolVersion, ToolSource]):
+    model = ToolVersion
+    fields = ("offered_name", "number", "state", "published_at", "published_by")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ToolSource)
+class ToolSourceAdmin(_ReadOnly, AuditedAdminMixin, admin.ModelAdmin[ToolSource]):
+    list_display = ("name", "kind", "enabled", "refreshed_at", "error", "created_by", "created_at")
+    list_filter = ("kind", "enabled")
+    search_fields = ("name", "url", "command")
+    readonly_fields = (
+        "id",
+        "name",
+        "kind",
+        "url",
+        "command",
+        "args",
+        "headers_set",
+        "enabled",
+        "refreshed_at",
+        "error",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
+    fields = readonly_fields
+    inlines = [ToolVersionInline]
+    actions = ["refresh", "enable", "disable"]
+
+    @admin.display(boolean=True, description="headers set")
+    def headers_set(self, source: ToolSource) -> bool:
+        return source.headers_set
+
+    @admin.action(description="List the server's tools again now")
+    def refresh(self, request: HttpRequest, queryset: QuerySet[ToolSource]) -> None:
+        _tools_manager(request)
+        for source in queryset.order_by("name"):
+            outcome = tool_source_refresh(
+                source=source, actor=admin_user(request), auth_method="session"
+            )
+            level = messages.WARNING if outcome.result == "failed" else messages.INFO
+            detail = f": {outcome.source.error}" if outcome.result == "failed" else ""
+            self.message_user(request, f"{source.name}: {outcome.result}{detail}", level)
+
+    def _enable(self, request: HttpRequest, queryset: QuerySet[ToolSource], on: bool) -> None:
+        _tools_manager(request)
+        for source in queryset.order_by("name"):
+            tool_source_update(
+                source=source, actor=admin_user(request), enabled=on, auth_method="session"
+            )
+        done = "enabled" if on else "disabled"
+        self.message_user(request, f"{queryset.count()} source(s) {done}.")
+
+    @admin.action(description="Enable selected")
+    def enable(self, request: HttpRequest, queryset: QuerySet[ToolSource]) -> None:
+        self._enable(request, queryset, True)
+
+    @admin.action(description="Disable selected")
+    def disable(self, request: HttpRequest, queryset: QuerySet[ToolSource]) -> None:
+        self._enable(request, queryset, False)
+
+
+@admin.register(ToolVersion)
+class ToolVersionAdmin(_ReadOnly, AuditedAdminMixin, admin.ModelAdmin[ToolVersion]):
+    list_display = ("offered_name", "number", "state", "source", "published_at", "published_by")
+    list_filter = ("state", "source")
+    search_fields = ("offered_name", "description")
+    readonly_fields = (
+        "source",
+        "tool_name",
+        "offered_name",
+        "number",
+        "state",
+        "description",
+        "schema",
+        "annotations",
+        "published_at",
+        "published_by",
+        "created_at",
+    )
+    fields = readonly_fields
+    actions = ["publish", "deprecate", "retire"]
+
+    @admin.display(description="input schema")
+    def schema(self, version: ToolVersion) -> str:
+        return json_summary(version.input_schema, limit=4000)
+
+    def _move(self, request: HttpRequest, queryset: QuerySet[ToolVersion], state: str) -> None:
+        _tools_manager(request)
+        for version in queryset.order_by("offered_name", "number"):
+            try:
+                tool_version_state_set(
+                    version=version, state=state, actor=admin_user(request), auth_method="session"
+                )
+            except ApplicationError as exc:
+                self.message_user(request, f"{version}: {exc.message}", messages.WARNING)
+            else:
+                self.message_user(request, f"{version.offered_name} v{version.number}: {state}.")
+
+    @admin.action(description="Publish (make active)")
+    def publish(self, request: HttpRequest, queryset: QuerySet[ToolVersion]) -> None:
+        self._move(request, queryset, VersionState.ACTIVE)
+
+    @admin.action(description="Deprecate")
+    def deprecate(self, request: HttpRequest, queryset: QuerySet[ToolVersion]) -> None:
+        self._move(request, queryset, VersionState.DEPRECATED)
+
+    @admin.action(description="Retire (calls are refused)")
+    def retire(self, request: HttpRequest, queryset: QuerySet[ToolVersion]) -> None:
+        self._move(request, queryset, VersionState.RETIRED)
+
+
+@admin.register(ToolPolicy)
+class ToolPolicyAdmin(_ReadOnly, AuditedAdminMixin, admin.ModelAdmin[ToolPolicy]):
+    list_display = ("name", "enabled", "approval", "pinned_version", "updated_by", "updated_at")
+    readonly_fields = list_display
+    fields = list_display

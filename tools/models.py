@@ -108,6 +108,14 @@ class ToolCall(TimeStampedModel):
     position = models.PositiveIntegerField()
     tool = models.CharField(max_length=64)
     tool_version = models.CharField(max_length=32, blank=True, default="")
+    # The exact published version of a tool from a source (an MCP server) the call ran.
+    source_version = models.ForeignKey(
+        "tools.ToolVersion",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="calls",
+    )
     # The arguments as the model sent them (decoded JSON when it was JSON).
     arguments = models.JSONField(default=dict)
     status = models.CharField(
@@ -182,3 +190,154 @@ class LLMCall(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.model} {self.outcome}"
+
+
+# --- Tool sources and versions ---------------------------------------------------------------
+
+
+class SourceKind(models.TextChoices):
+    MCP_HTTP = "mcp_http", "MCP server over streamable HTTP"
+    MCP_STDIO = "mcp_stdio", "MCP server over stdio"
+    # Later: tools behind plain HTTP endpoints, and Python entry-point packages.
+    HTTP = "http", "HTTP endpoint"
+    PACKAGE = "package", "Python package"
+
+
+SOURCE_NAME_MAX_LENGTH = 24
+
+
+class ToolSource(TimeStampedModel):
+    """A place tools come from at run time (an MCP server), registered without a restart.
+
+    Its tools are offered as ``<source name>__<tool name>``; what they are is kept in
+    ToolVersion rows, one per published definition.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.SlugField(max_length=SOURCE_NAME_MAX_LENGTH, unique=True)
+    kind = models.CharField(max_length=16, choices=SourceKind.choices)
+    # mcp_http: the endpoint (through the SSRF guard).
+    url = models.CharField(max_length=2048, blank=True, default="")
+    # mcp_stdio: the program an admin configured, and its arguments.
+    command = models.CharField(max_length=1024, blank=True, default="")
+    args = models.JSONField(default=list, blank=True)
+    # Headers sent to the server (a token), a JSON object sealed at rest (common/sealing.py).
+    headers_sealed = models.TextField(blank=True, default="")
+    enabled = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="tool_sources",
+    )
+    refreshed_at = models.DateTimeField(null=True, blank=True)
+    # Why the last discovery failed; empty after a good one.
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=SourceKind.values), name="toolsource_kind_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def headers_set(self) -> bool:
+        return bool(self.headers_sealed)
+
+
+class VersionState(models.TextChoices):
+    DRAFT = "draft"
+    ACTIVE = "active"
+    DEPRECATED = "deprecated"
+    RETIRED = "retired"
+
+
+class ToolVersion(TimeStampedModel):
+    """One published definition of one tool of a source; never edited, a change is a new row.
+
+    Only its state (draft -> active -> deprecated -> retired) and when and by whom it was
+    published change after it is written.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    source = models.ForeignKey(ToolSource, on_delete=models.CASCADE, related_name="versions")
+    # The tool's name on its source.
+    tool_name = models.CharField(max_length=128)
+    # The name the model calls it by: <source>__<tool>.
+    offered_name = models.CharField(max_length=64)
+    number = models.PositiveIntegerField()
+    description = models.TextField(blank=True, default="")
+    input_schema = models.JSONField(default=dict)
+    # The MCP tool annotations (readOnlyHint, destructiveHint, ...).
+    annotations = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=12, choices=VersionState.choices)
+    published_at = models.DateTimeField(null=True, blank=True)
+    published_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["source", "tool_name", "number"], name="toolversion_number_unique"
+            ),
+            models.CheckConstraint(
+                condition=Q(state__in=VersionState.values), name="toolversion_state_valid"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["offered_name", "-number"], name="toolversion_offered"),
+            models.Index(fields=["source", "state"], name="toolversion_source_state"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.offered_name} v{self.number} ({self.state})"
+
+
+class ApprovalMode(models.TextChoices):
+    # The tool's own default (a built-in's; an MCP tool's annotations).
+    DEFAULT = "default"
+    ALWAYS = "always"
+    NEVER = "never"
+
+
+class ToolPolicy(TimeStampedModel):
+    """What an admin set at run time for one tool (built-in or from a source), by its name."""
+
+    id = models.BigAutoField(primary_key=True)
+    name = models.CharField(max_length=64, unique=True)
+    enabled = models.BooleanField(default=True)
+    approval = models.CharField(
+        max_length=8, choices=ApprovalMode.choices, default=ApprovalMode.DEFAULT
+    )
+    # The version the assistant and workflows run (a source's tool); none: the newest active.
+    pinned_version = models.ForeignKey(
+        ToolVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name_plural = "tool policies"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(approval__in=ApprovalMode.values), name="toolpolicy_approval_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

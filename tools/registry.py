@@ -15,14 +15,16 @@ import importlib
 import inspect
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, Protocol, TypeVar, get_type_hints
 
+import jsonschema  # type: ignore[import-untyped]  # (no stubs in the lock)
 from django.conf import settings
+from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from accounts.models import User
@@ -87,14 +89,27 @@ class Tool:
     # The limits of a tool that runs in a child process (code that is not webcap's own);
     # None: it runs in the worker's thread, and only stops at its deadline if it cooperates.
     sandbox: Sandbox | None = None
+    # A tool from a source (tools/sources/): its JSON schema as the source published it
+    # (params then accepts any object; the schema checks it), and the ToolVersion row.
+    schema: dict[str, Any] | None = None
+    version_id: int | None = None
+    # Set at run time (tools/sources/overlay.py): True or False overrides requires_approval;
+    # a refusal (a retired version, a disabled tool) is the error every call of it gets.
+    approval_override: bool | None = None
+    refusal: str = ""
 
     def retries_with_key(self) -> bool:
         """Whether an interrupted call runs again: the tool's default, or configuration."""
         return self.retry_with_key or self.name in settings.WEBCAP_TOOLS_RETRY_WITH_KEY
 
     def needs_approval(self) -> bool:
-        """Whether calls wait for a person: the tool's default, or forced by configuration."""
-        return self.requires_approval or self.name in settings.WEBCAP_TOOLS_REQUIRE_APPROVAL
+        """Whether calls wait for a person: forced by configuration, set by an admin, or the
+        tool's default."""
+        if self.name in settings.WEBCAP_TOOLS_REQUIRE_APPROVAL:
+            return True
+        if self.approval_override is not None:
+            return self.approval_override
+        return self.requires_approval
 
     def is_offered(self) -> bool:
         """Whether the model is offered the tool now."""
@@ -104,7 +119,7 @@ class Tool:
         """Return why this call waits for a person, or None when it runs without asking."""
         if self.needs_approval():
             return self.approval_reason or f"{self.name} needs approval."
-        if self.approval is not None:
+        if self.approval is not None and self.approval_override is None:
             return self.approval(params)
         return None
 
@@ -120,7 +135,8 @@ class Tool:
         # Built once per Tool: schema generation is the costly part, and a Tool never changes.
         # Registering, replacing or removing a tool replaces the registry's Tool object, so
         # the memo goes with it (tests/tools/test_spec_cache.py).
-        parameters = _strip_titles(self.params.model_json_schema())
+        schema = self.params.model_json_schema() if self.schema is None else self.schema
+        parameters = _strip_titles(schema)
         parameters.setdefault("properties", {})
         return {
             "type": "function",
@@ -133,8 +149,14 @@ class Tool:
 
     def validate(self, arguments: Any) -> BaseModel:
         """Return the validated arguments or raise ToolError saying which field is wrong."""
+        if self.refusal:
+            raise ToolError(self.refusal)
         if not isinstance(arguments, dict):
             raise ToolError("arguments must be a JSON object")
+        if self.schema is not None:
+            problem = jsonschema_problem(self.schema, arguments)
+            if problem is not None:
+                raise ToolError(f"invalid arguments: {problem}")
         try:
             params = self.params.model_validate(arguments)
         except ValidationError as exc:
@@ -168,7 +190,48 @@ class Tool:
             raise ToolError(str(exc)) from exc
 
 
+def jsonschema_problem(schema: dict[str, Any], instance: Any) -> str | None:
+    """Return what is wrong with instance under a JSON schema, or None when it is valid."""
+    validator_class = jsonschema.validators.validator_for(schema, default=Draft202012Validator)
+    try:
+        error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(instance))
+    except jsonschema.exceptions.SchemaError as exc:
+        return f"the tool's schema is invalid: {exc.message}"
+    if error is None:
+        return None
+    where = ".".join(str(p) for p in error.absolute_path) or "arguments"
+    return f"{where}: {error.message}"
+
+
 REGISTRY: dict[str, Tool] = {}
+
+
+class Overlay(Protocol):
+    """What tool sources add at run time (tools/sources/overlay.py, set in tools/apps.py)."""
+
+    def tools(self) -> Mapping[str, Tool]:
+        """Return the tools of the enabled sources, by the name the model calls them."""
+
+    def adjust(self, tool: Tool) -> Tool:
+        """Return tool with what admins set at run time (approval, disabled) applied."""
+
+
+_overlay: Overlay | None = None
+
+
+def overlay_set(overlay: Overlay | None) -> None:
+    """Install what tool sources add to the registry (None: built-in tools only)."""
+    global _overlay
+    _overlay = overlay
+
+
+def _lookup(name: str) -> Tool | None:
+    found = REGISTRY.get(name)
+    if _overlay is None:
+        return found
+    if found is None:
+        found = _overlay.tools().get(name)
+    return None if found is None else _overlay.adjust(found)
 
 
 @dataclass(frozen=True)
@@ -302,7 +365,7 @@ def tools_load() -> None:
 def tool_get(name: str) -> Tool | None:
     """Return the registered tool of that name."""
     tools_load()
-    return REGISTRY.get(name)
+    return _lookup(name)
 
 
 def tool_roles(name: str) -> frozenset[str]:
@@ -327,10 +390,14 @@ def tools_available(*, user: User | None = None) -> list[Tool]:
     tools_load()
 
     enabled = settings.WEBCAP_TOOLS_ENABLED
-    return [
-        REGISTRY[n]
-        for n in sorted(REGISTRY)
-        if (not enabled or n in enabled)
-        and (user is None or tool_allowed_for(name=n, user=user))
-        and REGISTRY[n].is_offered()
-    ]
+    names = {n for n in REGISTRY if not enabled or n in enabled}
+    if _overlay is not None:
+        names.update(_overlay.tools())
+    offered = []
+    for name in sorted(names):
+        if user is not None and not tool_allowed_for(name=name, user=user):
+            continue
+        found = _lookup(name)
+        if found is not None and not found.refusal and found.is_offered():
+            offered.append(found)
+    return offered

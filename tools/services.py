@@ -129,6 +129,7 @@ def _validated(call: ToolCall, raw_arguments: str, owner: User) -> None:
         call.status, call.error = ToolCallStatus.ERROR, f"unknown tool {call.tool!r}"
         return
     call.tool_version = found.version
+    call.source_version_id = found.version_id
     if not tool_allowed_for(name=call.tool, user=owner):
         # The model was not offered this tool, but named it anyway.
         _refuse_by_role(call, owner)

@@ -65,7 +65,7 @@ if not SECRET_KEY:
         )
     SECRET_KEY = _embedded_secret_key()
 # Earlier secret keys, still accepted while they are rotated out (signed values, and the
-# remote agents' stored credentials: remote_agents/credentials.py).
+# remote agents' stored credentials: common/sealing.py).
 SECRET_KEY_FALLBACKS: list[str] = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS: list[str] = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
@@ -431,6 +431,28 @@ WEBCAP_REMOTE_AGENT_REFRESH_SECONDS: float = env.float(
     "WEBCAP_REMOTE_AGENT_REFRESH_SECONDS", default=300.0
 )
 
+# --- Tool sources (tools/sources/, docs/tools.md "Tool sources (MCP servers)") ----------------
+# Hosts (or host:port) an MCP server's URL may use although they are loopback or private: for
+# local testing and trusted internal servers only.
+WEBCAP_TOOL_SOURCE_ALLOWED_HOSTS: list[str] = env.list(
+    "WEBCAP_TOOL_SOURCE_ALLOWED_HOSTS", default=[]
+)
+# Seconds one call of a source's tool, and one listing of a server's tools, may take.
+WEBCAP_TOOL_SOURCE_CALL_TIMEOUT: float = env.float("WEBCAP_TOOL_SOURCE_CALL_TIMEOUT", default=30.0)
+WEBCAP_TOOL_SOURCE_LIST_TIMEOUT: float = env.float("WEBCAP_TOOL_SOURCE_LIST_TIMEOUT", default=15.0)
+# Whether a changed tool definition found on refresh is active at once (else a draft that an
+# admin publishes).
+WEBCAP_TOOL_SOURCE_AUTOPUBLISH: bool = env.bool("WEBCAP_TOOL_SOURCE_AUTOPUBLISH", default=True)
+# How often beat lists every enabled source's tools again, in seconds.
+WEBCAP_TOOL_SOURCE_REFRESH_SECONDS: float = env.float(
+    "WEBCAP_TOOL_SOURCE_REFRESH_SECONDS", default=600.0
+)
+# How often a process looks at the registry version in the cache (a change elsewhere reaches
+# it within this many seconds).
+WEBCAP_TOOL_REGISTRY_CHECK_SECONDS: float = env.float(
+    "WEBCAP_TOOL_REGISTRY_CHECK_SECONDS", default=1.0
+)
+
 # --- Channels and Celery ----------------------------------------------------------------------
 CELERY_BROKER_URL: str = env.str("CELERY_BROKER_URL", default=REDIS_URL or "memory://localhost/")
 CELERY_RESULT_BACKEND = None
@@ -457,6 +479,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "remote_agents.jobs.remote_agents_refresh_job",
         "schedule": WEBCAP_REMOTE_AGENT_REFRESH_SECONDS,
         "options": {"expires": WEBCAP_REMOTE_AGENT_REFRESH_SECONDS},
+    },
+    "tool-sources-refresh": {
+        "task": "tools.jobs.tool_sources_refresh_job",
+        "schedule": WEBCAP_TOOL_SOURCE_REFRESH_SECONDS,
+        "options": {"expires": WEBCAP_TOOL_SOURCE_REFRESH_SECONDS},
     },
     "tasks-orphaned-sweep": {
         "task": "a2a.jobs.tasks_orphaned_sweep_job",

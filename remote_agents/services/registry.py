@@ -16,8 +16,8 @@ from a2a.protocol.signatures import TrustPolicy
 from accounts.models import User
 from audit.models import Action
 from audit.services import audit_record
+from common.sealing import secret_seal
 from remote_agents.cards import CardChecked
-from remote_agents.credentials import secret_seal
 from remote_agents.models import (
     DEFAULT_CREDENTIAL_HEADER,
     NAME_MAX_LENGTH,

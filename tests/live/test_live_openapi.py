@@ -85,6 +85,18 @@ checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403",
 include-path-regex = "^/api/agents/"
 include-method = "PATCH"
 checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+
+# Registering a tool source lists the server's tools first (a server that cannot be reached
+# is a 400), and a pin names a version that must exist: no schema can foresee either.
+[[operations]]
+include-path-regex = "^/api/tools/"
+include-method = "POST"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
+
+[[operations]]
+include-path-regex = "^/api/tools/"
+include-method = "PATCH"
+checks.positive_data_acceptance.expected-statuses = ["2xx", "400", "401", "403", "404", "409"]
 """
 
 

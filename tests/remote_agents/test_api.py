@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from audit.models import AuditEvent
 from remote_agents.models import Delegation, RemoteAgent
 from remote_agents.services import remote_agent_register
 from tests.factories import make_access_token, make_key, wire_message
+from tests.matrix import Endpoint, only
 from tests.remote_agents.cardsite import card
 
 pytestmark = [pytest.mark.django_db, pytest.mark.live]
@@ -33,20 +33,11 @@ MANAGERS = {"operator", "admin"}
 
 
 def _manages(ok: int) -> Callable[[str], int]:
-    return lambda caller: ok if caller in MANAGERS else 403
+    return only(MANAGERS, ok)
 
 
 def _sees_disabled(ok: int) -> Callable[[str], int]:
-    return lambda caller: ok if caller in MANAGERS else 404
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    method: str
-    path: str
-    expect: Callable[[str], int]
-    body: dict[str, Any] | None = None
+    return only(MANAGERS, ok, otherwise=404)
 
 
 ENDPOINTS = (

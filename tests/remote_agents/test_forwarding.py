@@ -16,7 +16,7 @@ import pytest
 from a2a.models import Task, TaskState
 from a2a.services.tasks import SendResult, message_send
 from audit.models import AuditEvent
-from remote_agents.credentials import secret_seal
+from common.sealing import secret_seal
 from remote_agents.models import Delegation, RemoteAgent
 from remote_agents.tools import FENCE_CLOSE, FENCE_OPEN
 from tests.factories import make_user, wire_message

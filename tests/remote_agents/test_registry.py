@@ -16,7 +16,7 @@ from django.utils import timezone
 from a2a.protocol.signatures import card_sign
 from audit.models import AuditEvent
 from common.jws import key_generate, public_jwks
-from remote_agents.credentials import secret_open
+from common.sealing import secret_open
 from remote_agents.jobs import remote_agents_refresh_job
 from remote_agents.models import RemoteAgent
 from remote_agents.selectors import (

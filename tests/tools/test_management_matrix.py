@@ -22,6 +22,7 @@ from a2a.services.shares import task_share_set
 from accounts.models import ApiKey
 from accounts.services import api_key_create, user_ensure
 from tests.factories import make_access_token, make_key
+from tests.matrix import Endpoint
 from tests.tools.helpers import pending_approval
 from tools.models import ToolCall
 
@@ -51,17 +52,6 @@ class World:
     task: str
     call: str
     owner_key_id: str
-
-
-@dataclass(frozen=True)
-class Endpoint:
-    name: str
-    method: str
-    path: str
-    expect: Callable[[str], int]
-    body: dict[str, Any] | None = None
-    # Answers anonymous callers too (the OpenAPI description holds no data).
-    public: bool = False
 
 
 def _by_visibility(ok: int, *, allowed: set[str]) -> Callable[[str], int]:
