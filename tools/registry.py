@@ -147,10 +147,18 @@ class Tool:
             self.check(params)
         return params
 
+    def invoke(self, arguments: Any, context: CallContext) -> Any:
+        """Validate the arguments and run the call as context (the worker's and run_tool's way)."""
+        # Set in the calling thread: a context variable does not cross threads.
+        with calling(context):
+            return self.run(self.validate(arguments))
+
     def run(self, params: BaseModel) -> Any:
         """Call the tool with validated arguments (in the sandbox when it has one)."""
         if self.sandbox is None:
-            return self.function(**params.model_dump())
+            # dict(params), not model_dump(): a parameter typed as a pydantic model gets that
+            # model, not a dict (a sandboxed call gets JSON, which is all a process boundary takes).
+            return self.function(**dict(params))
         call = current_call()
         deadline = call.deadline if call is not None else None
         left = self.timeout if deadline is None else deadline - time.monotonic()
@@ -171,9 +179,19 @@ class Tool:
 REGISTRY: dict[str, Tool] = {}
 
 
+def timed_out_message(limit: float) -> str:
+    """Return the error the model reads for a call stopped at its deadline."""
+    return f"timed out after {limit:g} s"
+
+
+def failed_message(exc: BaseException) -> str:
+    """Return the error the model reads for a tool that raised something other than ToolError."""
+    return f"the tool failed: {type(exc).__name__}"
+
+
 @dataclass(frozen=True)
 class CallContext:
-    """The tool call being run, for a tool that hands its idempotency key on."""
+    """The tool call being run: its task, its caller, its idempotency key, its deadline."""
 
     call_id: str
     task_id: str
@@ -183,6 +201,8 @@ class CallContext:
     attempt: int
     # time.monotonic() when the call must be done (its start plus its tool's timeout).
     deadline: float | None = field(default=None, compare=False)
+    # The username of the task's owner: on whose behalf the tool runs ("" when unknown).
+    caller: str = field(default="", compare=False)
     # Set when the call should stop (its deadline passed): a long-running tool checks
     # ``stopped()`` now and then and returns or raises ToolError.
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
