@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.metadata
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,11 +25,14 @@ from functools import cached_property
 from typing import Any, TypeVar, get_type_hints
 
 from django.conf import settings
+from django.core.cache import caches
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from accounts.models import User
 from accounts.roles import roles_of, tool_roles_default
 from tools.sandbox import Sandbox, SandboxError, isolation_active, sandbox_run
+
+logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -313,10 +318,77 @@ def tool(
 def tools_load() -> None:
     """Import the modules of WEBCAP_TOOL_MODULES, which register their tools.
 
-    The built-in tools register when the app is ready (tools/apps.py).
+    The built-in tools register when the app is ready (tools/apps.py), the tools of
+    installed packages then too (``tool_packages_load``).
     """
     for module in settings.WEBCAP_TOOL_MODULES:
         importlib.import_module(module)
+
+
+# --- Tool packages: installed distributions with ``webcap.tools`` entry points ------------------
+
+PACKAGE_GROUP = "webcap.tools"
+# Tool name -> the distribution whose entry point registered it.
+PACKAGE_TOOLS: dict[str, str] = {}
+# Distribution -> why its entry point could not be loaded (reported by a system check).
+PACKAGE_ERRORS: dict[str, str] = {}
+# The runtime choice of enabled packages (distribution names); unset: the setting.
+# A key of the "tools" cache, not a row: every web and worker process and the management
+# command share that cache (Redis in production, a file under var/ when embedded), so
+# enabling needs no restart, and no migration clashes with the tool catalogue's models,
+# into which this is to be folded (a ToolSource of kind "package").
+PACKAGES_ENABLED_KEY = "webcap:tool-packages:enabled"
+
+
+def tool_packages_load() -> None:
+    """Import the module each ``webcap.tools`` entry point names; record what it registered.
+
+    A package that fails to import is logged and remembered (system check webcap.W015),
+    never a failure of the server's start.
+    """
+    for entry_point in importlib.metadata.entry_points(group=PACKAGE_GROUP):
+        package = entry_point.dist.name if entry_point.dist is not None else entry_point.name
+        before = set(REGISTRY)
+        try:
+            importlib.import_module(entry_point.module)
+        except Exception as exc:
+            logger.exception(
+                "Tool package %s (entry point %s = %s) could not be loaded",
+                package,
+                entry_point.name,
+                entry_point.value,
+            )
+            PACKAGE_ERRORS[package] = f"{type(exc).__name__}: {exc}"
+            continue
+        PACKAGE_ERRORS.pop(package, None)
+        for name in set(REGISTRY) - before:
+            PACKAGE_TOOLS[name] = package
+
+
+def tool_packages() -> dict[str, list[str]]:
+    """Return each loaded tool package with the names of its tools."""
+    packages: dict[str, list[str]] = {}
+    for name, package in sorted(PACKAGE_TOOLS.items()):
+        packages.setdefault(package, []).append(name)
+    return packages
+
+
+def tool_packages_enabled() -> frozenset[str]:
+    """Return the packages whose tools are offered: the runtime choice, else the setting."""
+    chosen = caches["tools"].get(PACKAGES_ENABLED_KEY)
+    return frozenset(settings.WEBCAP_TOOL_PACKAGES_ENABLED if chosen is None else chosen)
+
+
+def tool_enabled(name: str, enabled_packages: frozenset[str] | None = None) -> bool:
+    """Return whether the tool may be offered and run: WEBCAP_TOOLS_ENABLED, and its package."""
+    if settings.WEBCAP_TOOLS_ENABLED and name not in settings.WEBCAP_TOOLS_ENABLED:
+        return False
+    package = PACKAGE_TOOLS.get(name)
+    if package is None:
+        return True
+    if enabled_packages is None:
+        enabled_packages = tool_packages_enabled()
+    return package in enabled_packages
 
 
 def tool_get(name: str) -> Tool | None:
@@ -342,15 +414,16 @@ def tool_allowed_for(*, name: str, user: User) -> bool:
 def tools_available(*, user: User | None = None) -> list[Tool]:
     """Return the tools the agent offers the model, in name order.
 
-    With a user (the task's owner), only the tools the user's roles may cause to run.
+    With a user (the task's owner), only the tools the user's roles may cause to run; a
+    package's tools only while the package is enabled.
     """
     tools_load()
-
-    enabled = settings.WEBCAP_TOOLS_ENABLED
+    # Read once per offer: a package enabled at run time is offered from the next turn on.
+    packages = tool_packages_enabled()
     return [
         REGISTRY[n]
         for n in sorted(REGISTRY)
-        if (not enabled or n in enabled)
+        if tool_enabled(n, packages)
         and (user is None or tool_allowed_for(name=n, user=user))
         and REGISTRY[n].is_offered()
     ]
