@@ -25,7 +25,7 @@ from functools import cached_property
 from typing import Any, TypeVar, get_type_hints
 
 from django.conf import settings
-from django.core.cache import caches
+from django.core.cache import BaseCache, caches
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from accounts.models import User
@@ -373,9 +373,21 @@ def tool_packages() -> dict[str, list[str]]:
     return packages
 
 
+def tool_state_cache() -> BaseCache:
+    """Return the cache that holds the runtime tool state ("tools", else the default)."""
+    return caches["tools" if "tools" in settings.CACHES else "default"]
+
+
 def tool_packages_enabled() -> frozenset[str]:
-    """Return the packages whose tools are offered: the runtime choice, else the setting."""
-    chosen = caches["tools"].get(PACKAGES_ENABLED_KEY)
+    """Return the packages whose tools are offered: the runtime choice, else the setting.
+
+    An unreachable cache is the setting: a model turn goes on without the runtime choice.
+    """
+    try:
+        chosen = tool_state_cache().get(PACKAGES_ENABLED_KEY)
+    except Exception:
+        logger.warning("The tools cache is unreachable; tool packages as configured at start")
+        chosen = None
     return frozenset(settings.WEBCAP_TOOL_PACKAGES_ENABLED if chosen is None else chosen)
 
 

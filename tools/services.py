@@ -17,7 +17,6 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.cache import caches
 from django.db import transaction
 from django.utils import timezone
 
@@ -47,6 +46,7 @@ from tools.registry import (
     tool_packages,
     tool_packages_enabled,
     tool_roles,
+    tool_state_cache,
 )
 from tools.selectors import tool_calls_visible_to
 
@@ -124,7 +124,7 @@ def tool_package_enable(*, package: str, enabled: bool, actor: User | None = Non
         chosen.add(package)
     else:
         chosen.discard(package)
-    caches["tools"].set(PACKAGES_ENABLED_KEY, sorted(chosen), None)
+    tool_state_cache().set(PACKAGES_ENABLED_KEY, sorted(chosen), None)
     # Logged, not audited yet: a new audit action needs a migration of audit, which would
     # clash with the tool catalogue's; the catalogue's ToolSource rows take this over.
     logger.info(

@@ -174,3 +174,30 @@ def test_tool_new_refuses_an_existing_directory(tmp_path):
     (tmp_path / "weather").mkdir()
     with pytest.raises(CommandError, match=r"weather already exists; choose another name"):
         call_command("tool", "new", "weather", "--dir", str(tmp_path))
+
+
+LOCMEM = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "packages"}
+
+
+def test_without_a_tools_cache_the_choice_is_kept_in_the_default_cache(install, settings):
+    install("webcap-pkgone", TOOL_MODULE)
+    registry.tool_packages_load()
+    settings.CACHES = {"default": LOCMEM}
+
+    tool_package_enable(package="webcap-pkgone", enabled=True)
+
+    assert registry.tool_packages_enabled() == {"webcap-pkgone"}
+
+
+def test_an_unreachable_tools_cache_means_the_packages_enabled_at_start(settings, caplog):
+    settings.WEBCAP_TOOL_PACKAGES_ENABLED = ["webcap-pkgone"]
+    settings.CACHES = {
+        "default": LOCMEM,
+        "tools": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": "redis://127.0.0.1:1/0",
+        },
+    }
+
+    assert registry.tool_packages_enabled() == {"webcap-pkgone"}
+    assert "The tools cache is unreachable" in caplog.text
