@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from accounts.roles import ROLES
-from tools.registry import REGISTRY, tools_load
+from tools.registry import PACKAGE_ERRORS, REGISTRY, tools_load
 from tools.sandbox import isolation_active
 
 
@@ -109,4 +109,18 @@ def sandbox_isolation(app_configs: Any, **kwargs: Any) -> list[Warning | Error]:
             "user.max_user_namespaces > 0, a container runtime that permits unshare).",
             id="webcap.W006",
         )
+    ]
+
+
+@register()
+def tool_packages_loaded(app_configs: Any, **kwargs: Any) -> list[Warning]:
+    """Name each installed tool package whose entry point did not load (the server still starts)."""
+    return [
+        Warning(
+            f"The tool package {package!r} could not be loaded: {error}. Its tools are missing.",
+            hint="Fix or uninstall the package; its entry point in the 'webcap.tools' group "
+            "names a module that must import.",
+            id="webcap.W015",
+        )
+        for package, error in sorted(PACKAGE_ERRORS.items())
     ]

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import copy
 import importlib
+import importlib.metadata
 import inspect
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -24,12 +26,15 @@ from typing import Any, Protocol, TypeVar, get_type_hints
 
 import jsonschema  # type: ignore[import-untyped]  # (no stubs in the lock)
 from django.conf import settings
+from django.core.cache import BaseCache, caches
 from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from accounts.models import User
 from accounts.roles import roles_of, tool_roles_default
 from tools.sandbox import Sandbox, SandboxError, isolation_active, sandbox_run
+
+logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -169,10 +174,18 @@ class Tool:
             self.check(params)
         return params
 
+    def invoke(self, arguments: Any, context: CallContext) -> Any:
+        """Validate the arguments and run the call as context (the worker's and run_tool's way)."""
+        # Set in the calling thread: a context variable does not cross threads.
+        with calling(context):
+            return self.run(self.validate(arguments))
+
     def run(self, params: BaseModel) -> Any:
         """Call the tool with validated arguments (in the sandbox when it has one)."""
         if self.sandbox is None:
-            return self.function(**params.model_dump())
+            # dict(params), not model_dump(): a parameter typed as a pydantic model gets that
+            # model, not a dict (a sandboxed call gets JSON, which is all a process boundary takes).
+            return self.function(**dict(params))
         call = current_call()
         deadline = call.deadline if call is not None else None
         left = self.timeout if deadline is None else deadline - time.monotonic()
@@ -234,9 +247,19 @@ def _lookup(name: str) -> Tool | None:
     return None if found is None else _overlay.adjust(found)
 
 
+def timed_out_message(limit: float) -> str:
+    """Return the error the model reads for a call stopped at its deadline."""
+    return f"timed out after {limit:g} s"
+
+
+def failed_message(exc: BaseException) -> str:
+    """Return the error the model reads for a tool that raised something other than ToolError."""
+    return f"the tool failed: {type(exc).__name__}"
+
+
 @dataclass(frozen=True)
 class CallContext:
-    """The tool call being run, for a tool that hands its idempotency key on."""
+    """The tool call being run: its task, its caller, its idempotency key, its deadline."""
 
     call_id: str
     task_id: str
@@ -246,6 +269,8 @@ class CallContext:
     attempt: int
     # time.monotonic() when the call must be done (its start plus its tool's timeout).
     deadline: float | None = field(default=None, compare=False)
+    # The username of the task's owner: on whose behalf the tool runs ("" when unknown).
+    caller: str = field(default="", compare=False)
     # Set when the call should stop (its deadline passed): a long-running tool checks
     # ``stopped()`` now and then and returns or raises ToolError.
     stop: threading.Event = field(default_factory=threading.Event, compare=False)
@@ -356,10 +381,94 @@ def tool(
 def tools_load() -> None:
     """Import the modules of WEBCAP_TOOL_MODULES, which register their tools.
 
-    The built-in tools register when the app is ready (tools/apps.py).
+    The built-in tools register when the app is ready (tools/apps.py), the tools of
+    installed packages then too (``tool_packages_load``).
     """
     for module in settings.WEBCAP_TOOL_MODULES:
         importlib.import_module(module)
+
+
+# --- Tool packages: installed distributions with ``webcap.tools`` entry points ------------------
+
+PACKAGE_GROUP = "webcap.tools"
+# Tool name -> the distribution whose entry point registered it.
+PACKAGE_TOOLS: dict[str, str] = {}
+# Distribution -> why its entry point could not be loaded (reported by a system check).
+PACKAGE_ERRORS: dict[str, str] = {}
+# The runtime choice of enabled packages (distribution names); unset: the setting.
+# A key of the "tools" cache, not a row: every web and worker process and the management
+# command share that cache (Redis in production, a file under var/ when embedded), so
+# enabling needs no restart, and no migration clashes with the tool catalogue's models,
+# into which this is to be folded (a ToolSource of kind "package").
+PACKAGES_ENABLED_KEY = "webcap:tool-packages:enabled"
+
+
+def tool_packages_load() -> None:
+    """Import the module each ``webcap.tools`` entry point names; record what it registered.
+
+    A package that fails to import is logged and remembered (system check webcap.W015),
+    never a failure of the server's start.
+    """
+    for entry_point in importlib.metadata.entry_points(group=PACKAGE_GROUP):
+        package = entry_point.dist.name if entry_point.dist is not None else entry_point.name
+        before = set(REGISTRY)
+        try:
+            importlib.import_module(entry_point.module)
+        except Exception as exc:
+            logger.exception(
+                "Tool package %s (entry point %s = %s) could not be loaded",
+                package,
+                entry_point.name,
+                entry_point.value,
+            )
+            PACKAGE_ERRORS[package] = f"{type(exc).__name__}: {exc}"
+            continue
+        PACKAGE_ERRORS.pop(package, None)
+        for name in set(REGISTRY) - before:
+            PACKAGE_TOOLS[name] = package
+
+
+def tool_packages() -> dict[str, list[str]]:
+    """Return each loaded tool package with the names of its tools."""
+    packages: dict[str, list[str]] = {}
+    for name, package in sorted(PACKAGE_TOOLS.items()):
+        packages.setdefault(package, []).append(name)
+    return packages
+
+
+def tool_state_cache() -> BaseCache:
+    """Return the cache that holds the runtime tool state ("tools", else the default)."""
+    return caches["tools" if "tools" in settings.CACHES else "default"]
+
+
+def tool_packages_enabled() -> frozenset[str]:
+    """Return the packages whose tools are offered: the runtime choice, else the setting.
+
+    An unreachable cache is the setting: a model turn goes on without the runtime choice.
+    """
+    try:
+        chosen = tool_state_cache().get(PACKAGES_ENABLED_KEY)
+    except Exception:
+        logger.warning("The tools cache is unreachable; tool packages as configured at start")
+        chosen = None
+    return frozenset(settings.WEBCAP_TOOL_PACKAGES_ENABLED if chosen is None else chosen)
+
+
+def tool_enabled(name: str, enabled_packages: frozenset[str] | None = None) -> bool:
+    """Return whether the tool may be offered and run: WEBCAP_TOOLS_ENABLED, and its package.
+
+    A tool of a registered source (the overlay) is governed by its source's own state.
+    """
+    if name not in REGISTRY:
+        return True
+    if settings.WEBCAP_TOOLS_ENABLED and name not in settings.WEBCAP_TOOLS_ENABLED:
+        return False
+    package = PACKAGE_TOOLS.get(name)
+    if package is None:
+        return True
+    if enabled_packages is None:
+        enabled_packages = tool_packages_enabled()
+    return package in enabled_packages
 
 
 def tool_get(name: str) -> Tool | None:
@@ -385,12 +494,13 @@ def tool_allowed_for(*, name: str, user: User) -> bool:
 def tools_available(*, user: User | None = None) -> list[Tool]:
     """Return the tools the agent offers the model, in name order.
 
-    With a user (the task's owner), only the tools the user's roles may cause to run.
+    With a user (the task's owner), only the tools the user's roles may cause to run; a
+    package's tools only while the package is enabled.
     """
     tools_load()
-
-    enabled = settings.WEBCAP_TOOLS_ENABLED
-    names = {n for n in REGISTRY if not enabled or n in enabled}
+    # Read once per offer: a package enabled at run time is offered from the next turn on.
+    packages = tool_packages_enabled()
+    names = {n for n in REGISTRY if tool_enabled(n, packages)}
     if _overlay is not None:
         names.update(_overlay.tools())
     offered = []

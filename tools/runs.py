@@ -33,7 +33,8 @@ from tools.registry import (
     CallContext,
     ToolError,
     ToolSuspended,
-    calling,
+    failed_message,
+    timed_out_message,
     tool_get,
 )
 from tools.services import call_audit_extra
@@ -140,7 +141,7 @@ def _claim(call_id: Any) -> ToolCall | None:
         updated_at=now,
         attempts=F("attempts") + 1,
     )
-    return ToolCall.objects.get(pk=call_id) if claimed else None
+    return ToolCall.objects.select_related("task__owner").get(pk=call_id) if claimed else None
 
 
 @dataclass
@@ -178,12 +179,11 @@ def _execute(call_id: Any, clock: _Clock | None = None) -> None:
             attempt=attempt,
             deadline=clock.deadline() if clock is not None else None,
             stop=clock.stop if clock is not None else threading.Event(),
+            caller=call.task.owner.username,
         )
         started = time.monotonic()
         try:
-            # Set in this thread: a context variable does not cross threads.
-            with calling(context):
-                result = found.run(found.validate(call.arguments))
+            result = found.invoke(call.arguments, context)
         except ToolSuspended:
             # The task waits for input the call needs (ToolSuspended): run it again then.
             _finish_if_executing(
@@ -199,7 +199,7 @@ def _execute(call_id: Any, clock: _Clock | None = None) -> None:
                 call,
                 attempt=attempt,
                 status=ToolCallStatus.ERROR,
-                error=f"the tool failed: {type(exc).__name__}",
+                error=failed_message(exc),
             )
             return
         finally:
@@ -264,7 +264,7 @@ def tool_calls_run(*, calls: list[ToolCall]) -> None:
             call, clock, _grace = runs[future]
             clock.stop.set()
             _finish_if_executing(
-                call, status=ToolCallStatus.ERROR, error=f"timed out after {clock.limit:g} s"
+                call, status=ToolCallStatus.ERROR, error=timed_out_message(clock.limit)
             )
         deadlines = [d for f in pending if (d := due(f)) is not None]
         # A thread that has not started yet has no deadline: look again shortly.

@@ -38,10 +38,15 @@ from tools.models import (
     TranscriptEntry,
 )
 from tools.registry import (
+    PACKAGES_ENABLED_KEY,
     ToolError,
     tool_allowed_for,
+    tool_enabled,
     tool_get,
+    tool_packages,
+    tool_packages_enabled,
     tool_roles,
+    tool_state_cache,
 )
 from tools.selectors import tool_calls_visible_to
 
@@ -101,6 +106,36 @@ class RequestedCall:
     arguments: str
 
 
+# --- Tool packages ----------------------------------------------------------------------------
+
+
+def tool_package_enable(*, package: str, enabled: bool, actor: User | None = None) -> list[str]:
+    """Offer (or stop offering) an installed package's tools from the next model turn on.
+
+    Returns the package's tools. The choice is a cache entry every process reads
+    (tools.registry.PACKAGES_ENABLED_KEY), so no process restarts.
+    """
+    packages = tool_packages()
+    if package not in packages:
+        known = ", ".join(sorted(packages)) or "none"
+        raise ApplicationError(f"No tool package {package!r} is loaded (loaded: {known}).")
+    chosen = set(tool_packages_enabled())
+    if enabled:
+        chosen.add(package)
+    else:
+        chosen.discard(package)
+    tool_state_cache().set(PACKAGES_ENABLED_KEY, sorted(chosen), None)
+    # Logged, not audited yet: a new audit action needs a migration of audit, which would
+    # clash with the tool catalogue's; the catalogue's ToolSource rows take this over.
+    logger.info(
+        "Tool package %s %s by %s",
+        package,
+        "enabled" if enabled else "disabled",
+        actor.username if actor is not None else "the command line",
+    )
+    return packages[package]
+
+
 # --- Creating calls -------------------------------------------------------------------------------
 
 
@@ -130,6 +165,10 @@ def _validated(call: ToolCall, raw_arguments: str, owner: User) -> None:
         return
     call.tool_version = found.version
     call.source_version_id = found.version_id
+    if not tool_enabled(call.tool):
+        # Not offered (a package not enabled, or left out by configuration), named anyway.
+        call.status, call.error = ToolCallStatus.ERROR, f"tool {call.tool!r} is not enabled"
+        return
     if not tool_allowed_for(name=call.tool, user=owner):
         # The model was not offered this tool, but named it anyway.
         _refuse_by_role(call, owner)

@@ -501,7 +501,15 @@ if EMBEDDED:
     CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {"polling_interval": 0.01}
     CELERY_WORKER_POOL = "threads"
     CELERY_WORKER_CONCURRENCY = env.int("WEBCAP_EMBEDDED_WORKERS", default=16)
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+        # State `manage.py tool enable` changes in the running server: a file, because the
+        # command is another process (tools.registry.PACKAGES_ENABLED_KEY).
+        "tools": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache" / "tools"),
+        },
+    }
 else:
     CHANNEL_LAYERS = {
         "default": {
@@ -516,7 +524,11 @@ else:
     }
     CELERY_WORKER_CONCURRENCY = env.int("CELERY_WORKER_CONCURRENCY", default=4)
     CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        },
+        "tools": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL},
     }
     # Sessions (the admin, the approval page) are read from Redis and written through to the
     # database, so a Redis restart signs nobody out.
@@ -622,6 +634,9 @@ WEBCAP_MODEL_MAX_FILE_BYTES: int = env.int("WEBCAP_MODEL_MAX_FILE_BYTES", defaul
 WEBCAP_TOOL_MODULES: list[str] = env.list("WEBCAP_TOOL_MODULES", default=[])
 # Tools offered to the model (comma-separated names); empty: all of them.
 WEBCAP_TOOLS_ENABLED: list[str] = env.list("WEBCAP_TOOLS_ENABLED", default=[])
+# Installed tool packages (distribution names, e.g. webcap-weather) whose tools are offered
+# from the start; `manage.py tool enable/disable` changes this at run time (docs/tools.md).
+WEBCAP_TOOL_PACKAGES_ENABLED: list[str] = env.list("WEBCAP_TOOL_PACKAGES_ENABLED", default=[])
 # Tools that always wait for a person's approval, whatever the tool's own default.
 WEBCAP_TOOLS_REQUIRE_APPROVAL: list[str] = env.list("WEBCAP_TOOLS_REQUIRE_APPROVAL", default=[])
 # Tools with side effects whose calls, interrupted by a crash, run again with the same

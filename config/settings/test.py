@@ -29,3 +29,9 @@ WEBCAP_RATE_LIMIT_TOKEN_USER = 0
 # with real locking (pytest-django suffixes the name per xdist worker).
 if DATABASES["default"]["ENGINE"] == SQLITE_ENGINE:  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}  # noqa: F405
+
+# Enabling a tool package in one test must not outlive the run (the file cache would).
+CACHES = {
+    **CACHES,  # noqa: F405
+    "tools": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "tools"},
+}

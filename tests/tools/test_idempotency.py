@@ -107,7 +107,8 @@ def test_each_call_has_its_own_key_and_one_attempt_per_run(fake):
         ToolCalls([("k1", "keyed", {"label": "a"}), ("k2", "keyed", {"label": "b"})]),
         Text("Both done."),
     )
-    task_id = str(send(make_user(), "change two things").task_id)
+    owner = make_user()
+    task_id = str(send(owner, "change two things").task_id)
     _step(task_id)
     stored = {c.llm_call_id: c.idempotency_key for c in ToolCall.objects.filter(task_id=task_id)}
     assert all(c.attempts == 0 for c in ToolCall.objects.filter(task_id=task_id))
@@ -132,6 +133,9 @@ def test_each_call_has_its_own_key_and_one_attempt_per_run(fake):
             idempotency_key=stored[llm_id],
             attempt=1,
         )
+        context = seen[label]
+        assert context is not None
+        assert context.caller == owner.username  # on whose behalf the call runs
     assert current_call() is None  # nothing leaks out of the tool's run
 
 
