@@ -9,7 +9,8 @@ from django.conf import settings
 from django.core.checks import Error, Warning, register
 
 from accounts.roles import ROLES
-from tools.registry import PACKAGE_ERRORS, REGISTRY, tools_load
+from tools.packages import PACKAGE_ERRORS
+from tools.registry import REGISTRY, tools_load
 from tools.sandbox import isolation_active
 
 

@@ -24,39 +24,28 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, Protocol, TypeVar, get_type_hints
 
-import jsonschema  # type: ignore[import-untyped]  # (no stubs in the lock)
 from django.conf import settings
-from django.core.cache import BaseCache, caches
-from jsonschema import Draft202012Validator
 from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 
 from accounts.models import User
 from accounts.roles import roles_of, tool_roles_default
+from tools.errors import ToolError as ToolError
+from tools.errors import ToolSuspended as ToolSuspended
+from tools.errors import failed_message as failed_message
+from tools.errors import timed_out_message as timed_out_message
+from tools.packages import (
+    PACKAGE_ERRORS,
+    PACKAGE_GROUP,
+    PACKAGE_TOOLS,
+    tool_packages_enabled,
+)
 from tools.sandbox import Sandbox, SandboxError, isolation_active, sandbox_run
+from tools.schemas import jsonschema_problem as jsonschema_problem
+from tools.schemas import strip_titles
 
 logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
-
-
-class ToolError(Exception):
-    """A tool failed in a way the model should hear about (bad arguments, refused, failed)."""
-
-
-class ToolSuspended(Exception):
-    """The call waits for something outside the job (a remote agent's question): no result yet.
-
-    The tool has already put its task in an interrupted state; the call is scheduled again,
-    and runs again (to pick up where it stopped) when the task runs next.
-    """
-
-
-def _strip_titles(schema: Any) -> Any:
-    if isinstance(schema, dict):
-        return {k: _strip_titles(v) for k, v in schema.items() if k != "title"}
-    if isinstance(schema, list):
-        return [_strip_titles(v) for v in schema]
-    return schema
 
 
 @dataclass(frozen=True)
@@ -141,7 +130,7 @@ class Tool:
         # Registering, replacing or removing a tool replaces the registry's Tool object, so
         # the memo goes with it (tests/tools/test_spec_cache.py).
         schema = self.params.model_json_schema() if self.schema is None else self.schema
-        parameters = _strip_titles(schema)
+        parameters = strip_titles(schema)
         parameters.setdefault("properties", {})
         return {
             "type": "function",
@@ -203,19 +192,6 @@ class Tool:
             raise ToolError(str(exc)) from exc
 
 
-def jsonschema_problem(schema: dict[str, Any], instance: Any) -> str | None:
-    """Return what is wrong with instance under a JSON schema, or None when it is valid."""
-    validator_class = jsonschema.validators.validator_for(schema, default=Draft202012Validator)
-    try:
-        error = jsonschema.exceptions.best_match(validator_class(schema).iter_errors(instance))
-    except jsonschema.exceptions.SchemaError as exc:
-        return f"the tool's schema is invalid: {exc.message}"
-    if error is None:
-        return None
-    where = ".".join(str(p) for p in error.absolute_path) or "arguments"
-    return f"{where}: {error.message}"
-
-
 REGISTRY: dict[str, Tool] = {}
 
 
@@ -245,16 +221,6 @@ def _lookup(name: str) -> Tool | None:
     if found is None:
         found = _overlay.tools().get(name)
     return None if found is None else _overlay.adjust(found)
-
-
-def timed_out_message(limit: float) -> str:
-    """Return the error the model reads for a call stopped at its deadline."""
-    return f"timed out after {limit:g} s"
-
-
-def failed_message(exc: BaseException) -> str:
-    """Return the error the model reads for a tool that raised something other than ToolError."""
-    return f"the tool failed: {type(exc).__name__}"
 
 
 @dataclass(frozen=True)
@@ -390,18 +356,6 @@ def tools_load() -> None:
 
 # --- Tool packages: installed distributions with ``webcap.tools`` entry points ------------------
 
-PACKAGE_GROUP = "webcap.tools"
-# Tool name -> the distribution whose entry point registered it.
-PACKAGE_TOOLS: dict[str, str] = {}
-# Distribution -> why its entry point could not be loaded (reported by a system check).
-PACKAGE_ERRORS: dict[str, str] = {}
-# The runtime choice of enabled packages (distribution names); unset: the setting.
-# A key of the "tools" cache, not a row: every web and worker process and the management
-# command share that cache (Redis in production, a file under var/ when embedded), so
-# enabling needs no restart, and no migration clashes with the tool catalogue's models,
-# into which this is to be folded (a ToolSource of kind "package").
-PACKAGES_ENABLED_KEY = "webcap:tool-packages:enabled"
-
 
 def tool_packages_load() -> None:
     """Import the module each ``webcap.tools`` entry point names; record what it registered.
@@ -426,32 +380,6 @@ def tool_packages_load() -> None:
         PACKAGE_ERRORS.pop(package, None)
         for name in set(REGISTRY) - before:
             PACKAGE_TOOLS[name] = package
-
-
-def tool_packages() -> dict[str, list[str]]:
-    """Return each loaded tool package with the names of its tools."""
-    packages: dict[str, list[str]] = {}
-    for name, package in sorted(PACKAGE_TOOLS.items()):
-        packages.setdefault(package, []).append(name)
-    return packages
-
-
-def tool_state_cache() -> BaseCache:
-    """Return the cache that holds the runtime tool state ("tools", else the default)."""
-    return caches["tools" if "tools" in settings.CACHES else "default"]
-
-
-def tool_packages_enabled() -> frozenset[str]:
-    """Return the packages whose tools are offered: the runtime choice, else the setting.
-
-    An unreachable cache is the setting: a model turn goes on without the runtime choice.
-    """
-    try:
-        chosen = tool_state_cache().get(PACKAGES_ENABLED_KEY)
-    except Exception:
-        logger.warning("The tools cache is unreachable; tool packages as configured at start")
-        chosen = None
-    return frozenset(settings.WEBCAP_TOOL_PACKAGES_ENABLED if chosen is None else chosen)
 
 
 def tool_enabled(name: str, enabled_packages: frozenset[str] | None = None) -> bool:

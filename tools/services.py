@@ -37,16 +37,18 @@ from tools.models import (
     ToolCallStatus,
     TranscriptEntry,
 )
-from tools.registry import (
+from tools.packages import (
     PACKAGES_ENABLED_KEY,
+    tool_packages,
+    tool_packages_enabled,
+    tool_state_cache,
+)
+from tools.registry import (
     ToolError,
     tool_allowed_for,
     tool_enabled,
     tool_get,
-    tool_packages,
-    tool_packages_enabled,
     tool_roles,
-    tool_state_cache,
 )
 from tools.selectors import tool_calls_visible_to
 
@@ -113,7 +115,7 @@ def tool_package_enable(*, package: str, enabled: bool, actor: User | None = Non
     """Offer (or stop offering) an installed package's tools from the next model turn on.
 
     Returns the package's tools. The choice is a cache entry every process reads
-    (tools.registry.PACKAGES_ENABLED_KEY), so no process restarts.
+    (tools.packages.PACKAGES_ENABLED_KEY), so no process restarts.
     """
     packages = tool_packages()
     if package not in packages:

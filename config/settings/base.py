@@ -504,7 +504,7 @@ if EMBEDDED:
     CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
         # State `manage.py tool enable` changes in the running server: a file, because the
-        # command is another process (tools.registry.PACKAGES_ENABLED_KEY).
+        # command is another process (tools.packages.PACKAGES_ENABLED_KEY).
         "tools": {
             "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
             "LOCATION": str(VAR_DIR / "cache" / "tools"),

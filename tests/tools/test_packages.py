@@ -21,7 +21,7 @@ from django.core.management import CommandError, call_command
 from accounts.services import user_ensure
 from tests.factories import make_key, rpc_send_task
 from tests.fakellm import Text, ToolCalls
-from tools import registry
+from tools import packages, registry
 from tools.checks import tool_packages_loaded
 from tools.models import ToolCall, ToolCallStatus
 from tools.services import tool_package_enable
@@ -56,8 +56,8 @@ def install(tmp_path, monkeypatch, restored_registry) -> Iterator[Callable[[str,
     yield add
     for module in modules:
         sys.modules.pop(module, None)
-    registry.PACKAGE_TOOLS.clear()
-    registry.PACKAGE_ERRORS.clear()
+    packages.PACKAGE_TOOLS.clear()
+    packages.PACKAGE_ERRORS.clear()
 
 
 def _offered(request: dict[str, Any]) -> list[str]:
@@ -69,7 +69,7 @@ def test_a_packages_tools_are_loaded_and_listed_but_not_offered(install, capsys)
     install("webcap-pkgone", TOOL_MODULE)
     registry.tool_packages_load()
 
-    assert registry.tool_packages() == {"webcap-pkgone": ["pkg_hi"]}
+    assert packages.tool_packages() == {"webcap-pkgone": ["pkg_hi"]}
     assert registry.tool_get("pkg_hi") is not None
     assert "pkg_hi" not in [t.name for t in registry.tools_available()]
     call_command("tool", "list")
@@ -129,7 +129,7 @@ def test_a_package_that_does_not_import_is_a_warning_not_a_crash(install):
     install("webcap-pkgone", TOOL_MODULE)
     registry.tool_packages_load()
 
-    assert registry.tool_packages() == {"webcap-pkgone": ["pkg_hi"]}
+    assert packages.tool_packages() == {"webcap-pkgone": ["pkg_hi"]}
     (warning,) = tool_packages_loaded(None)
     assert warning.id == "webcap.W015"
     assert warning.msg == (
@@ -186,7 +186,7 @@ def test_without_a_tools_cache_the_choice_is_kept_in_the_default_cache(install, 
 
     tool_package_enable(package="webcap-pkgone", enabled=True)
 
-    assert registry.tool_packages_enabled() == {"webcap-pkgone"}
+    assert packages.tool_packages_enabled() == {"webcap-pkgone"}
 
 
 def test_an_unreachable_tools_cache_means_the_packages_enabled_at_start(settings, caplog):
@@ -199,5 +199,5 @@ def test_an_unreachable_tools_cache_means_the_packages_enabled_at_start(settings
         },
     }
 
-    assert registry.tool_packages_enabled() == {"webcap-pkgone"}
+    assert packages.tool_packages_enabled() == {"webcap-pkgone"}
     assert "The tools cache is unreachable" in caplog.text

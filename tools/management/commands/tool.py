@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from common.errors import ApplicationError
-from tools.registry import PACKAGE_ERRORS, tool_packages, tool_packages_enabled
+from tools.packages import PACKAGE_ERRORS, tool_packages, tool_packages_enabled
 from tools.services import tool_package_enable
 from tools.skeleton import SkeletonError, skeleton_write
 
